@@ -1,0 +1,51 @@
+# webfarm: an autoscaled web farm on Apache Mesos.
+# make demo   the web farm on the embedded Mesos cluster, real HAProxy in front
+# make test   installs what it needs, then vet, staticcheck and go test -race
+# make bench  the benchmarks (HAProxy pool changes under load, Stats, scheduler)
+# make chaos  the long fault-injection suite
+
+GO      ?= go
+PKGS    ?= ./...
+TESTFLAGS ?= -race -p 2 -timeout 15m
+
+.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fmt
+
+all: test
+
+deps:
+	@scripts/deps.sh test
+
+demo:
+	@scripts/deps.sh demo
+	$(GO) run ./examples/haproxy-apache
+
+test: deps vet staticcheck
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+unit:
+	$(GO) test -short $(TESTFLAGS) $(PKGS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	@test -x .bin/staticcheck || scripts/deps.sh test
+	.bin/staticcheck $(PKGS)
+
+lint: vet staticcheck
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.1.4 $(PKGS)
+
+bench:
+	@scripts/deps.sh bench
+	WEBFARM_BENCH=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+chaos:
+	@scripts/deps.sh chaos
+	WEBFARM_CHAOS=full $(GO) test -run Chaos -timeout 60m -v ./examples/...
+
+simulate:
+	$(GO) run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,125 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Stats is one reading of the balancer.
+//
+// Counters are cumulative since the balancer started. A counter that goes
+// down means the balancer restarted (or its counters were cleared); [Meter]
+// treats that as a reset, never as negative traffic.
+type Stats struct {
+	// At is the instant the reading describes. For live balancers it is
+	// when the reading was taken; for delayed sources such as CloudWatch it
+	// is the end of the last complete period, not now.
+	At time.Time
+	// Requests counts requests ever accepted (connections for L4 balancers).
+	Requests uint64
+	// Active is the number of requests or connections in flight, where the
+	// balancer knows it; otherwise 0.
+	Active int
+	// Queued is the number of requests waiting for a backend, where the
+	// balancer knows it; otherwise 0.
+	Queued int
+	// Backends holds per-backend readings keyed by Backend.ID. Drivers that
+	// cannot read per-backend figures leave it nil.
+	Backends map[string]BackendStats
+}
+
+// BackendStats is one backend's part of a [Stats] reading.
+type BackendStats struct {
+	// Requests counts requests (or connections) this backend ever served in
+	// this balancer's life.
+	Requests uint64
+	// Active is the number of connections in flight to this backend.
+	Active int
+	// Queued is the number of requests waiting for this backend.
+	Queued int
+	// State is where the backend stands in the pool.
+	State State
+}
+
+// Balancer is what every driver implements.
+//
+// All methods must be safe for concurrent use and must return promptly, with
+// an error for which errors.Is(err, ctx.Err()) holds, once ctx is done.
+// Errors wrap this package's sentinels where one applies.
+type Balancer interface {
+	// Stats reads the balancer's counters.
+	//   - Counters never decrease within one life of the balancer.
+	//   - Stats.Backends, when not nil, has an entry for every backend that
+	//     Backends lists, and none for a removed one.
+	Stats(ctx context.Context) (Stats, error)
+
+	// Backends lists the pool, draining backends included, in any order.
+	Backends(ctx context.Context) ([]Backend, error)
+
+	// Add puts b in the pool, ready for traffic.
+	//   - Adding a Backend that is already in the pool with the same address
+	//     succeeds and changes nothing (a draining one stays draining).
+	//   - Adding an ID that is in the pool with another address returns an
+	//     error wrapping ErrExists and changes nothing.
+	//   - An invalid Backend (see Backend.Validate) returns an error wrapping
+	//     ErrInvalid.
+	Add(ctx context.Context, b Backend) error
+
+	// Drain stops new connections to the backend; connections already open
+	// continue until they end. The backend stays in the pool until Remove.
+	//   - Draining a draining backend succeeds.
+	//   - An unknown ID returns an error wrapping ErrNotFound.
+	Drain(ctx context.Context, id string) error
+
+	// Remove takes the backend out of the pool. Callers drain first; a
+	// driver may cut connections that are still open when Remove is called.
+	//   - Removing an ID that is not in the pool succeeds (idempotent).
+	//   - After Remove, neither Backends nor Stats mentions the ID.
+	Remove(ctx context.Context, id string) error
+}
+
+// ConnCounter is an optional interface a [Balancer] may implement to report a
+// backend's active connections, so a drained backend can be removed as soon
+// as it is idle. Without it, callers wait out their drain timeout.
+// An unknown ID returns an error wrapping ErrNotFound.
+type ConnCounter interface {
+	ActiveConns(ctx context.Context, id string) (int, error)
+}
+
+// Weighter is an optional interface a [Balancer] may implement to set a
+// backend's relative weight, 0–256 (0 takes no new connections). Callers
+// use it to ramp a new backend in. An unknown ID returns an error wrapping
+// ErrNotFound; a weight out of range one wrapping ErrInvalid.
+type Weighter interface {
+	SetWeight(ctx context.Context, id string, weight int) error
+}
+
+// ActiveConns returns the backend's active connections if b implements
+// [ConnCounter], and otherwise an error wrapping [ErrUnsupported].
+func ActiveConns(ctx context.Context, b Balancer, id string) (int, error) {
+	c, ok := b.(ConnCounter)
+	if !ok {
+		return 0, fmt.Errorf("lb: %T cannot count connections: %w", b, ErrUnsupported)
+	}
+	return c.ActiveConns(ctx, id)
+}
+
+// SetWeight sets the backend's weight if b implements [Weighter], and
+// otherwise returns an error wrapping [ErrUnsupported].
+func SetWeight(ctx context.Context, b Balancer, id string, weight int) error {
+	w, ok := b.(Weighter)
+	if !ok {
+		return fmt.Errorf("lb: %T cannot set weights: %w", b, ErrUnsupported)
+	}
+	return w.SetWeight(ctx, id, weight)
+}
+
+// Close closes b if it implements io.Closer and does nothing otherwise.
+func Close(b Balancer) error {
+	if c, ok := b.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package scaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/webfarm/webfarm/lb"
+)
+
+// Controller polls a balancer, asks a policy, and sets the target's
+// desired count. Fill in the exported fields before Run; do not change them
+// while it runs.
+type Controller struct {
+	// Balancer is read every Interval. Required.
+	Balancer lb.Balancer
+	// Scaler is the policy. Required.
+	Scaler Scaler
+	// Target runs the tasks. Required.
+	Target Target
+	// Interval is the time between polls. If zero, 2s is used.
+	Interval time.Duration
+	// MaxGap is the longest interval between two readings that still gives
+	// a rate (lb.Meter.MaxGap). If zero, 5 × Interval is used.
+	MaxGap time.Duration
+	// DryRun reports decisions without setting the target's count.
+	DryRun bool
+	// OnDecision, if set, is called with every decision (holds included)
+	// from the goroutine that runs the controller; it must not block long.
+	OnDecision func(Report)
+	// Logger receives one line per decision that changes the count and
+	// one per failed poll. If nil, slog.Default() is used.
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now is used.
+	Now func() time.Time
+
+	meter lb.Meter
+}
+
+// Report is one tick of the controller: the decision, what it was based on,
+// and what came of it.
+type Report struct {
+	Decision
+	// Input is what the policy saw.
+	Input Input
+	// Rate is the balancer's rate, when the poll gave one.
+	Rate *lb.Rate
+	// Applied reports that the target was told Count (false in dry-run
+	// mode, on a hold, or when SetDesired failed).
+	Applied bool
+	// Err is the error of the poll or of SetDesired, if any.
+	Err error
+}
+
+func (c *Controller) validate() error {
+	switch {
+	case c.Balancer == nil:
+		return fmt.Errorf("controller: Balancer is nil: %w", ErrInvalid)
+	case c.Scaler == nil:
+		return fmt.Errorf("controller: Scaler is nil: %w", ErrInvalid)
+	case c.Target == nil:
+		return fmt.Errorf("controller: Target is nil: %w", ErrInvalid)
+	case c.Interval < 0:
+		return fmt.Errorf("controller: Interval %s is negative: %w", c.Interval, ErrInvalid)
+	}
+	return nil
+}
+
+func (c *Controller) interval() time.Duration {
+	if c.Interval > 0 {
+		return c.Interval
+	}
+	return 2 * time.Second
+}
+
+func (c *Controller) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Controller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Run ticks every Interval until ctx is done, then returns ctx's error.
+// A failed tick is reported and logged; it never stops the loop.
+func (c *Controller) Run(ctx context.Context) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	t := time.NewTicker(c.interval())
+	defer t.Stop()
+	for {
+		_, _ = c.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Tick polls once, decides, and applies the decision. The returned error
+// is that of the target's status or SetDesired; a failed balancer poll is
+// not an error of the tick: the policy is asked with no data and holds.
+func (c *Controller) Tick(ctx context.Context) (Report, error) {
+	if err := c.validate(); err != nil {
+		return Report{}, err
+	}
+	if c.meter.MaxGap == 0 {
+		c.meter.MaxGap = c.MaxGap
+		if c.meter.MaxGap == 0 {
+			c.meter.MaxGap = 5 * c.interval()
+		}
+	}
+	log := c.logger()
+	st, err := c.Target.Status(ctx)
+	if err != nil {
+		err = fmt.Errorf("controller: target status: %w", err)
+		log.Warn("scaler: target status failed; holding", "err", err)
+		r := Report{Err: err}
+		c.report(r)
+		return r, err
+	}
+	in := Input{Now: c.now(), Current: st.Desired, Ready: st.Running}
+	var rate *lb.Rate
+	s, err := c.Balancer.Stats(ctx)
+	if err != nil {
+		in.NoData = fmt.Errorf("balancer stats: %w", err)
+		if ctx.Err() == nil {
+			log.Warn("scaler: stats poll failed; holding", "err", err)
+		}
+	} else if r, err := c.meter.Observe(s); err != nil {
+		in.NoData = err
+	} else {
+		rate = &r
+		in.Obs = &Observation{At: r.At, RPS: r.PerSecond, Active: r.Active, Queued: r.Queued}
+	}
+	d := c.Scaler.Decide(in)
+	rep := Report{Decision: d, Input: in, Rate: rate}
+	if in.NoData != nil && !errors.Is(in.NoData, lb.ErrNoRate) {
+		rep.Err = in.NoData
+	}
+	if d.Direction() != Hold {
+		log.Info("scaler: decision", "from", d.Current, "to", d.Count, "reason", d.Reason, "dry_run", c.DryRun)
+		if !c.DryRun {
+			if err := c.Target.SetDesired(ctx, d.Count); err != nil {
+				rep.Err = fmt.Errorf("controller: set desired %d: %w", d.Count, err)
+				log.Warn("scaler: set desired failed", "count", d.Count, "err", err)
+				c.report(rep)
+				return rep, rep.Err
+			}
+			rep.Applied = true
+		}
+	}
+	c.report(rep)
+	return rep, nil
+}
+
+func (c *Controller) report(r Report) {
+	if c.OnDecision != nil {
+		c.OnDecision(r)
+	}
+}

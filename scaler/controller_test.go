@@ -1,0 +1,146 @@
+package scaler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/lb/lbtest"
+	"github.com/webfarm/webfarm/scaler"
+)
+
+// perTask is a test policy: ceil(rps/target), holding without data.
+type perTask struct{ target float64 }
+
+func (p perTask) Decide(in scaler.Input) scaler.Decision {
+	d := scaler.Decision{At: in.Now, Current: in.Current, Count: in.Current}
+	if in.Obs == nil {
+		d.Reason = fmt.Sprintf("no data (%v): hold", in.NoData)
+		return d
+	}
+	d.Count = int(math.Ceil(in.Obs.RPS / p.target))
+	d.Reason = fmt.Sprintf("rps %.0f / %.0f", in.Obs.RPS, p.target)
+	return d
+}
+
+type fakeTarget struct {
+	mu      sync.Mutex
+	desired int
+	err     error
+	sets    []int
+}
+
+func (f *fakeTarget) Status(context.Context) (scaler.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return scaler.Status{Desired: f.desired, Running: f.desired}, nil
+}
+
+func (f *fakeTarget) SetDesired(_ context.Context, n int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.desired = n
+	f.sets = append(f.sets, n)
+	return nil
+}
+
+func TestControllerTimeline(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(0, 0)
+	m := &lbtest.Memory{Now: func() time.Time { return now }}
+	tgt := &fakeTarget{desired: 2}
+	var reports []scaler.Report
+	c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 10}, Target: tgt, Interval: time.Second,
+		Now: func() time.Time { return now }, OnDecision: func(r scaler.Report) { reports = append(reports, r) }}
+
+	step := func(name string, serve uint64, wantDesired int, wantApplied bool) {
+		t.Helper()
+		m.Serve(serve)
+		r, err := c.Tick(ctx)
+		if err != nil {
+			t.Fatalf("%s: Tick = %v", name, err)
+		}
+		if tgt.desired != wantDesired || r.Applied != wantApplied {
+			t.Fatalf("%s: desired %d applied %v, want %d %v (%s)", name, tgt.desired, r.Applied, wantDesired, wantApplied, r.Decision)
+		}
+		now = now.Add(time.Second)
+	}
+	step("first reading gives no rate: hold", 0, 2, false)
+	step("50 rps → 5", 50, 5, true)
+	step("same rate: hold", 50, 5, false)
+	m.FailStats(errors.New("socket gone"))
+	step("stats fail: hold, never zero", 0, 5, false)
+	m.FailStats(nil)
+	m.Restart()
+	step("counter reset is not negative traffic; 60 requests over the 2 s since the last good reading", 60, 3, true)
+	if len(reports) != 5 {
+		t.Errorf("OnDecision called %d times, want 5", len(reports))
+	}
+	if reports[3].Err == nil || reports[3].Input.Obs != nil {
+		t.Errorf("failed poll report = %+v, want Err set and no observation", reports[3])
+	}
+}
+
+func TestControllerDryRun(t *testing.T) {
+	now := time.Unix(0, 0)
+	m := &lbtest.Memory{Now: func() time.Time { return now }}
+	tgt := &fakeTarget{desired: 1}
+	c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 1}, Target: tgt, DryRun: true, Now: func() time.Time { return now }}
+	for range 3 {
+		m.Serve(100)
+		r, err := c.Tick(context.Background())
+		if err != nil || r.Applied {
+			t.Fatalf("dry-run Tick = %+v, %v", r, err)
+		}
+		now = now.Add(time.Second)
+	}
+	if len(tgt.sets) != 0 {
+		t.Errorf("dry run set the target: %v", tgt.sets)
+	}
+}
+
+func TestControllerSetDesiredError(t *testing.T) {
+	now := time.Unix(0, 0)
+	m := &lbtest.Memory{Now: func() time.Time { return now }}
+	boom := errors.New("mesos down")
+	tgt := &fakeTarget{desired: 1, err: boom}
+	c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 1}, Target: tgt, Now: func() time.Time { return now }}
+	_, _ = c.Tick(context.Background())
+	now = now.Add(time.Second)
+	m.Serve(10)
+	if _, err := c.Tick(context.Background()); !errors.Is(err, boom) {
+		t.Errorf("Tick with failing target = %v, want it to wrap %v", err, boom)
+	}
+}
+
+func TestControllerRunStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &scaler.Controller{Balancer: lbtest.NewMemory(), Scaler: perTask{target: 1}, Target: &fakeTarget{}, Interval: time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestControllerValidates(t *testing.T) {
+	var _ lb.Balancer = lbtest.NewMemory()
+	c := &scaler.Controller{}
+	if err := c.Run(context.Background()); !errors.Is(err, scaler.ErrInvalid) {
+		t.Errorf("Run with no fields = %v, want ErrInvalid", err)
+	}
+}

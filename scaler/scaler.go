@@ -1,0 +1,133 @@
+// Package scaler decides how many web-server tasks the farm runs.
+//
+// A [Scaler] is a policy: observations and the current count in, a desired
+// count and a human-readable reason out. Policies do no I/O and read no
+// clock (time comes in with each [Input]), so they are table-tested and
+// replayed by the simulator in scaler/sim. A [Controller] does the I/O: it
+// polls an [lb.Balancer], turns counters into rates with an [lb.Meter],
+// asks the policy, and sets the desired count on a [Target] (the Mesos
+// scheduler implements it).
+//
+//	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched, Interval: 2 * time.Second}
+//	err := c.Run(ctx) // until ctx is done
+package scaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Observation is what one poll of the load balancer saw.
+type Observation struct {
+	// At is the instant the reading describes (lb.Stats.At), which for a
+	// delayed source is older than the poll.
+	At time.Time
+	// RPS is the request rate over the interval that ends at At.
+	RPS float64
+	// Active and Queued are the balancer's gauges at At.
+	Active, Queued int
+	// Signals holds further metrics by name (for example "latency_ms" or
+	// "cpu"), for policies that use them. Nil when there are none.
+	Signals map[string]float64
+}
+
+// Input is what a policy decides from.
+type Input struct {
+	// Now is the time of the decision.
+	Now time.Time
+	// Current is the desired count in force: what the target was last told.
+	Current int
+	// Ready is the number of tasks serving traffic now. Tasks still
+	// starting are not ready.
+	Ready int
+	// Obs is this poll's observation, or nil when there is none (the
+	// balancer failed, or the reading gave no rate yet). A policy holds the
+	// count when there is no data; it never scales down because of it.
+	Obs *Observation
+	// NoData says why Obs is nil, for the decision's reason.
+	NoData error
+}
+
+// Decision is a policy's answer.
+type Decision struct {
+	// At is Input.Now.
+	At time.Time
+	// Current is Input.Current; Count is the desired count.
+	Current, Count int
+	// Reason says why, in words an operator reads: "rps 812 over 4 tasks,
+	// target 150/task → 6".
+	Reason string
+}
+
+// Direction is the sign of a decision.
+type Direction int
+
+// Directions of a decision.
+const (
+	Hold Direction = iota
+	Up
+	Down
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	}
+	return "hold"
+}
+
+// Direction reports whether d scales up, down, or holds.
+func (d Decision) Direction() Direction {
+	switch {
+	case d.Count > d.Current:
+		return Up
+	case d.Count < d.Current:
+		return Down
+	}
+	return Hold
+}
+
+// String returns "current→count: reason".
+func (d Decision) String() string {
+	return fmt.Sprintf("%d→%d: %s", d.Current, d.Count, d.Reason)
+}
+
+// Scaler is a scaling policy.
+//
+// Decide is called once per poll with inputs in time order. An
+// implementation may keep history between calls (windows, cooldowns) but
+// must do no I/O and read no clock: the same sequence of inputs gives the
+// same sequence of decisions. It must not panic on any input (NaN, Inf or
+// negative rates, zero or negative counts) and never returns a negative
+// count. A Scaler is used by one goroutine at a time.
+type Scaler interface {
+	Decide(in Input) Decision
+}
+
+// Status is what a [Target] runs.
+type Status struct {
+	// Desired is the count the target was last told to run.
+	Desired int
+	// Running is the number of tasks serving (running, and in the balancer).
+	Running int
+	// Starting is the number of tasks launched but not yet serving.
+	Starting int
+}
+
+// Target runs the tasks; the Mesos scheduler implements it. Its methods
+// must be safe for concurrent use and return promptly once ctx is done.
+type Target interface {
+	// Status reports the desired and actual counts.
+	Status(ctx context.Context) (Status, error)
+	// SetDesired asks the target to run n tasks. It returns once the
+	// request is recorded, not when the tasks run.
+	SetDesired(ctx context.Context, n int) error
+}
+
+// ErrInvalid is wrapped by errors from invalid configuration.
+var ErrInvalid = errors.New("scaler: invalid configuration")
