@@ -1,0 +1,115 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestConfigRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"non-loopback host", Config{URL: "http://10.0.0.1/", Duration: time.Second}},
+		{"hostname", Config{URL: "http://example.com/", Duration: time.Second}},
+		{"no duration", Config{URL: "http://127.0.0.1:1/"}},
+		{"too long", Config{URL: "http://127.0.0.1:1/", Duration: time.Hour}},
+		{"bad scheme", Config{URL: "ftp://127.0.0.1/", Duration: time.Second}},
+		{"negative rate", Config{URL: "http://127.0.0.1:1/", Duration: time.Second, Rate: -1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Run(context.Background(), tc.cfg); !errors.Is(err, ErrConfig) {
+				t.Errorf("Run(%+v) = %v, want ErrConfig", tc.cfg, err)
+			}
+		})
+	}
+}
+
+func TestClosedLoopCountsAndBounds(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1)%10 == 0 {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Concurrency: 4, Duration: 5 * time.Second, MaxRequests: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 200 || hits.Load() != 200 {
+		t.Fatalf("requests %d, server saw %d, want 200 (MaxRequests bound)", res.Requests, hits.Load())
+	}
+	if res.Failed != 20 || res.OK != 180 || res.Errors["status 503"] != 20 {
+		t.Errorf("result %s, want 20 failures of status 503", res)
+	}
+	if res.P99 <= 0 || res.P50 > res.P99 || res.P99 > res.Max {
+		t.Errorf("percentiles out of order: %s", res)
+	}
+}
+
+func TestOpenLoopRate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Rate: 200, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200/s for 1 s: allow for scheduler jitter on a loaded machine.
+	if res.Requests < 120 || res.Requests > 220 {
+		t.Errorf("open loop at 200/s for 1s completed %d requests", res.Requests)
+	}
+}
+
+func TestConnectionRefusedIsAFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	url := srv.URL
+	srv.Close()
+	res, err := Run(context.Background(), Config{URL: url, Concurrency: 1, Duration: time.Second, MaxRequests: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != 3 || res.Errors["connection refused"] != 3 {
+		t.Errorf("result %s, want 3 connection refused", res)
+	}
+}
+
+func TestStartSnapshotAndCancel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := Start(ctx, Config{URL: srv.URL, Rate: 100, Duration: time.Minute})
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Snapshot().Requests == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	res, err := l.Wait()
+	if err != nil || res.Requests == 0 || res.Failed != 0 {
+		t.Fatalf("after cancel: %s, %v", res, err)
+	}
+	if res.Elapsed > 30*time.Second {
+		t.Errorf("cancel did not stop the run: elapsed %s", res.Elapsed)
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 100; i++ {
+		h.add(time.Duration(i) * time.Millisecond)
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.99: 99 * time.Millisecond} {
+		got := h.quantile(q)
+		if got < want || float64(got) > float64(want)*1.03 {
+			t.Errorf("quantile(%v) = %s, want within 3%% above %s", q, got, want)
+		}
+	}
+}
