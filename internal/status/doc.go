@@ -1,0 +1,24 @@
+// Package status holds the web farm's live status: a [Board] that records
+// the controller's decisions, the balancer's pool and the client load, and
+// serves them as a self-contained HTML page (chart of request rate, desired
+// and running tasks; the latest decisions with their reasons; the pool as
+// the balancer sees it), a JSON document the page polls, and Prometheus
+// metrics.
+//
+// Wire it between the balancer and its users, and give it the controller's
+// reports:
+//
+//	board := status.NewBoard(status.Options{Logger: log})
+//	bal = board.Watch(bal) // records pool, membership changes, drain times, stats errors
+//	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: sched, OnDecision: board.Record}
+//	srv := &http.Server{Handler: board.Handler()} // "/", "/api/status", "/metrics"
+//
+// The page loads nothing from outside the server: its script and styles are
+// inline and the chart is inline SVG.
+//
+// Metrics (all prefixed webfarm_): requests_per_second, tasks_desired,
+// tasks_running, scaling_decisions_total{direction}, balancer_stats_errors_total,
+// membership_changes_total{op}, drain_duration_seconds (from Drain to Remove),
+// pool_backends{state}, and client_requests_total{result} while a load
+// generator reports to the board.
+package status
