@@ -1,15 +1,3 @@
-// Package scaler decides how many web-server tasks the farm runs.
-//
-// A [Scaler] is a policy: observations and the current count in, a desired
-// count and a human-readable reason out. Policies do no I/O and read no
-// clock (time comes in with each [Input]), so they are table-tested and
-// replayed by the simulator in scaler/sim. A [Controller] does the I/O: it
-// polls an [lb.Balancer], turns counters into rates with an [lb.Meter],
-// asks the policy, and sets the desired count on a [Target] (the Mesos
-// scheduler implements it).
-//
-//	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched, Interval: 2 * time.Second}
-//	err := c.Run(ctx) // until ctx is done
 package scaler
 
 import (
@@ -42,12 +30,20 @@ type Input struct {
 	// Ready is the number of tasks serving traffic now. Tasks still
 	// starting are not ready.
 	Ready int
+	// Starting is the number of tasks launched but not yet serving. They
+	// carry no traffic, so policies leave them out of per-task figures.
+	Starting int
 	// Obs is this poll's observation, or nil when there is none (the
 	// balancer failed, or the reading gave no rate yet). A policy holds the
 	// count when there is no data; it never scales down because of it.
 	Obs *Observation
 	// NoData says why Obs is nil, for the decision's reason.
 	NoData error
+	// Degraded, when not nil, says that some signal source failed this
+	// poll: Obs holds what the others gave. A policy must not scale down
+	// on a degraded input, since the missing signal might have asked for
+	// more.
+	Degraded error
 }
 
 // Decision is a policy's answer.

@@ -1,0 +1,158 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// HPAConfig configures an [HPA] policy. Zero fields take the Kubernetes
+// defaults named on each.
+type HPAConfig struct {
+	// Target is the requests per second per pod (task) to aim for. Required.
+	Target float64
+	// Tolerance: no change while |metric/target − 1| ≤ Tolerance. If zero,
+	// 0.1 (kube-controller-manager --horizontal-pod-autoscaler-tolerance);
+	// negative means none.
+	Tolerance float64
+	// Min and Max bound the count; Max zero means 1000.
+	Min, Max int
+	// Interval is the controller's sync period. Between syncs the policy
+	// holds and averages the rates it is given. If zero, 15s.
+	Interval time.Duration
+	// DownStabilization is the scale-down stabilization window: a scale
+	// down goes only to the largest recommendation within it. If zero,
+	// 300s; negative means none.
+	DownStabilization time.Duration
+	// UpLimit is the scale-up policy. If zero, 4 pods or 100% per 15s
+	// (the default behavior, selectPolicy Max).
+	UpLimit RateLimit
+}
+
+// HPA is a baseline policy equivalent to the Kubernetes Horizontal Pod
+// Autoscaler on a pods metric (requests per second), with its default
+// behavior. At each sync it computes
+//
+//	desired = ⌈ready × (rps/ready) / target⌉
+//
+// holding while the usage ratio is within Tolerance. Pods without a metric
+// (tasks still starting) count as using 0 when scaling up and as using the
+// target when scaling down, and the change is dropped if that flips its
+// direction or brings the ratio within tolerance (replica_calculator.go).
+// Scale-down then takes the largest recommendation of the stabilization
+// window; scale-up is limited by UpLimit. It is in webfarm to be beaten in
+// the simulator; use [TargetTracking] in production.
+type HPA struct {
+	cfg   HPAConfig
+	next  time.Time
+	sum   float64
+	n     int
+	recs  window
+	valid bool
+}
+
+var _ Scaler = (*HPA)(nil)
+
+// NewHPA validates cfg and returns an HPA with no history.
+func NewHPA(cfg HPAConfig) (*HPA, error) {
+	const p = "hpa"
+	if cfg.Tolerance == 0 {
+		cfg.Tolerance = 0.1
+	}
+	if cfg.Max == 0 {
+		cfg.Max = defaultMax
+	}
+	cfg.Interval = orDuration(cfg.Interval, 15*time.Second)
+	cfg.DownStabilization = orDuration(cfg.DownStabilization, 300*time.Second)
+	if !cfg.UpLimit.enabled() && cfg.UpLimit.Period == 0 {
+		cfg.UpLimit = RateLimit{Tasks: 4, Percent: 100, Period: 15 * time.Second}
+	}
+	switch {
+	case !finite(cfg.Target) || cfg.Target == 0:
+		return nil, fmt.Errorf("%s: Target %v must be a finite number > 0: %w", p, cfg.Target, ErrInvalid)
+	case cfg.Tolerance >= 1 || math.IsNaN(cfg.Tolerance):
+		return nil, fmt.Errorf("%s: Tolerance %v must be below 1: %w", p, cfg.Tolerance, ErrInvalid)
+	}
+	if err := checkBounds(p, cfg.Min, cfg.Max); err != nil {
+		return nil, err
+	}
+	if err := checkDuration(p, "Interval", cfg.Interval); err != nil {
+		return nil, err
+	}
+	if err := cfg.UpLimit.validate(p, "UpLimit"); err != nil {
+		return nil, err
+	}
+	return &HPA{cfg: cfg, valid: true}, nil
+}
+
+// Decide implements [Scaler].
+func (h *HPA) Decide(in Input) Decision {
+	d := Decision{At: in.Now, Current: in.Current}
+	if h == nil || !h.valid {
+		d.Count, d.Reason = max(in.Current, 0), "hpa is not configured (use NewHPA): hold"
+		return d
+	}
+	c := h.cfg
+	cur := max(in.Current, 0)
+	d.Count = clamp(cur, c.Min, c.Max)
+	if in.Obs != nil && finite(in.Obs.RPS) {
+		h.sum += min(in.Obs.RPS, math.MaxFloat64/4)
+		h.n++
+	}
+	if !h.next.IsZero() && in.Now.Before(h.next) {
+		d.Reason = fmt.Sprintf("hpa: next sync at %s: hold", h.next.Format(time.TimeOnly))
+		return d
+	}
+	h.next = in.Now.Add(c.Interval)
+	if h.n == 0 {
+		d.Reason = "hpa: no metrics since the last sync: hold"
+		return d
+	}
+	rps := h.sum / float64(h.n)
+	h.sum, h.n = 0, 0
+	ready, missing := max(in.Ready, 0), max(in.Starting, 0)
+	desired, why := cur, ""
+	switch {
+	case ready == 0 && cur == 0:
+		desired, why = ceilCount(rps/c.Target), "no pods"
+	case ready == 0:
+		why = "no ready pods: hold"
+	default:
+		ratio := rps / float64(ready) / c.Target
+		newRatio, pods := ratio, ready
+		if missing > 0 {
+			pods = ready + missing
+			if ratio < 1 {
+				newRatio = (rps + float64(missing)*c.Target) / float64(pods) / c.Target
+			} else {
+				newRatio = rps / float64(pods) / c.Target
+			}
+		}
+		switch {
+		case math.Abs(1-ratio) <= c.Tolerance || math.Abs(1-newRatio) <= c.Tolerance:
+			why = fmt.Sprintf("usage ratio %.2f within tolerance", newRatio)
+		case (ratio < 1) != (newRatio < 1):
+			why = "missing pods flip the direction: hold"
+		default:
+			desired = ceilCount(newRatio * float64(pods))
+			if (newRatio < 1 && desired > cur) || (newRatio > 1 && desired < cur) {
+				desired = cur
+			}
+			why = fmt.Sprintf("usage ratio %.2f over %d pods", newRatio, pods)
+		}
+	}
+	desired = clamp(desired, c.Min, c.Max)
+	rec := desired
+	if c.DownStabilization > 0 {
+		h.recs.add(in.Now, float64(desired), c.DownStabilization)
+		if rec < cur {
+			rec = min(cur, int(h.recs.max(in.Now, c.DownStabilization, float64(rec))))
+		}
+	}
+	if rec > cur && c.UpLimit.enabled() {
+		rec = min(rec, max(cur+c.UpLimit.Tasks, ceilCount(float64(cur)*(1+c.UpLimit.Percent/100))))
+	}
+	d.Count = clamp(rec, c.Min, c.Max)
+	d.Reason = fmt.Sprintf("hpa: rps %s (%s avg), target %s/pod: %s → %d", fmtRate(rps), c.Interval, fmtRate(c.Target), why, d.Count)
+	return d
+}

@@ -1,0 +1,149 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// KPAConfig configures a [KPA] policy. Zero fields take Knative Serving's
+// defaults (config-autoscaler), named on each.
+type KPAConfig struct {
+	// Target is the requests per second per pod (task) to aim for
+	// (autoscaling.knative.dev/target with metric rps). Required.
+	Target float64
+	// Min and Max bound the count; Max zero means 1000.
+	Min, Max int
+	// StableWindow is stable-window. If zero, 60s.
+	StableWindow time.Duration
+	// PanicWindow is the panic window (panic-window-percentage 10% of
+	// the stable window). If zero, 6s.
+	PanicWindow time.Duration
+	// PanicThreshold is panic-threshold-percentage / 100. If zero, 2.
+	PanicThreshold float64
+	// MaxScaleUpRate is max-scale-up-rate. If zero, 1000.
+	MaxScaleUpRate float64
+	// MaxScaleDownRate is max-scale-down-rate. If zero, 2.
+	MaxScaleDownRate float64
+	// TickInterval is the autoscaler's tick. Between ticks the policy only
+	// records samples. If zero, 2s.
+	TickInterval time.Duration
+}
+
+// KPA is a baseline policy equivalent to Knative Serving's pod autoscaler
+// (pkg/autoscaler/scaling/autoscaler.go) on requests per second. Each tick
+// it averages the stable and panic windows and computes
+//
+//	stable = ⌈stableAvg/target⌉, panic = ⌈panicAvg/target⌉
+//
+// both bounded to [⌊ready/MaxScaleDownRate⌋, ⌈ready×MaxScaleUpRate⌉]. It
+// panics when panic/ready ≥ PanicThreshold and leaves panic a stable window
+// after the last tick over the threshold. While panicking the count is the
+// largest panic recommendation seen and never goes down; otherwise it is
+// the stable recommendation. It is in webfarm to be beaten in the
+// simulator; use [TargetTracking] in production.
+type KPA struct {
+	cfg       KPAConfig
+	win       window
+	next      time.Time
+	panicTime time.Time
+	maxPanic  int
+	valid     bool
+}
+
+var _ Scaler = (*KPA)(nil)
+
+// NewKPA validates cfg and returns a KPA with no history.
+func NewKPA(cfg KPAConfig) (*KPA, error) {
+	const p = "kpa"
+	if cfg.Max == 0 {
+		cfg.Max = defaultMax
+	}
+	cfg.StableWindow = orDuration(cfg.StableWindow, 60*time.Second)
+	cfg.PanicWindow = orDuration(cfg.PanicWindow, 6*time.Second)
+	cfg.TickInterval = orDuration(cfg.TickInterval, 2*time.Second)
+	if cfg.PanicThreshold == 0 {
+		cfg.PanicThreshold = 2
+	}
+	if cfg.MaxScaleUpRate == 0 {
+		cfg.MaxScaleUpRate = 1000
+	}
+	if cfg.MaxScaleDownRate == 0 {
+		cfg.MaxScaleDownRate = 2
+	}
+	switch {
+	case !finite(cfg.Target) || cfg.Target == 0:
+		return nil, fmt.Errorf("%s: Target %v must be a finite number > 0: %w", p, cfg.Target, ErrInvalid)
+	case !finite(cfg.PanicThreshold) || cfg.PanicThreshold < 1:
+		return nil, fmt.Errorf("%s: PanicThreshold %v must be ≥ 1: %w", p, cfg.PanicThreshold, ErrInvalid)
+	case !finite(cfg.MaxScaleUpRate) || cfg.MaxScaleUpRate <= 1:
+		return nil, fmt.Errorf("%s: MaxScaleUpRate %v must be > 1: %w", p, cfg.MaxScaleUpRate, ErrInvalid)
+	case !finite(cfg.MaxScaleDownRate) || cfg.MaxScaleDownRate <= 1:
+		return nil, fmt.Errorf("%s: MaxScaleDownRate %v must be > 1: %w", p, cfg.MaxScaleDownRate, ErrInvalid)
+	case cfg.StableWindow < 0 || cfg.PanicWindow < 0 || cfg.PanicWindow > cfg.StableWindow:
+		return nil, fmt.Errorf("%s: windows %s/%s must be > 0 with the panic window no longer: %w", p, cfg.StableWindow, cfg.PanicWindow, ErrInvalid)
+	}
+	if err := checkBounds(p, cfg.Min, cfg.Max); err != nil {
+		return nil, err
+	}
+	return &KPA{cfg: cfg, valid: true}, nil
+}
+
+// Decide implements [Scaler].
+func (k *KPA) Decide(in Input) Decision {
+	d := Decision{At: in.Now, Current: in.Current}
+	if k == nil || !k.valid {
+		d.Count, d.Reason = max(in.Current, 0), "kpa is not configured (use NewKPA): hold"
+		return d
+	}
+	c := k.cfg
+	cur := max(in.Current, 0)
+	d.Count = clamp(cur, c.Min, c.Max)
+	if in.Obs != nil && finite(in.Obs.RPS) {
+		at := in.Obs.At
+		if at.IsZero() {
+			at = in.Now
+		}
+		k.win.add(at, min(in.Obs.RPS, math.MaxFloat64/4), c.StableWindow)
+	}
+	if !k.next.IsZero() && in.Now.Before(k.next) {
+		d.Reason = "kpa: between ticks: hold"
+		return d
+	}
+	k.next = in.Now.Add(c.TickInterval)
+	end := in.Now
+	if in.Obs != nil && !in.Obs.At.IsZero() {
+		end = in.Obs.At
+	}
+	stableAvg, n := k.win.mean(end, c.StableWindow)
+	panicAvg, pn := k.win.mean(end, c.PanicWindow)
+	if n == 0 || pn == 0 {
+		d.Reason = "kpa: no data: hold"
+		return d
+	}
+	ready := float64(max(in.Ready, 1))
+	maxUp := math.Ceil(c.MaxScaleUpRate * ready)
+	maxDown := math.Floor(ready / c.MaxScaleDownRate)
+	dspc := math.Min(math.Max(math.Ceil(stableAvg/c.Target), maxDown), maxUp)
+	dppc := math.Min(math.Max(math.Ceil(panicAvg/c.Target), maxDown), maxUp)
+	over := dppc/ready >= c.PanicThreshold
+	switch {
+	case over:
+		k.panicTime = in.Now
+	case !k.panicTime.IsZero() && !in.Now.Before(k.panicTime.Add(c.StableWindow)):
+		k.panicTime, k.maxPanic = time.Time{}, 0
+	}
+	desired := int(dspc)
+	mode := "stable"
+	if !k.panicTime.IsZero() {
+		mode = "panic"
+		if int(dppc) > k.maxPanic {
+			k.maxPanic = int(dppc)
+		}
+		desired = max(k.maxPanic, cur)
+	}
+	d.Count = clamp(desired, c.Min, c.Max)
+	d.Reason = fmt.Sprintf("kpa: %s mode, stable avg %s, panic avg %s, target %s/pod → %d",
+		mode, fmtRate(stableAvg), fmtRate(panicAvg), fmtRate(c.Target), d.Count)
+	return d
+}
