@@ -1,9 +1,14 @@
-// Command haproxy-apache will run the web farm on the embedded Mesos
-// cluster with a real HAProxy in front. Until it does, it says so.
+// Command haproxy-apache runs the web farm (work in progress).
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+)
 
 func main() {
-	fmt.Println("webfarm demo: coming next — embedded Mesos (mesos/local), HAProxy driven through its runtime API, and the scaler on a built-in load profile.")
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serveMain(os.Args[2:]))
+	}
+	fmt.Println("webfarm demo: coming next")
 }
