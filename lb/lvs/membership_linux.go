@@ -1,0 +1,305 @@
+package lvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/moby/ipvs"
+	"github.com/webfarm/webfarm/lb"
+)
+
+// dest is a real server as the kernel reports it, with its backend ID.
+type dest struct {
+	member
+	addr netip.AddrPort
+	raw  *ipvs.Destination
+}
+
+// readDests lists the service's real servers and reconciles the ID map
+// with them: unknown addresses are adopted, vanished ones forgotten. The
+// kernel stays the source of truth, so real servers changed with ipvsadm
+// show up as they are. The caller holds the lock.
+func (b *Balancer) readDests(ctx context.Context) ([]dest, error) {
+	raw, err := call(ctx, b.nl, func(h handle) ([]*ipvs.Destination, error) { return h.GetDestinations(b.svc) })
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, kernelErr("list real servers of "+b.cfg.Service.String(), err)
+	}
+	out := make([]dest, 0, len(raw))
+	seen := make(map[netip.AddrPort]bool, len(raw))
+	for _, d := range raw {
+		addr, err := destAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("lvs: list real servers of %s: %w", b.cfg.Service, err)
+		}
+		m, ok := b.members[addr]
+		if !ok {
+			m = member{id: addr.String(), adopted: true}
+			b.members[addr] = m
+			b.log.Info("lvs: adopted a real server found in the kernel", "id", m.id, "weight", d.Weight, "forward", destForward(d))
+		}
+		seen[addr] = true
+		out = append(out, dest{member: m, addr: addr, raw: d})
+	}
+	for addr, m := range b.members {
+		if !seen[addr] {
+			delete(b.members, addr)
+			delete(b.dstCount, m.id)
+		}
+	}
+	slices.SortFunc(out, func(x, y dest) int { return strings.Compare(x.id, y.id) })
+	return out, nil
+}
+
+// find returns the real server serving as id. An ID this Balancer gave
+// wins over an adopted address-named one.
+func find(ds []dest, id string) (dest, bool) {
+	var found dest
+	var ok bool
+	for _, d := range ds {
+		if d.id == id {
+			if !d.adopted {
+				return d, true
+			}
+			found, ok = d, true
+		}
+	}
+	return found, ok
+}
+
+func byAddr(ds []dest, a netip.AddrPort) (dest, bool) {
+	for _, d := range ds {
+		if d.addr == a {
+			return d, true
+		}
+	}
+	return dest{}, false
+}
+
+// Backends implements [lb.Balancer]. It lists the service's real servers
+// as the kernel has them, draining ones (weight 0) included.
+func (b *Balancer) Backends(ctx context.Context) ([]lb.Backend, error) {
+	if err := b.begin(ctx, "backends"); err != nil {
+		return nil, err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return nil, wrapCtx("backends", err)
+	}
+	out := make([]lb.Backend, len(ds))
+	for i, d := range ds {
+		out[i] = lb.Backend{ID: d.id, Addr: d.addr}
+	}
+	return out, nil
+}
+
+// Add implements [lb.Balancer]: it adds b as a real server with
+// Config.Forward and Config.Weight. Adding an address that an adopted real
+// server has gives that server b's ID and changes nothing in the kernel.
+func (b *Balancer) Add(ctx context.Context, be lb.Backend) error {
+	return b.AddDest(ctx, be, Dest{Forward: b.cfg.Forward, Weight: b.cfg.Weight})
+}
+
+// AddDest is [Balancer.Add] with a forwarding method and weight for this
+// real server. If be is already in the pool with the same address,
+// AddDest changes nothing (a draining server stays draining, its method
+// and weight stay as they are).
+//
+// Errors: an invalid backend or Dest wraps [lb.ErrInvalid]; for NAT and
+// direct routing the backend's address family must be the service's, and
+// for direct routing and tunnel its port must be the service's (the kernel
+// does not rewrite ports then). An ID in the pool with another address,
+// or an address serving another ID, wraps [lb.ErrExists].
+func (b *Balancer) AddDest(ctx context.Context, be lb.Backend, d Dest) error {
+	w := d.Weight
+	if w == 0 {
+		w = b.cfg.weight()
+	}
+	if w < 1 || w > MaxWeight {
+		return fmt.Errorf("lvs: add %s: weight %d out of 1–%d: %w", be, d.Weight, MaxWeight, lb.ErrInvalid)
+	}
+	if err := checkBackend(b.cfg.Service, be, d.Forward); err != nil {
+		return err
+	}
+	op := "add " + be.String()
+	if err := b.begin(ctx, op); err != nil {
+		return err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return wrapCtx(op, err)
+	}
+	if cur, ok := find(ds, be.ID); ok && !(cur.adopted && cur.addr != be.Addr) {
+		if cur.addr == be.Addr {
+			return nil
+		}
+		return fmt.Errorf("lvs: %s: pool has %s at %s: %w", op, be.ID, cur.addr, lb.ErrExists)
+	}
+	if cur, ok := byAddr(ds, be.Addr); ok {
+		if !cur.adopted {
+			return fmt.Errorf("lvs: %s: %s already serves backend %q: %w", op, be.Addr, cur.id, lb.ErrExists)
+		}
+		b.members[be.Addr] = member{id: be.ID}
+		b.log.Info("lvs: adopted real server takes a backend ID", "id", be.ID, "addr", be.Addr)
+		return nil
+	}
+	_, err = call(ctx, b.nl, func(h handle) (struct{}, error) {
+		return struct{}{}, h.NewDestination(b.svc, toIPVSDest(be.Addr, d.Forward, w))
+	})
+	if err != nil && !isErrno(err, syscall.EEXIST) { // EEXIST: added outside since the read; take it
+		return wrapCtx(op, kernelErr(op, err))
+	}
+	b.members[be.Addr] = member{id: be.ID}
+	delete(b.dstCount, be.ID)
+	b.log.Debug("lvs: added real server", "id", be.ID, "addr", be.Addr, "forward", d.Forward, "weight", w)
+	return nil
+}
+
+// Drain implements [lb.Balancer] by setting the real server's weight to 0:
+// IPVS sends it no new connections, and established ones continue.
+// Remove it once [Balancer.ActiveConns] reports 0, or let [Balancer.Reap]
+// (Config.ReapInterval) do it.
+func (b *Balancer) Drain(ctx context.Context, id string) error {
+	return b.setWeight(ctx, "drain "+id, id, 0)
+}
+
+// SetWeight implements [lb.Weighter]. Weight 0 is draining in IPVS, so
+// SetWeight(id, 0) drains, and a positive weight on a draining real server
+// puts it back into service.
+func (b *Balancer) SetWeight(ctx context.Context, id string, weight int) error {
+	op := fmt.Sprintf("set weight %s %d", id, weight)
+	if weight < 0 || weight > MaxWeight {
+		return fmt.Errorf("lvs: %s: out of 0–%d: %w", op, MaxWeight, lb.ErrInvalid)
+	}
+	return b.setWeight(ctx, op, id, weight)
+}
+
+func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) error {
+	if err := b.begin(ctx, op); err != nil {
+		return err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return wrapCtx(op, err)
+	}
+	cur, ok := find(ds, id)
+	if !ok {
+		return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
+	}
+	if cur.raw.Weight == weight {
+		return nil
+	}
+	upd := *cur.raw
+	upd.Weight = weight
+	_, err = call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.UpdateDestination(b.svc, &upd) })
+	if isErrno(err, syscall.ENOENT) {
+		return fmt.Errorf("lvs: %s: removed outside this driver: %w", op, lb.ErrNotFound)
+	}
+	if err != nil {
+		return wrapCtx(op, kernelErr(op, err))
+	}
+	return nil
+}
+
+// Remove implements [lb.Balancer]: it deletes the real server at once.
+// Connections still open to it stop being forwarded (the kernel's
+// expire_nodest_conn decides whether they are dropped or expired), so
+// drain first and wait for [Balancer.ActiveConns] to reach 0.
+func (b *Balancer) Remove(ctx context.Context, id string) error {
+	op := "remove " + id
+	if err := b.begin(ctx, op); err != nil {
+		return err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return wrapCtx(op, err)
+	}
+	cur, ok := find(ds, id)
+	if !ok {
+		return nil
+	}
+	return wrapCtx(op, b.remove(ctx, cur))
+}
+
+// remove deletes one real server; the caller holds the lock.
+func (b *Balancer) remove(ctx context.Context, d dest) error {
+	_, err := call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.DelDestination(b.svc, d.raw) })
+	if err != nil && !isErrno(err, syscall.ENOENT) {
+		return kernelErr("remove "+d.id, err)
+	}
+	delete(b.members, d.addr)
+	delete(b.dstCount, d.id)
+	return nil
+}
+
+// ActiveConns implements [lb.ConnCounter]: the real server's established
+// connections (IPVS ActiveConn), read live from the kernel. Connections
+// that are closing (InActConn) are not counted.
+func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
+	op := "active conns " + id
+	if err := b.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return 0, wrapCtx(op, err)
+	}
+	cur, ok := find(ds, id)
+	if !ok {
+		return 0, fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
+	}
+	return cur.raw.ActiveConnections, nil
+}
+
+// Reap removes every draining real server (weight 0) that has no active
+// connection left, and returns their IDs. Config.ReapInterval runs it in
+// the background.
+func (b *Balancer) Reap(ctx context.Context) ([]string, error) {
+	if err := b.begin(ctx, "reap"); err != nil {
+		return nil, err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return nil, wrapCtx("reap", err)
+	}
+	var ids []string
+	var errs []error
+	for _, d := range ds {
+		if d.raw.Weight != 0 || d.raw.ActiveConnections != 0 {
+			continue
+		}
+		if err := b.remove(ctx, d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, d.id)
+	}
+	return ids, wrapCtx("reap", errors.Join(errs...))
+}
+
+// wrapCtx adds op to an error that is ctx's own (kernel errors already
+// carry it).
+func wrapCtx(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if !strings.HasPrefix(err.Error(), "lvs:") {
+			return fmt.Errorf("lvs: %s: %w", op, err)
+		}
+	}
+	return err
+}
