@@ -27,7 +27,6 @@ var apacheModules = []struct{ name, file string }{
 
 // apacheFiles are the paths one task's httpd uses.
 type apacheFiles struct {
-	conf    string // httpd.conf
 	run     string // pid file, mutexes (the task's sandbox)
 	docroot string // world-readable: httpd's children drop root
 	modules string // Debian's module directory
