@@ -1,0 +1,249 @@
+package fakeaws
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go/encoding/cbor"
+)
+
+// PutMetric records a datapoint of one metric, as a load balancer
+// publishes it: a sum over the minute that starts at t.
+func (s *Server) PutMetric(namespace, name string, dims map[string]string, t time.Time, v float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := metricKey(namespace, name, dims)
+	s.metrics[k] = append(s.metrics[k], datapoint{t, v})
+}
+
+// SetMetricPageSize makes GetMetricData return at most n datapoints per
+// page, with StatusCode PartialData and a NextToken, as CloudWatch does for
+// large answers. 0 removes the limit.
+func (s *Server) SetMetricPageSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageSize = n
+}
+
+// SetMetricStatus makes every GetMetricData result carry status (for
+// example "InternalError" or "Forbidden") and no data. "" restores normal
+// answers.
+func (s *Server) SetMetricStatus(status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statusOverride = status
+}
+
+// SetRawMetricReply makes GetMetricData answer 200 with body as is (nil
+// restores normal answers). The fuzz test uses it.
+func (s *Server) SetRawMetricReply(body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rawMetricReply = body
+}
+
+func metricKey(namespace, name string, dims map[string]string) string {
+	parts := make([]string, 0, len(dims))
+	for k, v := range dims {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return namespace + "|" + name + "|" + strings.Join(parts, ",")
+}
+
+func cborError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+	w.Header().Set("Content-Type", "application/cbor")
+	fault := "Sender"
+	if status >= 500 {
+		fault = "Receiver"
+	}
+	w.Header().Set("X-Amzn-Query-Error", code+";"+fault)
+	w.WriteHeader(status)
+	_, _ = w.Write(cbor.Encode(cbor.Map{
+		"__type":  cbor.String("com.amazonaws.cloudwatch#" + code),
+		"message": cbor.String(msg),
+	}))
+}
+
+var queryIDRE = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]{0,254}$`)
+
+type metricQuery struct {
+	id, key string
+	period  int64
+	stat    string
+}
+
+func (s *Server) serveCloudWatch(w http.ResponseWriter, r *http.Request, op string, body []byte) {
+	if r.Header.Get("Smithy-Protocol") != "rpc-v2-cbor" || r.Header.Get("Content-Type") != "application/cbor" {
+		cborError(w, http.StatusBadRequest, "InvalidParameterValue", "fakeaws: want Smithy-Protocol rpc-v2-cbor and Content-Type application/cbor")
+		return
+	}
+	if op != "GetMetricData" {
+		cborError(w, http.StatusBadRequest, "UnknownOperationException", "fakeaws: operation "+op+" is not faked")
+		return
+	}
+	v, err := cbor.Decode(body)
+	if err != nil {
+		cborError(w, http.StatusBadRequest, "SerializationException", "fakeaws: decode CBOR: "+err.Error())
+		return
+	}
+	in, ok := v.(cbor.Map)
+	if !ok {
+		cborError(w, http.StatusBadRequest, "SerializationException", fmt.Sprintf("fakeaws: body is %T, want a map", v))
+		return
+	}
+	start, err1 := cbor.AsTime(in["StartTime"])
+	end, err2 := cbor.AsTime(in["EndTime"])
+	if err1 != nil || err2 != nil || !start.Before(end) {
+		cborError(w, http.StatusBadRequest, "ValidationError", "The parameter StartTime must be less than the parameter EndTime.")
+		return
+	}
+	descending := true
+	if sb, ok := in["ScanBy"].(cbor.String); ok {
+		descending = sb != "TimestampAscending"
+	}
+	queries, err := parseQueries(in["MetricDataQueries"])
+	if err != nil {
+		cborError(w, http.StatusBadRequest, "ValidationError", err.Error())
+		return
+	}
+	offset := 0
+	if tok, ok := in["NextToken"].(cbor.String); ok {
+		offset, err = strconv.Atoi(strings.TrimPrefix(string(tok), "page-"))
+		if err != nil || offset < 0 {
+			cborError(w, http.StatusBadRequest, "InvalidNextToken", "The service couldn't process the NextToken.")
+			return
+		}
+	}
+
+	s.mu.Lock()
+	raw := s.rawMetricReply
+	override := s.statusOverride
+	pageSize := s.pageSize
+	type bucket struct {
+		t time.Time
+		v float64
+	}
+	series := make([][]bucket, len(queries))
+	for i, q := range queries {
+		sums := map[int64]float64{}
+		for _, dp := range s.metrics[q.key] {
+			if dp.t.Before(start) || !dp.t.Before(end) {
+				continue
+			}
+			b := dp.t.Unix() - (dp.t.Unix() % q.period)
+			sums[b] += dp.v
+		}
+		for b, v := range sums {
+			series[i] = append(series[i], bucket{time.Unix(b, 0), v})
+		}
+		slices.SortFunc(series[i], func(a, b bucket) int {
+			if descending {
+				return b.t.Compare(a.t)
+			}
+			return a.t.Compare(b.t)
+		})
+	}
+	s.mu.Unlock()
+
+	if raw != nil {
+		w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+		w.Header().Set("Content-Type", "application/cbor")
+		_, _ = w.Write(raw)
+		return
+	}
+	results := cbor.List{}
+	more := false
+	for i, q := range queries {
+		pts := series[i]
+		if offset < len(pts) {
+			pts = pts[offset:]
+		} else {
+			pts = nil
+		}
+		status := "Complete"
+		if pageSize > 0 && len(pts) > pageSize {
+			pts, status, more = pts[:pageSize], "PartialData", true
+		}
+		ts, vs := cbor.List{}, cbor.List{}
+		if override != "" {
+			status = override
+		} else {
+			for _, p := range pts {
+				ts = append(ts, &cbor.Tag{ID: 1, Value: cbor.Float64(float64(p.t.Unix()))})
+				vs = append(vs, cbor.Float64(p.v))
+			}
+		}
+		results = append(results, cbor.Map{
+			"Id":         cbor.String(q.id),
+			"Label":      cbor.String(q.stat),
+			"StatusCode": cbor.String(status),
+			"Timestamps": ts,
+			"Values":     vs,
+			"Messages":   cbor.List{},
+		})
+	}
+	out := cbor.Map{"MetricDataResults": results, "Messages": cbor.List{}}
+	if more {
+		out["NextToken"] = cbor.String("page-" + strconv.Itoa(offset+pageSize))
+	}
+	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+	w.Header().Set("Content-Type", "application/cbor")
+	_, _ = w.Write(cbor.Encode(out))
+}
+
+func parseQueries(v cbor.Value) ([]metricQuery, error) {
+	list, ok := v.(cbor.List)
+	if !ok || len(list) == 0 {
+		return nil, fmt.Errorf("the parameter MetricDataQueries is required")
+	}
+	var qs []metricQuery
+	for i, e := range list {
+		m, ok := e.(cbor.Map)
+		if !ok {
+			return nil, fmt.Errorf("MetricDataQueries.member.%d is not a structure", i+1)
+		}
+		id, _ := m["Id"].(cbor.String)
+		if !queryIDRE.MatchString(string(id)) {
+			return nil, fmt.Errorf("the value %q for parameter MetricDataQueries.member.%d.Id is invalid: it must start with a lower-case letter", id, i+1)
+		}
+		ms, ok := m["MetricStat"].(cbor.Map)
+		if !ok {
+			return nil, fmt.Errorf("MetricDataQueries.member.%d: MetricStat is required (expressions are not faked)", i+1)
+		}
+		metric, _ := ms["Metric"].(cbor.Map)
+		ns, _ := metric["Namespace"].(cbor.String)
+		name, _ := metric["MetricName"].(cbor.String)
+		if ns == "" || name == "" {
+			return nil, fmt.Errorf("MetricDataQueries.member.%d: Namespace and MetricName are required", i+1)
+		}
+		dims := map[string]string{}
+		if dl, ok := metric["Dimensions"].(cbor.List); ok {
+			for _, d := range dl {
+				dm, _ := d.(cbor.Map)
+				dn, _ := dm["Name"].(cbor.String)
+				dv, _ := dm["Value"].(cbor.String)
+				dims[string(dn)] = string(dv)
+			}
+		}
+		period, err := cbor.AsInt64(ms["Period"])
+		if err != nil || period <= 0 || (period%60 != 0 && !slices.Contains([]int64{1, 5, 10, 20, 30}, period)) {
+			return nil, fmt.Errorf("the parameter MetricDataQueries.member.%d.MetricStat.Period must be a multiple of 60", i+1)
+		}
+		stat, _ := ms["Stat"].(cbor.String)
+		if stat != "Sum" {
+			return nil, fmt.Errorf("fakeaws: only the Sum statistic is faked, got %q", stat)
+		}
+		if rd, ok := m["ReturnData"].(cbor.Bool); ok && !bool(rd) {
+			continue
+		}
+		qs = append(qs, metricQuery{id: string(id), key: metricKey(string(ns), string(name), dims), period: period, stat: string(stat)})
+	}
+	return qs, nil
+}

@@ -1,0 +1,341 @@
+package elb
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/webfarm/webfarm/lb"
+)
+
+// targetFor returns the ELB target of a backend: its address for IP
+// targets, Config.InstanceID's answer (with the backend's port for
+// target groups) for instance targets.
+func (b *Balancer) targetFor(ctx context.Context, be lb.Backend) (target, error) {
+	if b.ttype == TargetIP {
+		return ipTarget(be.Addr), nil
+	}
+	id, err := b.cfg.InstanceID(ctx, be)
+	if err != nil {
+		return target{}, fmt.Errorf("InstanceID(%s): %w", be, err)
+	}
+	if id == "" {
+		return target{}, fmt.Errorf("InstanceID(%s) returned an empty instance ID: %w", be, lb.ErrInvalid)
+	}
+	if b.kind == kindClassic {
+		return target{id: id}, nil
+	}
+	return target{id: id, port: int32(be.Addr.Port())}, nil
+}
+
+// Add registers the backend with the target group (RegisterTargets) or the
+// classic load balancer (RegisterInstancesWithLoadBalancer). ELB sends it
+// traffic once its health checks pass.
+//   - Adding a backend that is in the pool with the same address changes
+//     nothing, even while it drains.
+//   - An ID in the pool with another address, or a second backend that
+//     maps to a target already in the pool, fails with lb.ErrExists.
+//   - If ELB refuses, nothing is recorded and the AWS error is wrapped.
+func (b *Balancer) Add(ctx context.Context, be lb.Backend) error {
+	if err := be.Validate(); err != nil {
+		return fmt.Errorf("elb: add: %w", err)
+	}
+	unlock, err := b.lockMembership(ctx)
+	if err != nil {
+		return fmt.Errorf("elb: add %s: %w", be, err)
+	}
+	defer unlock()
+	b.mu.Lock()
+	e := b.backends[be.ID]
+	b.mu.Unlock()
+	if e != nil {
+		if e.b.Addr == be.Addr {
+			return nil
+		}
+		return fmt.Errorf("elb: add %s: in the pool as %s: %w", be, e.b, lb.ErrExists)
+	}
+	t, err := b.targetFor(ctx, be)
+	if err != nil {
+		return fmt.Errorf("elb: add %s: %w", be, err)
+	}
+	b.mu.Lock()
+	other, taken := b.byTarget[t]
+	b.mu.Unlock()
+	if taken {
+		return fmt.Errorf("elb: add %s: target %s is in the pool as backend %q: %w", be, t, other, lb.ErrExists)
+	}
+	if err := b.pool.register(ctx, t); err != nil {
+		return fmt.Errorf("elb: add %s to %s: %w", be, b.where(), err)
+	}
+	b.mu.Lock()
+	b.backends[be.ID] = &entry{b: be, t: t}
+	b.byTarget[t] = be.ID
+	b.mu.Unlock()
+	b.log.Info("elb: registered", "backend", be.String(), "target", t.String(), "balancer", b.where())
+	return nil
+}
+
+// adopted returns the pool entry for an ID that names a target this
+// Balancer did not add ("10.0.0.5:8080", "i-0abc:8080"), when Config.Adopt
+// is set and ELB holds the target. The caller holds the membership lock.
+func (b *Balancer) adopted(ctx context.Context, id string) (*entry, error) {
+	t, ok := parseTarget(id)
+	if !b.cfg.Adopt || b.kind == kindClassic || !ok {
+		return nil, nil
+	}
+	h, err := b.pool.health(ctx, []target{t})
+	if err != nil {
+		return nil, err
+	}
+	if !holds(h[t]) {
+		return nil, nil
+	}
+	return &entry{b: lb.Backend{ID: id, Addr: t.addr()}, t: t, draining: h[t] == stateDraining || h[t] == stateUnhealthyDr}, nil
+}
+
+// lookup returns the pool entry of id, adopting it if need be, or an
+// error wrapping lb.ErrNotFound. The caller holds the membership lock.
+func (b *Balancer) lookup(ctx context.Context, id string) (*entry, error) {
+	b.mu.Lock()
+	e := b.backends[id]
+	b.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	e, err := b.adopted(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, fmt.Errorf("backend %q: %w", id, lb.ErrNotFound)
+	}
+	b.mu.Lock()
+	b.backends[id] = e
+	b.byTarget[e.t] = id
+	b.mu.Unlock()
+	return e, nil
+}
+
+// Drain deregisters the backend (DeregisterTargets, or
+// DeregisterInstancesFromLoadBalancer): ELB sends it no new requests and
+// lets open ones finish for up to the target group's deregistration delay
+// (the classic load balancer's connection-draining timeout). The backend
+// stays listed until Remove; WaitDrained or ActiveConns tell when ELB is
+// done with it.
+//   - Draining a draining backend changes nothing.
+//   - An unknown ID fails with lb.ErrNotFound.
+func (b *Balancer) Drain(ctx context.Context, id string) error {
+	unlock, err := b.lockMembership(ctx)
+	if err != nil {
+		return fmt.Errorf("elb: drain %s: %w", id, err)
+	}
+	defer unlock()
+	e, err := b.lookup(ctx, id)
+	if err != nil {
+		return fmt.Errorf("elb: drain: %w", err)
+	}
+	if e.draining {
+		return nil
+	}
+	if err := b.pool.deregister(ctx, e.t); err != nil {
+		return fmt.Errorf("elb: drain %s from %s: %w", e.b, b.where(), err)
+	}
+	b.mu.Lock()
+	e.draining = true
+	b.mu.Unlock()
+	b.log.Info("elb: deregistered; draining", "backend", e.b.String(), "target", e.t.String(), "balancer", b.where())
+	return nil
+}
+
+// Remove takes the backend out of the pool. A backend that was not
+// drained is deregistered now; ELB still lets its open requests finish
+// (the driver cannot cut them short). Removing an unknown ID succeeds.
+func (b *Balancer) Remove(ctx context.Context, id string) error {
+	unlock, err := b.lockMembership(ctx)
+	if err != nil {
+		return fmt.Errorf("elb: remove %s: %w", id, err)
+	}
+	defer unlock()
+	e, err := b.lookup(ctx, id)
+	if err != nil {
+		if errors.Is(err, lb.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("elb: remove: %w", err)
+	}
+	if !e.draining {
+		if err := b.pool.deregister(ctx, e.t); err != nil {
+			return fmt.Errorf("elb: remove %s from %s: %w", e.b, b.where(), err)
+		}
+		b.log.Info("elb: deregistered", "backend", e.b.String(), "target", e.t.String(), "balancer", b.where())
+	}
+	b.mu.Lock()
+	delete(b.backends, id)
+	delete(b.byTarget, e.t)
+	b.mu.Unlock()
+	return nil
+}
+
+// Backends lists the backends added (and not removed) through this
+// Balancer, draining ones included. With Config.Adopt it also lists the
+// targets ELB holds that no backend maps to (not those draining), which
+// costs a DescribeTargetHealth call; an adopted instance target has no
+// address.
+func (b *Balancer) Backends(ctx context.Context) ([]lb.Backend, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("elb: backends: %w", err)
+	}
+	if err := b.checkOpen(); err != nil {
+		return nil, fmt.Errorf("elb: backends: %w", err)
+	}
+	var held map[target]string
+	if b.cfg.Adopt && b.kind != kindClassic {
+		var err error
+		if held, err = b.pool.health(ctx, nil); err != nil {
+			return nil, fmt.Errorf("elb: backends of %s: %w", b.where(), err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]lb.Backend, 0, len(b.backends)+len(held))
+	for _, e := range b.backends {
+		out = append(out, e.b)
+	}
+	for t, st := range held {
+		if _, ok := b.byTarget[t]; !ok && holds(st) && st != stateDraining && st != stateUnhealthyDr {
+			out = append(out, lb.Backend{ID: t.String(), Addr: t.addr()})
+		}
+	}
+	slices.SortFunc(out, func(x, y lb.Backend) int { return cmp.Compare(x.ID, y.ID) })
+	return out, nil
+}
+
+// Health returns the state of every backend in the pool as ELB reports it
+// (one DescribeTargetHealth or DescribeInstanceHealth call): ready once
+// health checks pass, unknown while they have not yet, down when failing,
+// draining after Drain until Remove.
+func (b *Balancer) Health(ctx context.Context) (map[string]lb.State, error) {
+	if err := b.checkOpen(); err != nil {
+		return nil, fmt.Errorf("elb: health: %w", err)
+	}
+	b.mu.Lock()
+	es := make([]entry, 0, len(b.backends))
+	ts := make([]target, 0, len(b.backends))
+	for _, e := range b.backends {
+		es = append(es, *e)
+		ts = append(ts, e.t)
+	}
+	b.mu.Unlock()
+	out := make(map[string]lb.State, len(es))
+	if len(ts) == 0 {
+		return out, ctx.Err()
+	}
+	h, err := b.pool.health(ctx, ts)
+	if err != nil {
+		return nil, fmt.Errorf("elb: health of %s: %w", b.where(), err)
+	}
+	for _, e := range es {
+		out[e.b.ID] = toState(h[e.t], e.draining)
+	}
+	return out, nil
+}
+
+// ActiveConns answers whether ELB may still send or hold requests to the
+// backend: 1 while ELB holds the target (registered in any health state,
+// or still draining), 0 once it has let go (draining finished). ELB
+// publishes no per-target connection count, so this is the only honest
+// reading; it is what a caller waiting for a drained backend needs. An
+// unknown ID fails with lb.ErrNotFound.
+func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
+	if err := b.checkOpen(); err != nil {
+		return 0, fmt.Errorf("elb: active conns %s: %w", id, err)
+	}
+	b.mu.Lock()
+	e := b.backends[id]
+	b.mu.Unlock()
+	if e == nil {
+		return 0, fmt.Errorf("elb: active conns: backend %q: %w", id, lb.ErrNotFound)
+	}
+	h, err := b.pool.health(ctx, []target{e.t})
+	if err != nil {
+		return 0, fmt.Errorf("elb: active conns %s: %w", e.b, err)
+	}
+	if holds(h[e.t]) {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// drainDelay returns the load balancer's drain delay, read once.
+func (b *Balancer) drainDelay(ctx context.Context) (time.Duration, error) {
+	b.mu.Lock()
+	if b.haveDel {
+		defer b.mu.Unlock()
+		return b.delay, nil
+	}
+	b.mu.Unlock()
+	d, err := b.pool.drainDelay(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	b.delay, b.haveDel = d, true
+	b.mu.Unlock()
+	return d, nil
+}
+
+// WaitDrained waits until ELB has finished draining a backend that Drain
+// deregistered, polling its health every Config.DrainPoll. It gives up
+// with an error wrapping ErrStale after the deregistration delay (read
+// from the target group's deregistration_delay.timeout_seconds, or the
+// classic load balancer's connection-draining timeout) plus
+// Config.DrainGrace. A backend that is not draining fails with
+// lb.ErrInvalid, an unknown one with lb.ErrNotFound.
+func (b *Balancer) WaitDrained(ctx context.Context, id string) error {
+	if err := b.checkOpen(); err != nil {
+		return fmt.Errorf("elb: wait drained %s: %w", id, err)
+	}
+	b.mu.Lock()
+	e := b.backends[id]
+	var draining bool
+	if e != nil {
+		draining = e.draining
+	}
+	b.mu.Unlock()
+	switch {
+	case e == nil:
+		return fmt.Errorf("elb: wait drained: backend %q: %w", id, lb.ErrNotFound)
+	case !draining:
+		return fmt.Errorf("elb: wait drained %s: not draining; call Drain first: %w", e.b, lb.ErrInvalid)
+	}
+	delay, err := b.drainDelay(ctx)
+	if err != nil {
+		return fmt.Errorf("elb: wait drained %s: %w", e.b, err)
+	}
+	limit := delay + b.cfg.DrainGrace
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(b.cfg.DrainPoll)
+	defer tick.Stop()
+	for {
+		h, err := b.pool.health(ctx, []target{e.t})
+		if err != nil {
+			return fmt.Errorf("elb: wait drained %s: %w", e.b, err)
+		}
+		if !holds(h[e.t]) {
+			b.log.Info("elb: drained", "backend", e.b.String(), "target", e.t.String())
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("elb: wait drained %s: %w", e.b, ctx.Err())
+		case <-deadline.C:
+			return fmt.Errorf("elb: wait drained %s: ELB still reports %q after the drain delay %s + grace %s: %w",
+				e.b, h[e.t], delay, b.cfg.DrainGrace, ErrStale)
+		case <-tick.C:
+		}
+	}
+}
