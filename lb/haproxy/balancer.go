@@ -1,0 +1,290 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/webfarm/webfarm/lb"
+)
+
+// Balancer manages one HAProxy backend through the runtime API. Its
+// methods are safe for concurrent use; membership changes are serialised.
+type Balancer struct {
+	cfg Config
+	api runtimeAPI
+	log *slog.Logger
+
+	// sem serialises membership changes (Add, Drain, Remove, SetWeight)
+	// so that check-then-act sequences see their own results.
+	sem chan struct{}
+	// statsSem serialises readings (see read).
+	statsSem chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	names  map[string]string // server name → ID, for names that do not decode (hashed)
+	last   processInfo       // the process of the last reading
+	lastN  uint64            // the last reading's Requests
+	haveIt bool              // last and lastN are set
+}
+
+var (
+	_ lb.Balancer    = (*Balancer)(nil)
+	_ lb.ConnCounter = (*Balancer)(nil)
+	_ lb.Weighter    = (*Balancer)(nil)
+)
+
+// New connects to HAProxy's stats socket and checks that the driver can
+// manage cfg.Backend: the socket answers, it is at level admin, the backend
+// (and cfg.Frontend, if set) exists, and its algorithm takes servers at run
+// time. A failed check returns a *ConfigError that says which and how to
+// fix it. Servers already in the backend are adopted: Backends lists them
+// and Add of the same ID and address changes nothing.
+func New(ctx context.Context, cfg Config) (*Balancer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Balancer{
+		cfg:      cfg,
+		log:      cfg.Logger.With("driver", "haproxy", "backend", cfg.Backend),
+		sem:      make(chan struct{}, 1),
+		statsSem: make(chan struct{}, 1),
+		names:    make(map[string]string),
+	}
+	if addr, ok := strings.CutPrefix(cfg.Socket, "tcp://"); ok {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("haproxy: config: Socket %q: want tcp://host:port: %w", cfg.Socket, lb.ErrInvalid)
+		}
+		b.api = rawRuntime{addr: addr, timeout: cfg.Timeout}
+	} else {
+		if err := b.checkSocketFile(); err != nil {
+			return nil, err
+		}
+		api, err := runCtx(ctx, func() (runtimeAPI, error) { return newNative(ctx, cfg.Socket) })
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("haproxy: connect %s: %w", cfg.Socket, err)
+			}
+			return nil, &ConfigError{Problem: ProblemUnreachable, Detail: "no answer on " + cfg.Socket, Err: err,
+				Fix: "check that HAProxy runs and that Socket is its `stats socket` path"}
+		}
+		b.api = api
+	}
+	if err := b.probe(ctx); err != nil {
+		return nil, err
+	}
+	servers, err := b.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(servers) > 0 {
+		ids := make([]string, 0, len(servers))
+		for _, s := range servers {
+			ids = append(ids, s.id)
+		}
+		b.log.Info("adopted servers already in the backend", "count", len(servers), "ids", ids)
+	}
+	return b, nil
+}
+
+// checkSocketFile checks the unix socket's permissions: connecting needs
+// write permission, and the socket is at level admin, so a socket any
+// local user can write is a way for any of them to reconfigure HAProxy.
+func (b *Balancer) checkSocketFile() error {
+	path := b.cfg.Socket
+	fi, err := os.Stat(path)
+	if err != nil {
+		return &ConfigError{Problem: ProblemUnreachable, Detail: "cannot stat " + path, Err: err,
+			Fix: "add `stats socket " + path + " mode 600 level admin` to haproxy.cfg's global section, or set Config.Socket to its path"}
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return &ConfigError{Problem: ProblemUnreachable, Detail: path + " is not a unix socket (" + fi.Mode().String() + ")",
+			Fix: "set Config.Socket to the path of HAProxy's `stats socket`"}
+	}
+	perm := fi.Mode().Perm()
+	switch {
+	case perm&0o002 != 0 && !b.cfg.AllowWorldWritableSocket:
+		return &ConfigError{Problem: ProblemSocketPermissions,
+			Detail: fmt.Sprintf("%s has mode %v: every local user can reconfigure HAProxy through it", path, perm),
+			Fix:    "set `mode 600` (or 660 with a dedicated group) on the `stats socket` line, or set Config.AllowWorldWritableSocket"}
+	case perm&0o002 != 0:
+		b.log.Warn("stats socket is writable by every local user", "socket", path, "mode", perm.String())
+	case perm&0o020 != 0:
+		b.log.Warn("stats socket is group-writable: the group can reconfigure HAProxy", "socket", path, "mode", perm.String())
+	}
+	return nil
+}
+
+// probeName is a server name HAProxy refuses ('%' is not allowed), so the
+// probe `add server` can never create anything. HAProxy checks the access
+// level, then the backend, then its algorithm, and only then the name.
+const probeName = "%webfarm-probe"
+
+// probe checks the level, the backend and its algorithm with an `add
+// server` that cannot succeed, then reads the process and the proxies.
+// It changes nothing.
+func (b *Balancer) probe(ctx context.Context) error {
+	be := b.cfg.Backend
+	unreachable := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("haproxy: probe: %w", err)
+		}
+		return &ConfigError{Problem: ProblemUnreachable, Detail: "no answer on " + b.cfg.Socket, Err: err,
+			Fix: "check that HAProxy runs and that Socket is its `stats socket` address"}
+	}
+	out, err := b.raw(ctx, fmt.Sprintf("add server %s/%s 127.0.0.1:1", be, probeName))
+	if err != nil {
+		return unreachable(err)
+	}
+	probeErr := severityError(out)
+	switch {
+	case said(probeErr, msgDenied):
+		return &ConfigError{Problem: ProblemNotAdmin, Detail: b.cfg.Socket + ": HAProxy said " + msgDenied,
+			Fix: "add `level admin` to this `stats socket` line (adding and deleting servers needs it)"}
+	case said(probeErr, msgNoBackend):
+		return &ConfigError{Problem: ProblemNoBackend, Detail: fmt.Sprintf("HAProxy has no backend %q", be),
+			Fix: fmt.Sprintf("add `backend %s` with `balance roundrobin` to haproxy.cfg, or set Config.Backend", be)}
+	case said(probeErr, msgStaticBalance):
+		algo := "its algorithm"
+		if out, err := b.raw(ctx, fmt.Sprintf("show stat %s 2 -1", be)); err == nil {
+			if r, err := parseReply(out); err == nil {
+				for _, row := range r.rows {
+					if row.typ == typeBackend && row.algo != "" {
+						algo = "balance " + row.algo
+					}
+				}
+			}
+		}
+		return &ConfigError{Problem: ProblemStaticBalance,
+			Detail: fmt.Sprintf("backend %q uses %s, which cannot take servers at run time", be, algo),
+			Fix:    "use `balance roundrobin`, `leastconn`, `random` or `first`, or a hash with `hash-type consistent`"}
+	}
+	cmd := fmt.Sprintf("show info;show stat %s 2 -1", be)
+	if b.cfg.Frontend != "" {
+		cmd += fmt.Sprintf(";show stat %s 1 -1", b.cfg.Frontend)
+	}
+	out, err = b.raw(ctx, cmd)
+	if err != nil {
+		return unreachable(err)
+	}
+	noFrontend := &ConfigError{Problem: ProblemNoFrontend, Detail: fmt.Sprintf("HAProxy has no frontend %q", b.cfg.Frontend),
+		Fix: "set Config.Frontend to a frontend of haproxy.cfg, or leave it empty to count the backend's requests"}
+	r, err := parseReply(out)
+	if err != nil {
+		if said(err, msgNoProxy) && b.cfg.Frontend != "" {
+			return noFrontend // the add server probe proved the backend exists
+		}
+		return fmt.Errorf("haproxy: probe: %w", err)
+	}
+	if !r.hasInfo {
+		return &ConfigError{Problem: ProblemUnreachable, Detail: fmt.Sprintf("%s answered without a process id: %.120q", b.cfg.Socket, out),
+			Fix: "point Config.Socket at a worker's stats socket (not the master CLI)"}
+	}
+	var haveBE, haveFE bool
+	for _, row := range r.rows {
+		haveBE = haveBE || row.typ == typeBackend && row.proxy == be
+		haveFE = haveFE || row.typ == typeFrontend && row.proxy == b.cfg.Frontend
+	}
+	switch {
+	case !haveBE:
+		return &ConfigError{Problem: ProblemNoBackend, Detail: fmt.Sprintf("%q is not a backend", be),
+			Fix: fmt.Sprintf("add `backend %s` with `balance roundrobin` to haproxy.cfg, or set Config.Backend", be)}
+	case b.cfg.Frontend != "" && !haveFE:
+		return noFrontend
+	}
+	if !versionAtLeast(r.info.version, 2, 6) {
+		return &ConfigError{Problem: ProblemVersion, Detail: "HAProxy " + r.info.version,
+			Fix: "use HAProxy 2.6 or later (add server / del server)"}
+	}
+	return nil
+}
+
+// versionAtLeast reports whether an HAProxy version string ("2.6.12-1+deb12u4")
+// is at least major.minor. An unparsable version passes (newer HAProxy
+// releases changed the format; the commands fail clearly if unsupported).
+func versionAtLeast(v string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
+		return true
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// Close releases the Balancer. Later calls return an error wrapping
+// lb.ErrClosed. Servers stay in HAProxy. Close does not wait for calls in
+// flight; each ends within the socket timeout.
+func (b *Balancer) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+func (b *Balancer) checkOpen(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return fmt.Errorf("haproxy: %w", lb.ErrClosed)
+	}
+	return nil
+}
+
+// lock takes the membership semaphore, or returns ctx's error.
+func (b *Balancer) lock(ctx context.Context) error {
+	if err := b.checkOpen(ctx); err != nil {
+		return err
+	}
+	select {
+	case b.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *Balancer) unlock() { <-b.sem }
+
+// runCtx runs f, which cannot be cancelled, and returns its result, or
+// ctx's error as soon as ctx is done (f then finishes in the background
+// and its result is dropped).
+func runCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// raw runs commands and returns HAProxy's answer.
+func (b *Balancer) raw(ctx context.Context, cmd string) (string, error) {
+	return runCtx(ctx, func() (string, error) { return b.api.ExecuteRaw(cmd) })
+}
+
+// exec runs one client-native call.
+func (b *Balancer) exec(ctx context.Context, f func(runtimeAPI) error) error {
+	_, err := runCtx(ctx, func() (struct{}, error) { return struct{}{}, f(b.api) })
+	return err
+}

@@ -1,0 +1,116 @@
+package haproxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/internal/haproxyproc"
+)
+
+// needHAProxy skips tests that start haproxy under -short or when it is
+// missing (make test installs it).
+func needHAProxy(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts haproxy; skipped with -short")
+	}
+	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
+		if _, err := exec.LookPath("haproxy"); err != nil {
+			t.Skip("haproxy not installed (make test installs it)")
+		}
+	}
+}
+
+// quiet is a logger for tests: warnings and errors only.
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// webFarm is a set of local HTTP backends that count what they serve.
+type webFarm struct {
+	servers []*httptest.Server
+	hits    []atomic.Int64
+}
+
+func newWebFarm(t testing.TB, n int) *webFarm {
+	t.Helper()
+	f := &webFarm{hits: make([]atomic.Int64, n)}
+	for i := range n {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.hits[i].Add(1)
+			_, _ = io.WriteString(w, "ok\n")
+		}))
+		t.Cleanup(srv.Close)
+		f.servers = append(f.servers, srv)
+	}
+	return f
+}
+
+func (f *webFarm) addr(i int) netip.AddrPort {
+	return netip.MustParseAddrPort(strings.TrimPrefix(f.servers[i%len(f.servers)].URL, "http://"))
+}
+
+// startProc starts a haproxy for t with quiet logging.
+func startProc(t testing.TB, cfg haproxyproc.Config) *haproxyproc.Proc {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
+	return haproxyproc.StartTest(t, cfg)
+}
+
+// newBalancer connects a Balancer to p and closes it in t.Cleanup.
+func newBalancer(t testing.TB, p *haproxyproc.Proc, cfg Config) *Balancer {
+	t.Helper()
+	if cfg.Socket == "" {
+		cfg.Socket = p.Socket()
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = p.Backend()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// get sends n requests through url on one keep-alive client and returns
+// how many answered 200.
+func get(ctx context.Context, url string, n int) (int, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	defer c.CloseIdleConnections()
+	ok := 0
+	for range n {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return ok, err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return ok, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			ok++
+		}
+	}
+	return ok, nil
+}
