@@ -23,7 +23,7 @@ import (
 type Balancer struct {
 	cfg Config
 	svc *ipvs.Service // the service's netlink key; never changes
-	nl  *netlink
+	nl  *socket
 	log *slog.Logger
 
 	// Guarded by nl's lock (every method holds it throughout).
@@ -81,7 +81,7 @@ func newBalancer(ctx context.Context, cfg Config, open opener, probe string) (*B
 	b := &Balancer{
 		cfg:      cfg,
 		svc:      toIPVSService(cfg.Service),
-		nl:       newNetlink(open, cfg.Namespace, cfg.timeout()),
+		nl:       newSocket(open, cfg.Namespace, cfg.timeout()),
 		log:      cfg.logger().With("service", cfg.Service.String()),
 		members:  make(map[netip.AddrPort]member),
 		dstCount: make(map[string]*counters),

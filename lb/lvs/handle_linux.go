@@ -74,12 +74,12 @@ func openIPVS(log *slog.Logger) opener {
 // errTimeout marks a netlink exchange that ran over Config.Timeout.
 var errTimeout = errors.New("netlink exchange timed out")
 
-// netlink runs exchanges with the kernel one at a time, each bounded by
+// socket runs exchanges with the kernel one at a time, each bounded by
 // a timeout and by its context. moby/ipvs retries a receive that times out
 // (EAGAIN) forever, so a call that runs over is abandoned: its socket is
 // closed, which ends the retry loop within the 3 s receive timeout, and
 // the next call opens a fresh one.
-type netlink struct {
+type socket struct {
 	open    opener
 	path    string
 	timeout time.Duration
@@ -88,12 +88,12 @@ type netlink struct {
 	h   handle
 }
 
-func newNetlink(open opener, path string, timeout time.Duration) *netlink {
-	return &netlink{open: open, path: path, timeout: timeout, sem: make(chan struct{}, 1)}
+func newSocket(open opener, path string, timeout time.Duration) *socket {
+	return &socket{open: open, path: path, timeout: timeout, sem: make(chan struct{}, 1)}
 }
 
 // lock takes the operation lock, or returns ctx's error.
-func (n *netlink) lock(ctx context.Context) error {
+func (n *socket) lock(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -105,11 +105,11 @@ func (n *netlink) lock(ctx context.Context) error {
 	}
 }
 
-func (n *netlink) unlock() { <-n.sem }
+func (n *socket) unlock() { <-n.sem }
 
 // reset closes the current handle; the next call opens another. The
 // caller holds the lock.
-func (n *netlink) reset() {
+func (n *socket) reset() {
 	if n.h != nil {
 		n.h.Close()
 		n.h = nil
@@ -119,7 +119,7 @@ func (n *netlink) reset() {
 // call runs f on the handle, opening one if needed. The caller holds the
 // lock. f must not touch shared state: if it runs over, it is abandoned
 // and finishes on its own while the caller carries on.
-func call[T any](ctx context.Context, n *netlink, f func(h handle) (T, error)) (T, error) {
+func call[T any](ctx context.Context, n *socket, f func(h handle) (T, error)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err

@@ -1,0 +1,305 @@
+package lvs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/ipvs"
+	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/lb/lbtest"
+)
+
+// Tests named TestKernel* need a kernel with IPVS and root. They run
+// directly on such a host, and inside the qemu VM that TestVM boots
+// everywhere else. kernelTests lists them so that TestVM can check each
+// one passed in the VM (a skip there is a failure).
+var kernelTests = []string{
+	"TestKernelConformance", "TestKernelServices", "TestKernelAdopt", "TestKernelSchedulerMissing",
+	"TestKernelPermission", "TestKernelTraffic",
+}
+
+// vmEnv is set inside the VM: "noipvs" before the modules are loaded, "1"
+// after.
+const vmEnv = "WEBFARM_LVS_VM"
+
+// hasIPVS reports whether this kernel has IPVS and this process may use it.
+func hasIPVS() bool {
+	_, err := os.Stat(procIPVS)
+	return err == nil && os.Geteuid() == 0
+}
+
+// needIPVS skips a kernel test where there is no IPVS (TestVM runs it in
+// a VM then), and fails it inside the VM, where IPVS must be there.
+func needIPVS(t *testing.T) {
+	t.Helper()
+	if hasIPVS() {
+		return
+	}
+	if os.Getenv(vmEnv) == "1" {
+		t.Fatalf("inside the test VM but IPVS is not usable (%s missing or not root)", procIPVS)
+	}
+	t.Skipf("this kernel has no IPVS or we are not root: TestVM runs %s in a VM", t.Name())
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestNoIPVS runs where the kernel has no IPVS (this machine; the VM
+// before its modules are loaded): New must say so, not silently succeed.
+func TestNoIPVS(t *testing.T) {
+	if _, err := os.Stat(procIPVS); err == nil {
+		t.Skip("this kernel has IPVS")
+	}
+	_, err := New(context.Background(), Config{Service: Service{Addr: netip.MustParseAddrPort("10.0.0.1:80")}})
+	if !errors.Is(err, lb.ErrUnsupported) || !strings.Contains(err.Error(), "kernel has no IPVS: load ip_vs") {
+		t.Fatalf("New without IPVS = %v, want lb.ErrUnsupported saying \"kernel has no IPVS: load ip_vs\"", err)
+	}
+	t.Logf("New without IPVS: %v", err)
+}
+
+func TestKernelConformance(t *testing.T) {
+	needIPVS(t)
+	ns := newNetns(t)
+	var port atomic.Uint32
+	port.Store(1000)
+	lbtest.Run(t, func(t *testing.T) lb.Balancer {
+		svc := Service{Addr: netip.AddrPortFrom(netip.MustParseAddr("10.9.0.1"), uint16(port.Add(1))), Scheduler: "rr"}
+		b, err := New(context.Background(), Config{Service: svc, Namespace: ns, DeleteOnClose: true, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := b.Close(); err != nil {
+				t.Errorf("Close = %v", err)
+			}
+		})
+		return b
+	})
+}
+
+// rawService reads a service straight from the kernel with moby/ipvs.
+func rawService(t *testing.T, ns string, s Service) (*ipvs.Service, []*ipvs.Destination, error) {
+	t.Helper()
+	h, err := ipvs.New(ns)
+	if err != nil {
+		t.Fatalf("ipvs.New(%s): %v", ns, err)
+	}
+	defer h.Close()
+	k, err := h.GetService(toIPVSService(s))
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := h.GetDestinations(k)
+	return k, ds, err
+}
+
+func TestKernelServices(t *testing.T) {
+	needIPVS(t)
+	ns := newNetns(t)
+	v4 := func(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+	tests := []struct {
+		name  string
+		svc   Service
+		dests map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}
+	}{
+		{"tcp rr nat dr tunnel", Service{Addr: v4("10.1.0.1:80"), Scheduler: "rr"}, map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}{
+			"nat": {v4("10.1.1.1:8080"), Dest{Forward: NAT, Weight: 3}},
+			"dr":  {v4("10.1.1.2:80"), Dest{Forward: DirectRoute, Weight: 1}},
+			"tun": {v4("10.1.1.3:80"), Dest{Forward: Tunnel, Weight: 256}},
+		}},
+		{"udp wrr", Service{Addr: v4("10.1.0.2:53"), Protocol: UDP, Scheduler: "wrr"}, map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}{"a": {v4("10.1.2.1:53"), Dest{Weight: 2}}, "b": {v4("10.1.2.2:53"), Dest{Weight: 1}}}},
+		{"tcp6 wlc", Service{Addr: v4("[fd00::1]:443"), Scheduler: "wlc"}, map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}{"a": {v4("[fd00::2:1]:8443"), Dest{}}}},
+		{"fwmark lc persistent", Service{FWMark: 7, Scheduler: "lc", Persistence: 30 * time.Second}, map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}{"a": {v4("10.1.3.1:80"), Dest{Forward: DirectRoute}}}},
+		{"fwmark6 sh", Service{FWMark: 8, IPv6: true, Scheduler: "sh"}, map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}{"a": {v4("[fd00::3:1]:80"), Dest{}}}},
+		{"sctp rr", Service{Addr: v4("10.1.0.3:9"), Protocol: SCTP, Scheduler: "rr"}, map[string]struct {
+			addr netip.AddrPort
+			d    Dest
+		}{"a": {v4("10.1.4.1:9"), Dest{}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			b, err := New(ctx, Config{Service: tc.svc, Namespace: ns, DeleteOnClose: true, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			for id, d := range tc.dests {
+				if err := b.AddDest(ctx, lb.Backend{ID: id, Addr: d.addr}, d.d); err != nil {
+					t.Fatalf("AddDest(%s) = %v", id, err)
+				}
+			}
+			ss, err := b.ServiceStats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ss.Scheduler != tc.svc.scheduler() || len(ss.Dests) != len(tc.dests) {
+				t.Fatalf("ServiceStats = %+v, want scheduler %s and %d real servers", ss, tc.svc.scheduler(), len(tc.dests))
+			}
+			for _, got := range ss.Dests {
+				want := tc.dests[got.ID]
+				w := want.d.Weight
+				if w == 0 {
+					w = 1
+				}
+				if got.Addr != want.addr || got.Forward != want.d.Forward || got.Weight != w || got.Adopted {
+					t.Errorf("kernel has %s, want %s %s w=%d", got, want.addr, want.d.Forward, w)
+				}
+			}
+			k, _, err := rawService(t, ns, tc.svc)
+			if err != nil {
+				t.Fatalf("service not in the kernel: %v", err)
+			}
+			if wantP := tc.svc.Persistence > 0; (k.Flags&ipvsSvcPersistent != 0) != wantP || (wantP && k.Timeout != 30) {
+				t.Errorf("kernel flags %#x timeout %d, want persistent=%v timeout 30", k.Flags, k.Timeout, wantP)
+			}
+			for id := range tc.dests {
+				if err := b.Drain(ctx, id); err != nil {
+					t.Fatalf("Drain(%s) = %v", id, err)
+				}
+			}
+			st, err := b.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id := range tc.dests {
+				if st.Backends[id].State != lb.StateDraining {
+					t.Errorf("Stats.Backends[%s] = %+v after Drain, want draining", id, st.Backends[id])
+				}
+			}
+			if ids, err := b.Reap(ctx); err != nil || len(ids) != len(tc.dests) {
+				t.Errorf("Reap of idle drained servers = %v, %v; want all %d", ids, err, len(tc.dests))
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := rawService(t, ns, tc.svc); err == nil {
+				t.Error("service still in the kernel after Close with DeleteOnClose")
+			}
+		})
+	}
+}
+
+func TestKernelAdopt(t *testing.T) {
+	needIPVS(t)
+	ctx := context.Background()
+	ns := newNetns(t)
+	svc := Service{Addr: netip.MustParseAddrPort("10.2.0.1:80"), Scheduler: "rr"}
+	// Someone else (ipvsadm, a previous run) made the service.
+	h, err := ipvs.New(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	raw := toIPVSService(svc)
+	if err := h.NewService(raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"10.2.1.1:80", "10.2.1.2:80"} {
+		if err := h.NewDestination(raw, toIPVSDest(netip.MustParseAddrPort(a), NAT, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := New(ctx, Config{Service: Service{Addr: svc.Addr, Scheduler: "wrr"}, Namespace: ns, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Backends(ctx)
+	if err != nil || len(got) != 2 || got[0].ID != "10.2.1.1:80" || got[1].ID != "10.2.1.2:80" {
+		t.Fatalf("Backends of an adopted service = %v, %v", got, err)
+	}
+	if k, _ := h.GetService(raw); k == nil || k.SchedName != "wrr" {
+		t.Errorf("adopted service scheduler = %+v, want updated to wrr", k)
+	}
+	if err := b.Add(ctx, lb.Backend{ID: "task-7", Addr: netip.MustParseAddrPort("10.2.1.2:80")}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = b.Backends(ctx)
+	if len(got) != 2 || got[1].ID != "task-7" {
+		t.Errorf("Backends after naming an adopted server = %v, want task-7 at 10.2.1.2:80", got)
+	}
+	// Close without DeleteOnClose leaves the service serving.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := h.GetDestinations(raw); err != nil || len(ds) != 2 {
+		t.Errorf("after Close: %d real servers, %v; want both still there", len(ds), err)
+	}
+	if err := h.DelService(raw); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+}
+
+func TestKernelSchedulerMissing(t *testing.T) {
+	needIPVS(t)
+	ns := newNetns(t)
+	_, err := New(context.Background(), Config{
+		Service: Service{Addr: netip.MustParseAddrPort("10.3.0.1:80"), Scheduler: "nosuch"}, Namespace: ns, Logger: testLogger(t)})
+	if !errors.Is(err, lb.ErrUnsupported) || !strings.Contains(err.Error(), "load ip_vs_nosuch") {
+		t.Fatalf("New with scheduler nosuch = %v, want lb.ErrUnsupported naming ip_vs_nosuch", err)
+	}
+	if _, _, err := rawService(t, ns, Service{Addr: netip.MustParseAddrPort("10.3.0.1:80")}); err == nil {
+		t.Error("a failed New left a service in the kernel")
+	}
+}
+
+// TestKernelPermission runs this test binary again as user nobody: IPVS
+// must refuse it, and the error must say CAP_NET_ADMIN.
+func TestKernelPermission(t *testing.T) {
+	if os.Getenv("WEBFARM_LVS_CHILD") == "nobody" {
+		_, err := New(context.Background(), Config{Service: Service{Addr: netip.MustParseAddrPort("10.4.0.1:80")}})
+		if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
+			t.Fatalf("New as nobody = %v, want os.ErrPermission mentioning CAP_NET_ADMIN", err)
+		}
+		t.Logf("New as nobody: %v", err)
+		return
+	}
+	needIPVS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKernelPermission$", "-test.v")
+	cmd.Env = append(os.Environ(), "WEBFARM_LVS_CHILD=nobody")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("as nobody:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "New as nobody:") {
+		t.Fatalf("the unprivileged run failed: %v", err)
+	}
+}
