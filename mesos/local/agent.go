@@ -1,0 +1,195 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// agent is one emulated Mesos agent: a share of this host's resources and an
+// executor API endpoint on 127.0.0.1.
+type agent struct {
+	id       string
+	index    int
+	hostname string
+	ports    PortRange
+	total    mesos.Resources
+	free     mesos.Resources // neither offered nor used
+	stopped  bool
+	srv      *http.Server
+	endpoint string // host:port of the executor API
+}
+
+func scalar(name string, v float64) mesos.Resource {
+	return mesos.Resource{Name: name, Type: mesos.SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+func portsResource(b, e uint64) mesos.Resource {
+	return mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: b, End: e}}}}
+}
+
+func (c *Cluster) startAgent(ctx context.Context, i int) (*agent, error) {
+	pr := agentPorts(c.cfg.Ports, i, c.cfg.Agents)
+	a := &agent{
+		id:       c.masterID[:8] + "-S" + strconv.Itoa(i),
+		index:    i,
+		hostname: c.cfg.Hostname,
+		ports:    pr,
+		total: mesos.Resources{
+			scalar("cpus", c.cfg.CPUs),
+			scalar("mem", c.cfg.Mem),
+			portsResource(pr.Begin, pr.End),
+		},
+	}
+	a.free = a.total.Clone()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("agent %d: listen: %w", i, err)
+	}
+	a.endpoint = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.HandleFunc(ExecutorPath, func(w http.ResponseWriter, r *http.Request) { c.serveExecutor(a, w, r) })
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error("agent server stopped", "agent", a.id, "err", err)
+		}
+	}()
+	return a, nil
+}
+
+func (a *agent) info() mesos.AgentInfo {
+	_, port := splitHostPort(a.endpoint)
+	p := int32(port)
+	return mesos.AgentInfo{Hostname: a.hostname, Port: &p, Resources: a.total.Clone(), ID: &mesos.AgentID{Value: a.id}}
+}
+
+func splitHostPort(s string) (string, int) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return s, 0
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
+}
+
+// offer is an outstanding offer of one agent's resources to one framework.
+type offer struct {
+	id        string
+	fw        *framework
+	agent     *agent
+	resources mesos.Resources
+}
+
+// allocatable mirrors the master's minimum: 0.01 cpus or 32 MiB of memory.
+func allocatable(rs mesos.Resources) bool {
+	var cpus, mem float64
+	for _, r := range rs {
+		switch r.Name {
+		case "cpus":
+			cpus += r.GetScalar().GetValue()
+		case "mem":
+			mem += r.GetScalar().GetValue()
+		}
+	}
+	return cpus >= 0.01 || mem >= 32
+}
+
+func (c *Cluster) allocatorLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.AllocationInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		case <-c.wake:
+		}
+		c.allocate(time.Now())
+	}
+}
+
+// allocate offers every agent's free resources to one active framework,
+// taking frameworks in turn.
+func (c *Cluster) allocate(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || len(c.fwOrder) == 0 {
+		return
+	}
+	batches := map[*framework][]mesos.Offer{}
+	start := int(c.seq) % len(c.fwOrder)
+	for _, a := range c.agents {
+		if a.stopped || !allocatable(a.free) {
+			continue
+		}
+		for k := range c.fwOrder {
+			fw := c.frameworks[c.fwOrder[(start+k)%len(c.fwOrder)]]
+			if fw == nil || fw.removed || fw.stream == nil || fw.suppressed {
+				continue
+			}
+			if f, ok := fw.filters[a.id]; ok {
+				if now.Before(f.until) && containsAll(f.refused, a.free) {
+					continue
+				}
+				delete(fw.filters, a.id)
+			}
+			o := &offer{id: c.nextID("O"), fw: fw, agent: a, resources: a.free}
+			a.free = nil
+			c.offers[o.id] = o
+			var execIDs []mesos.ExecutorID
+			for _, ex := range fw.executors {
+				if ex.agent == a && !ex.terminated {
+					execIDs = append(execIDs, mesos.ExecutorID{Value: ex.id})
+				}
+			}
+			_, port := splitHostPort(a.endpoint)
+			batches[fw] = append(batches[fw], mesos.Offer{
+				ID:          mesos.OfferID{Value: o.id},
+				FrameworkID: mesos.FrameworkID{Value: fw.id},
+				AgentID:     mesos.AgentID{Value: a.id},
+				Hostname:    a.hostname,
+				URL: &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: ptr(a.hostname), IP: ptr("127.0.0.1"), Port: int32(port)},
+					Path: ptr("/slave(1)")},
+				Resources:   o.resources.Clone(),
+				ExecutorIDs: execIDs,
+			})
+			start++
+			break
+		}
+	}
+	for fw, offers := range batches {
+		fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: offers}})
+	}
+}
+
+// removeOffer takes an offer back; its resources return to the agent.
+func (c *Cluster) removeOffer(o *offer, rescind bool) {
+	delete(c.offers, o.id)
+	if !o.agent.stopped {
+		o.agent.free.Add(o.resources...)
+	}
+	if rescind {
+		o.fw.send(&scheduler.Event{Type: scheduler.Event_RESCIND, Rescind: &scheduler.Event_Rescind{OfferID: mesos.OfferID{Value: o.id}}})
+	}
+}
+
+// rescindOffersOf rescinds every outstanding offer of a framework.
+func (c *Cluster) rescindOffersOf(fw *framework) {
+	for _, o := range c.offers {
+		if o.fw == fw {
+			c.removeOffer(o, true)
+		}
+	}
+}

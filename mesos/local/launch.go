@@ -1,0 +1,344 @@
+package local
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/resources"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+)
+
+// accept handles ACCEPT: LAUNCH and LAUNCH_GROUP operations on offers of one
+// agent. Operations of other types are refused up front (400) so that
+// nothing is half applied.
+func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
+	for i, op := range acc.Operations {
+		switch op.Type {
+		case mesos.Offer_Operation_LAUNCH:
+			if op.Launch == nil {
+				return badRequest("Expecting 'accept.operations[%d].launch' to be present", i)
+			}
+		case mesos.Offer_Operation_LAUNCH_GROUP:
+			if op.LaunchGroup == nil {
+				return badRequest("Expecting 'accept.operations[%d].launch_group' to be present", i)
+			}
+		default:
+			return &httpError{http.StatusNotImplemented, fmt.Sprintf("Offer operation %s is not supported by mesos/local", op.Type)}
+		}
+	}
+	var (
+		a       *agent
+		invalid string
+		taken   []*offer
+		seen    = map[string]bool{}
+	)
+	if len(acc.OfferIDs) == 0 {
+		invalid = "No offers specified"
+	}
+	for _, id := range acc.OfferIDs {
+		o := c.offers[id.Value]
+		switch {
+		case seen[id.Value]:
+			invalid = "Duplicate offer " + id.Value + " in the same call"
+		case o == nil:
+			invalid = "Offer " + id.Value + " is no longer valid"
+		case o.fw != fw:
+			invalid = "Offer " + id.Value + " is not for framework " + fw.id
+		case a != nil && o.agent != a:
+			invalid = "Aggregated offers must belong to the same agent"
+		default:
+			a = o.agent
+			taken = append(taken, o)
+		}
+		seen[id.Value] = true
+	}
+	if invalid != "" {
+		for _, o := range taken {
+			c.removeOffer(o, false)
+		}
+		state := mesos.TASK_LOST
+		if fw.partitionAware {
+			state = mesos.TASK_DROPPED
+		}
+		for _, op := range acc.Operations {
+			for _, ti := range opTasks(op) {
+				st := c.masterStatus(fw, ti.TaskID, &ti.AgentID, state, mesos.REASON_INVALID_OFFERS, "Task launched with invalid offers: "+invalid)
+				fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+			}
+		}
+		c.kick()
+		return nil
+	}
+	var avail mesos.Resources
+	for _, o := range taken {
+		delete(c.offers, o.id)
+		avail.Add(o.resources...)
+	}
+	for _, op := range acc.Operations {
+		switch op.Type {
+		case mesos.Offer_Operation_LAUNCH:
+			for _, ti := range op.Launch.TaskInfos {
+				c.launch(fw, a, &avail, []mesos.TaskInfo{ti}, ti.Executor, false)
+			}
+		case mesos.Offer_Operation_LAUNCH_GROUP:
+			ex := op.LaunchGroup.Executor
+			c.launch(fw, a, &avail, op.LaunchGroup.TaskGroup.Tasks, &ex, true)
+		}
+	}
+	if !a.stopped {
+		a.free.Add(avail...)
+		c.addFilter(fw, a, avail, refuseFor(acc.Filters))
+	}
+	c.kick()
+	return nil
+}
+
+func opTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
+	switch {
+	case op.Launch != nil:
+		return op.Launch.TaskInfos
+	case op.LaunchGroup != nil:
+		return op.LaunchGroup.TaskGroup.Tasks
+	}
+	return nil
+}
+
+// validID checks a task or executor ID as Mesos does (it names directories).
+func validID(kind, id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%s ID is empty", kind)
+	case id == "." || id == "..":
+		return fmt.Errorf("%s ID %q is invalid", kind, id)
+	case strings.ContainsAny(id, "/\x00") || strings.ContainsFunc(id, func(r rune) bool { return r < ' ' }):
+		return fmt.Errorf("%s ID %q contains invalid characters", kind, id)
+	case len(id) > 255:
+		return fmt.Errorf("%s ID is longer than 255 bytes", kind)
+	}
+	return nil
+}
+
+// validateTask checks one task of a LAUNCH or LAUNCH_GROUP.
+func (c *Cluster) validateTask(fw *framework, a *agent, ti *mesos.TaskInfo, group bool) error {
+	if err := validID("task", ti.TaskID.Value); err != nil {
+		return err
+	}
+	if old := fw.tasks[ti.TaskID.Value]; old != nil {
+		return fmt.Errorf("task has duplicate ID: %s", ti.TaskID.Value)
+	}
+	if ti.AgentID.Value != a.id {
+		return fmt.Errorf("task uses invalid agent: %s (the offer is for %s)", ti.AgentID.Value, a.id)
+	}
+	if group {
+		if ti.Executor != nil {
+			return fmt.Errorf("'TaskInfo.executor' must not be set in a task group")
+		}
+		if ti.Command == nil {
+			return fmt.Errorf("'TaskInfo.command' must be set (mesos/local runs task group tasks as commands)")
+		}
+	} else if (ti.Command == nil) == (ti.Executor == nil) {
+		return fmt.Errorf("task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
+	}
+	if err := resources.Validate(ti.Resources...); err != nil {
+		return fmt.Errorf("task uses invalid resources: %w", err)
+	}
+	if ti.Command != nil {
+		if _, _, err := commandArgv(ti.Command); err != nil {
+			return fmt.Errorf("task command: %w", err)
+		}
+		if _, err := commandEnv(nil, ti.Command); err != nil {
+			return fmt.Errorf("task command: %w", err)
+		}
+	}
+	if ti.Container != nil && ti.Container.GetType() != mesos.ContainerInfo_MESOS {
+		return fmt.Errorf("container type %s is not supported by mesos/local", ti.Container.GetType())
+	}
+	if kp := ti.KillPolicy; kp != nil && kp.GracePeriod != nil && kp.GracePeriod.Nanoseconds < 0 {
+		return fmt.Errorf("task's kill policy has a negative grace period")
+	}
+	if err := validateHealthCheck(ti.HealthCheck); err != nil {
+		return fmt.Errorf("task's health check is invalid: %w", err)
+	}
+	if ti.HealthCheck != nil && ti.Executor != nil {
+		return fmt.Errorf("health checks of tasks with a custom executor are the executor's job")
+	}
+	return nil
+}
+
+// launch validates and starts tasks (one for LAUNCH, a group for
+// LAUNCH_GROUP) taking their resources from avail. A group is all or nothing.
+func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []mesos.TaskInfo, ei *mesos.ExecutorInfo, group bool) {
+	var ex *executor
+	var need mesos.Resources
+	var verr error
+	if ei != nil {
+		if err := validID("executor", ei.ExecutorID.Value); err != nil {
+			verr = err
+		}
+		if ei.FrameworkID != nil && ei.FrameworkID.Value != fw.id {
+			verr = fmt.Errorf("executor has an invalid framework ID %s", ei.FrameworkID.Value)
+		}
+		switch {
+		case group && ei.Type != mesos.ExecutorInfo_DEFAULT:
+			verr = fmt.Errorf("'ExecutorInfo.type' must be 'DEFAULT' for LAUNCH_GROUP")
+		case !group && ei.Type == mesos.ExecutorInfo_DEFAULT:
+			verr = fmt.Errorf("'ExecutorInfo.type' must be 'CUSTOM' for LAUNCH (use LAUNCH_GROUP for the default executor)")
+		case !group && ei.Command == nil:
+			verr = fmt.Errorf("custom executor %s has no command", ei.ExecutorID.Value)
+		}
+		if err := resources.Validate(ei.Resources...); err != nil {
+			verr = fmt.Errorf("executor uses invalid resources: %w", err)
+		}
+		ex = fw.executors[a.id+"/"+ei.ExecutorID.Value]
+		if ex != nil && (ex.terminated || ex.custom == group) {
+			verr = fmt.Errorf("executor %s is terminating or of another type", ei.ExecutorID.Value)
+		}
+		if ex == nil {
+			need.Add(ei.Resources...)
+		}
+	}
+	if len(tis) == 0 {
+		verr = fmt.Errorf("task group is empty")
+	}
+	ids := map[string]bool{}
+	for i := range tis {
+		if verr != nil {
+			break
+		}
+		if ids[tis[i].TaskID.Value] {
+			verr = fmt.Errorf("task group has duplicate task ID %s", tis[i].TaskID.Value)
+			break
+		}
+		ids[tis[i].TaskID.Value] = true
+		if err := c.validateTask(fw, a, &tis[i], group); err != nil {
+			verr = err
+		}
+		need.Add(tis[i].Resources...)
+	}
+	if verr == nil && !containsAll(*avail, need) {
+		verr = fmt.Errorf("task uses more resources %s than available %s", need, *avail)
+	}
+	if verr != nil {
+		reason := mesos.REASON_TASK_INVALID
+		if group {
+			reason = mesos.REASON_TASK_GROUP_INVALID
+		}
+		for _, ti := range tis {
+			if fw.tasks[ti.TaskID.Value] != nil {
+				continue // a duplicate: the running task must not be touched
+			}
+			st := c.masterStatus(fw, ti.TaskID, &ti.AgentID, mesos.TASK_ERROR, reason, verr.Error())
+			fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
+		}
+		return
+	}
+	avail.Subtract(need...)
+	if ei != nil && ex == nil {
+		ex = c.newExecutor(fw, a, *ei, !group)
+	}
+	var launched []*task
+	for _, ti := range tis {
+		t := &task{fw: fw, agent: a, info: ti, res: mesos.Resources(ti.Resources).Clone(), state: mesos.TASK_STAGING, exec: ex, launched: time.Now()}
+		t.latest = mesos.TaskStatus{TaskID: ti.TaskID, State: mesos.TASK_STAGING.Enum(), AgentID: &mesos.AgentID{Value: a.id}, Timestamp: ptr(nowSeconds())}
+		fw.tasks[ti.TaskID.Value] = t
+		launched = append(launched, t)
+		c.log.Info("task launched", "framework", fw.id, "task", t.id(), "agent", a.id)
+	}
+	switch {
+	case ex == nil:
+		c.startCommandTask(launched[0], filepath.Join("agents", a.id, "frameworks", fw.id, "executors", launched[0].id(), "runs", newUUIDString()))
+	case ex.custom:
+		c.executorLaunch(ex, launched[0])
+	default:
+		ex.tasks = append(ex.tasks, launched...)
+		for _, t := range launched {
+			c.startCommandTask(t, filepath.Join(ex.sandboxRel, "tasks", t.id()))
+		}
+	}
+}
+
+// startCommandTask runs a command task (or a task of a group) as a process;
+// c.mu must be held. It sends TASK_STARTING, then TASK_RUNNING or TASK_FAILED.
+func (c *Cluster) startCommandTask(t *task, rel string) {
+	dir, err := c.sandboxDir(rel)
+	if err == nil {
+		t.sandbox = dir
+	}
+	c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_STARTING.Enum()})
+	if err == nil && len(t.info.Command.URIs) > 0 {
+		// Fetching may be slow: do it without the lock, then start.
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			ferr := fetchURIs(c.ctx, t.info.Command.URIs, dir)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.execCommandTask(t, ferr)
+		}()
+		return
+	}
+	c.execCommandTask(t, err)
+}
+
+func (c *Cluster) execCommandTask(t *task, err error) {
+	if c.closed || isTerminal(t.state) {
+		return
+	}
+	if t.killing {
+		c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_KILLED.Enum(), Reason: mesos.REASON_TASK_KILLED_DURING_LAUNCH.Enum(), Message: ptr("Task killed before it was launched")})
+		return
+	}
+	if err == nil {
+		env := map[string]string{
+			"MESOS_SANDBOX":      t.sandbox,
+			"MESOS_DIRECTORY":    t.sandbox,
+			"MESOS_TASK_ID":      t.id(),
+			"MESOS_FRAMEWORK_ID": t.fw.id,
+			"MESOS_AGENT_ID":     t.agent.id,
+			"MESOS_EXECUTOR_ID":  t.id(),
+		}
+		if t.exec != nil {
+			env["MESOS_EXECUTOR_ID"] = t.exec.id
+		}
+		t.proc, err = startProcess(t.info.Command, t.sandbox, env, func(p *process) { c.commandExited(t, p) })
+	}
+	if err != nil {
+		c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_FAILED.Enum(), Reason: mesos.REASON_CONTAINER_LAUNCH_FAILED.Enum(),
+			Source: mesos.SOURCE_AGENT.Enum(), Message: ptr("Failed to launch container: " + err.Error())})
+		return
+	}
+	c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum()})
+	if t.info.HealthCheck != nil {
+		c.startHealthCheck(t)
+	}
+}
+
+// commandExited reports the end of a command task's process.
+func (c *Cluster) commandExited(t *task, p *process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.lost || c.closed {
+		return
+	}
+	code, msg := describeExit(p.exit)
+	st := mesos.TaskStatus{Message: ptr(msg)}
+	switch {
+	case t.killing:
+		st.State = mesos.TASK_KILLED.Enum()
+		if t.killWhy != 0 {
+			st.Reason = t.killWhy.Enum()
+		}
+		if t.healthy != nil {
+			st.Healthy = ptr(*t.healthy)
+		}
+	case code == 0:
+		st.State = mesos.TASK_FINISHED.Enum()
+	default:
+		st.State = mesos.TASK_FAILED.Enum()
+	}
+	c.statusUpdate(t, st)
+}
