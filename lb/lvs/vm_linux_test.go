@@ -209,11 +209,10 @@ func testKernel(ctx context.Context, t *testing.T) (string, error) {
 
 // buildStaticTest builds this package's tests as a static binary.
 func buildStaticTest(ctx context.Context, out string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			return fmt.Errorf("no go command to build the VM's test binary: %w", err)
-		}
+	// go test puts its own go command first in PATH for the tests it runs.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("no go command to build the VM's test binary: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, gobin, "test", "-c", "-o", out, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOOS=linux", "GOARCH=amd64")
