@@ -1,0 +1,59 @@
+// Package mesos is the web farm's Mesos framework scheduler, built on
+// mesos-go's v1 HTTP scheduler API (httpcli, httpsched, scheduler/calls,
+// extras/scheduler/controller).
+//
+// A [Scheduler] runs N copies of a web-server task and keeps a
+// load balancer's pool (an [lb.Balancer]) in step with them. It implements
+// [scaler.Target], so a [scaler.Controller] sets N from the balancer's
+// request rate:
+//
+//	sched, err := mesos.New(ctx, mesos.Config{
+//		Masters:   []string{"http://127.0.0.1:5050"},
+//		StateFile: "/var/lib/webfarm/scheduler.json",
+//		Balancer:  balancer, // lb/haproxy, lb/lvs, lb/elb, lbtest.Memory …
+//		Task: mesos.TaskTemplate{
+//			Command: []string{"/usr/sbin/apache2", "-DFOREGROUND"},
+//			CPUs:    0.5, Mem: 256,
+//			HealthCheck: &mesos.HealthCheck{Path: "/healthz"},
+//		},
+//	})
+//	if err != nil { ... } // errors name the bad field and wrap ErrInvalid
+//	go sched.Run(ctx)     // subscribes, reconnects with backoff, until ctx is done
+//	ctl := &scaler.Controller{Balancer: balancer, Scaler: policy, Target: sched}
+//	go ctl.Run(ctx)
+//
+// # What it does
+//
+//   - Scale-up: offers that fit the task (cpus, mem, ports, at most
+//     MaxPerHost tasks per agent hostname) are accepted and tasks launched
+//     with the command as an argument vector (no shell) and HOST, PORT and
+//     PORT0…PORTn in the environment. Offers it does not use are declined
+//     with a long refuse_seconds filter; it SUPPRESSes offers when it has
+//     enough tasks and REVIVEs when it needs more.
+//   - Membership: a task joins the balancer once RUNNING (and healthy, when
+//     a health check is set), its weight ramped in over SlowStart when the
+//     balancer implements [lb.Weighter]. A task that stops serving leaves
+//     the pool at once; one that dies is removed and replaced.
+//   - Scale-down: victims are chosen (tasks not serving yet first, then the
+//     fewest active connections when the balancer implements
+//     [lb.ConnCounter], else the youngest; see [VictimOrder]), drained until
+//     idle or DrainTimeout, then killed (with the task's kill grace period)
+//     and removed from the balancer.
+//   - Mesos protocol: every call carries the framework ID; every update with
+//     a uuid is acknowledged (only those); every (re)subscription starts
+//     with explicit and implicit reconciliation, and no task is launched
+//     before it is answered. The scheduler follows the leading master (HTTP
+//     307) for every call, not just SUBSCRIBE, moves to the next configured
+//     master when one is unreachable, re-subscribes with backoff, and drops
+//     a subscription that misses MissedHeartbeats heartbeats.
+//   - Restarts: StateFile keeps the framework ID, the desired count and the
+//     tasks' addresses. A restarted scheduler re-subscribes as the same
+//     framework and rebuilds its view from reconciliation plus
+//     Balancer.Backends: entries with no live task are removed, live tasks
+//     missing from the pool are added, a backend found draining resumes its
+//     scale-down, and no task is launched twice.
+//
+// Logs go to Config.Logger (log/slog), one line per membership change
+// ("backend added", "backend draining", "backend removed", "task chosen for
+// removal", "killing task", "launching task").
+package mesos

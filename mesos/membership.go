@@ -1,0 +1,444 @@
+package mesos
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+
+	"github.com/webfarm/webfarm/lb"
+)
+
+// convergeLoop runs converge every Tick and whenever an event or
+// SetDesired pokes it, until ctx is done.
+func (s *Scheduler) convergeLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		s.converge(ctx, s.now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+	}
+}
+
+// converge moves the tasks and the balancer one step towards the desired
+// state. It is the only writer of balancer membership, and runs on one
+// goroutine at a time.
+func (s *Scheduler) converge(ctx context.Context, now time.Time) {
+	s.watchdog(now)
+	s.finishReconcile(ctx, now)
+	s.removeGone(ctx)
+	s.syncServing(ctx, now)
+	s.ramp(ctx, now)
+	s.expireLaunches(now)
+	s.pickVictims(ctx)
+	s.drainAndKill(ctx, now)
+	s.setOfferMode(ctx)
+}
+
+// watchdog drops a subscription that has been silent for
+// MissedHeartbeats heartbeat intervals; controller.Run re-subscribes.
+func (s *Scheduler) watchdog(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected || s.heartbeat <= 0 || s.subCancel == nil {
+		return
+	}
+	limit := time.Duration(s.cfg.MissedHeartbeats) * s.heartbeat
+	if silent := now.Sub(s.lastEvent); silent > limit {
+		s.log.Warn("mesos: missed heartbeats; re-subscribing", "silent", silent.Round(time.Millisecond),
+			"heartbeat", s.heartbeat, "master", s.leader.URL())
+		s.subCancel()
+		s.subCancel = nil
+		s.connected = false
+	}
+}
+
+// finishReconcile ends the reconciliation that follows a subscription
+// once every task asked about was answered, or ReconcileTimeout passed.
+// The first one also cleans the balancer: entries with no live task go.
+func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	if s.reconciled || !s.connected || s.reconcileStart.IsZero() {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.pending) > 0 && now.Sub(s.reconcileStart) < s.cfg.ReconcileTimeout {
+		s.mu.Unlock()
+		return
+	}
+	unanswered := sortedIDs(s.pending)
+	s.reconciled = true
+	s.reconcileStart, s.pending = time.Time{}, nil
+	var stale []string
+	if s.lbRead {
+		for _, id := range sortedIDs(s.known) {
+			k := s.known[id]
+			if _, ok := s.tasks[id]; !ok && k.Addr.IsValid() {
+				stale = append(stale, id)
+			}
+		}
+		// Whatever reconciliation did not confirm is not ours to adopt.
+		clear(s.known)
+		s.drainingAtStart, s.poolAtStart = nil, nil
+	}
+	s.mu.Unlock()
+	if len(unanswered) > 0 {
+		s.log.Warn("mesos: reconciliation timed out", "unanswered", unanswered)
+	}
+	for _, id := range stale {
+		// Remove is idempotent: this also covers state-file entries that
+		// never made it into the balancer.
+		if err := s.lb.Remove(ctx, id); err != nil {
+			s.log.Warn("mesos: cannot remove stale backend", "backend", id, "err", err)
+			continue
+		}
+		s.log.Info("mesos: backend removed", "backend", id, "reason", "no live task after reconciliation")
+	}
+	s.log.Info("mesos: reconciled", "tasks", len(s.Tasks()))
+	s.save()
+}
+
+// removeGone takes ended tasks out of the balancer at once and forgets
+// them.
+func (s *Scheduler) removeGone(ctx context.Context) {
+	s.mu.Lock()
+	var gone []*task
+	for _, t := range s.tasks {
+		if t.gone {
+			gone = append(gone, t)
+		}
+	}
+	s.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	for _, t := range gone {
+		s.mu.Lock()
+		inLB, addr, reason := t.inLB, t.addr, t.reason
+		s.mu.Unlock()
+		if inLB {
+			if err := s.lb.Remove(ctx, t.id); err != nil {
+				s.log.Warn("mesos: cannot remove backend", "backend", t.id, "err", err)
+				continue
+			}
+			s.log.Info("mesos: backend removed", "backend", t.id, "addr", addr.String(), "reason", reason)
+		}
+		s.mu.Lock()
+		t.inLB = false
+		delete(s.tasks, t.id)
+		delete(s.lastKill, t.id)
+		s.mu.Unlock()
+	}
+	s.save()
+}
+
+// syncServing adds tasks that serve and are not in the balancer, and
+// takes out those that stopped serving (unhealthy, or killed by someone
+// else).
+func (s *Scheduler) syncServing(ctx context.Context, now time.Time) {
+	hc := s.cfg.Task.HealthCheck != nil
+	s.mu.Lock()
+	var add, out []*task
+	for _, t := range s.tasks {
+		switch {
+		case t.gone || t.victim:
+		case !t.inLB && t.serving(hc):
+			add = append(add, t)
+		case t.inLB && !t.serving(hc):
+			out = append(out, t)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(add, func(a, b *task) int { return cmp.Compare(a.id, b.id) })
+	_, canWeigh := s.lb.(lb.Weighter)
+	for _, t := range add {
+		b := lb.Backend{ID: t.id, Addr: t.addr}
+		if err := s.lb.Add(ctx, b); err != nil {
+			s.log.Warn("mesos: cannot add backend", "backend", b.String(), "err", err)
+			continue
+		}
+		w := 0
+		if s.cfg.SlowStart > 0 && canWeigh {
+			w = rampStartWeight(s.cfg.Weight)
+			if err := lb.SetWeight(ctx, s.lb, t.id, w); err != nil {
+				s.log.Warn("mesos: cannot set weight", "backend", t.id, "err", err)
+				w = 0
+			}
+		}
+		s.mu.Lock()
+		t.inLB = true
+		if w > 0 {
+			t.rampStart, t.weight = now, w
+		}
+		s.mu.Unlock()
+		s.log.Info("mesos: backend added", "backend", t.id, "addr", t.addr.String(), "host", t.host,
+			"slow_start", w > 0)
+	}
+	for _, t := range out {
+		if err := s.lb.Remove(ctx, t.id); err != nil {
+			s.log.Warn("mesos: cannot remove backend", "backend", t.id, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		t.inLB, t.rampStart = false, time.Time{}
+		state := t.state.String()
+		s.mu.Unlock()
+		s.log.Info("mesos: backend removed", "backend", t.id, "reason", "not serving", "state", state)
+	}
+}
+
+// rampStartWeight is a slow-starting backend's first weight: a tenth of
+// the full weight.
+func rampStartWeight(full int) int { return max(1, full/10) }
+
+// ramp raises slow-starting backends' weights linearly to Weight over
+// SlowStart.
+func (s *Scheduler) ramp(ctx context.Context, now time.Time) {
+	if s.cfg.SlowStart <= 0 {
+		return
+	}
+	type step struct {
+		t *task
+		w int
+	}
+	var steps []step
+	s.mu.Lock()
+	for _, t := range s.tasks {
+		if t.rampStart.IsZero() || !t.inLB || t.gone || t.victim {
+			continue
+		}
+		el := now.Sub(t.rampStart)
+		w := s.cfg.Weight
+		if el < s.cfg.SlowStart {
+			w = max(rampStartWeight(s.cfg.Weight), int(int64(s.cfg.Weight)*int64(el)/int64(s.cfg.SlowStart)))
+		}
+		if w != t.weight {
+			steps = append(steps, step{t, w})
+		}
+	}
+	s.mu.Unlock()
+	for _, st := range steps {
+		if err := lb.SetWeight(ctx, s.lb, st.t.id, st.w); err != nil {
+			s.log.Warn("mesos: cannot set weight", "backend", st.t.id, "weight", st.w, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		st.t.weight = st.w
+		if st.w >= s.cfg.Weight {
+			st.t.rampStart = time.Time{}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// expireLaunches gives up on tasks that stayed staging for LaunchTimeout:
+// they are killed (and replaced).
+func (s *Scheduler) expireLaunches(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tasks {
+		if !t.gone && !t.victim && t.state == mesos.TASK_STAGING && now.Sub(t.launched) > s.cfg.LaunchTimeout {
+			t.victim, t.reason = true, "launch timed out"
+			s.log.Warn("mesos: task staging too long; killing it", "task", t.id, "since", t.launched)
+		}
+	}
+}
+
+// pickVictims chooses tasks to remove when more run than desired: those
+// not serving first, then by the configured order.
+func (s *Scheduler) pickVictims(ctx context.Context) {
+	s.mu.Lock()
+	if !s.reconciled || s.liveLocked() <= s.desired {
+		s.mu.Unlock()
+		return
+	}
+	type cand struct {
+		t        *task
+		inLB     bool
+		launched time.Time
+		conns    int
+	}
+	var cands []cand
+	for _, t := range s.tasks {
+		if !t.gone && !t.victim {
+			cands = append(cands, cand{t: t, inLB: t.inLB, launched: t.launched})
+		}
+	}
+	s.mu.Unlock()
+	counted := false
+	if s.cfg.Victims == FewestConnections {
+		if cc, ok := s.lb.(lb.ConnCounter); ok {
+			counted = true
+			for i := range cands {
+				if !cands[i].inLB {
+					continue
+				}
+				n, err := cc.ActiveConns(ctx, cands[i].t.id)
+				if err != nil {
+					n = int(^uint(0) >> 1) // unknown: last choice
+				}
+				cands[i].conns = n
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.inLB != b.inLB {
+			if !a.inLB {
+				return -1
+			}
+			return 1
+		}
+		if counted && a.conns != b.conns {
+			return cmp.Compare(a.conns, b.conns)
+		}
+		youngFirst := cmp.Or(b.launched.Compare(a.launched), cmp.Compare(a.t.id, b.t.id))
+		if s.cfg.Victims == Oldest && a.inLB {
+			return -youngFirst
+		}
+		return youngFirst
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cands {
+		if s.liveLocked() <= s.desired {
+			break
+		}
+		if c.t.gone || c.t.victim {
+			continue
+		}
+		c.t.victim, c.t.reason = true, "scale-down"
+		s.log.Info("mesos: task chosen for removal", "task", c.t.id, "in_lb", c.inLB,
+			"conns", c.conns, "order", s.cfg.Victims.String())
+	}
+}
+
+// drainAndKill walks victims through drain → wait → KILL → Remove.
+func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	var victims []*task
+	for _, t := range s.tasks {
+		if t.victim && !t.gone {
+			victims = append(victims, t)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(victims, func(a, b *task) int { return cmp.Compare(a.id, b.id) })
+	retry := max(s.cfg.Task.KillGracePeriod, 3*time.Second) + 10*time.Second
+	for _, t := range victims {
+		s.mu.Lock()
+		inLB, drainStart, killSent, agentID := t.inLB, t.drainStart, t.killSent, t.agentID
+		s.mu.Unlock()
+		switch {
+		case !killSent.IsZero():
+			if now.Sub(killSent) < retry {
+				continue
+			}
+		case inLB && drainStart.IsZero():
+			if err := s.lb.Drain(ctx, t.id); err != nil && !errors.Is(err, lb.ErrNotFound) {
+				s.log.Warn("mesos: cannot drain backend", "backend", t.id, "err", err)
+				continue
+			}
+			s.mu.Lock()
+			t.drainStart = now
+			s.mu.Unlock()
+			s.log.Info("mesos: backend draining", "backend", t.id, "timeout", s.cfg.DrainTimeout)
+			if !s.drained(ctx, t.id, now, now) {
+				continue
+			}
+		case inLB && !s.drained(ctx, t.id, drainStart, now):
+			continue
+		}
+		if err := s.call(ctx, calls.Kill(t.id, agentID)); err != nil {
+			s.log.Warn("mesos: kill failed", "task", t.id, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		first := t.killSent.IsZero()
+		t.killSent = now
+		s.mu.Unlock()
+		if first {
+			s.log.Info("mesos: killing task", "task", t.id, "reason", t.reason)
+		} else {
+			s.log.Warn("mesos: kill sent again", "task", t.id, "since", killSent)
+		}
+		if inLB {
+			if err := s.lb.Remove(ctx, t.id); err != nil {
+				s.log.Warn("mesos: cannot remove backend", "backend", t.id, "err", err)
+				continue
+			}
+			s.mu.Lock()
+			t.inLB = false
+			s.mu.Unlock()
+			s.log.Info("mesos: backend removed", "backend", t.id, "reason", t.reason)
+		}
+	}
+}
+
+// drained reports whether a draining backend may go: it has no active
+// connection (when the balancer can tell) or DrainTimeout passed.
+func (s *Scheduler) drained(ctx context.Context, id string, since, now time.Time) bool {
+	if now.Sub(since) >= s.cfg.DrainTimeout {
+		return true
+	}
+	n, err := lb.ActiveConns(ctx, s.lb, id)
+	switch {
+	case errors.Is(err, lb.ErrNotFound):
+		return true
+	case err != nil:
+		return false
+	}
+	return n == 0
+}
+
+// setOfferMode REVIVEs when tasks are needed and SUPPRESSes offers when
+// none are, telling the master only about changes.
+func (s *Scheduler) setOfferMode(ctx context.Context) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	need := s.needLocked()
+	want := offersSuppressed
+	if need > 0 {
+		want = offersRevived
+	}
+	cur := s.offers
+	// A need that grew (a task died, the count went up) REVIVEs again:
+	// offers declined meanwhile sit behind long filters that only REVIVE
+	// clears.
+	grew := need > 0 && need > s.lastNeed
+	s.lastNeed = need
+	s.mu.Unlock()
+	if want == cur && !grew {
+		return
+	}
+	c := calls.Suppress()
+	if want == offersRevived {
+		c = calls.Revive()
+	}
+	if err := s.call(ctx, c); err != nil {
+		s.log.Warn("mesos: cannot change offer mode", "err", err)
+		s.mu.Lock()
+		s.lastNeed = 0 // try again next time
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.offers = want
+	s.mu.Unlock()
+	if want == offersRevived {
+		s.log.Info("mesos: offers revived", "need", need)
+	} else {
+		s.log.Info("mesos: offers suppressed")
+	}
+}

@@ -1,0 +1,417 @@
+package mesos
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
+
+	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/scaler"
+)
+
+// Scheduler is a Mesos framework scheduler that runs the web farm's tasks
+// and keeps the balancer's pool in step with them. It implements
+// [scaler.Target]. Its methods are safe for concurrent use.
+type Scheduler struct {
+	cfg    Config
+	log    *slog.Logger
+	lb     lb.Balancer
+	leader *leader
+	caller calls.Caller
+	fw     *mesos.FrameworkInfo
+	now    func() time.Time
+	kick   chan struct{}
+
+	running    atomic.Bool
+	subscribed atomic.Bool // a SUBSCRIBED arrived since the last registration token
+
+	saveMu sync.Mutex // serialises state-file writes
+
+	mu          sync.Mutex
+	frameworkID string
+	desired     int
+	tasks       map[string]*task
+	// known holds the addresses of tasks the scheduler may adopt: from the
+	// state file and the balancer's pool at start. Entries go once adopted
+	// or once reconciliation says the task is gone.
+	known map[string]savedTask
+	// drainingAtStart holds backends found draining in the balancer at
+	// start: a scale-down interrupted by a restart.
+	drainingAtStart map[string]bool
+	poolAtStart     map[string]bool // IDs in the balancer's pool at start
+	lbRead          bool            // the balancer's pool was read at start
+
+	connected      bool
+	lastEvent      time.Time
+	heartbeat      time.Duration // from SUBSCRIBED; 0 if the master sends none
+	subCancel      context.CancelFunc
+	reconciled     bool            // launches allowed
+	reconcileStart time.Time       // zero: no reconciliation pending
+	pending        map[string]bool // task IDs reconciliation has not answered
+	offers         offerMode
+	lastNeed       int // need at the last setOfferMode
+	lastKill       map[string]time.Time
+}
+
+// offerMode is what the scheduler last told the master about offers.
+type offerMode int
+
+const (
+	offersUnknown offerMode = iota
+	offersRevived
+	offersSuppressed
+)
+
+var _ scaler.Target = (*Scheduler)(nil)
+
+// New checks cfg, reads its StateFile, and returns a Scheduler that does
+// nothing until [Scheduler.Run]. An invalid cfg returns an error wrapping
+// [ErrInvalid] that names the field.
+func New(ctx context.Context, cfg Config) (*Scheduler, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	st, err := loadState(cfg.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scheduler{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		lb:       cfg.Balancer,
+		now:      time.Now,
+		kick:     make(chan struct{}, 1),
+		tasks:    make(map[string]*task),
+		known:    make(map[string]savedTask),
+		lastKill: make(map[string]time.Time),
+	}
+	s.frameworkID, s.desired = st.FrameworkID, st.Desired
+	for _, t := range st.Tasks {
+		s.known[t.ID] = t
+	}
+	s.leader, err = newLeader(cfg.Masters, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.caller = newCaller(&s.cfg, s.leader, s.FrameworkID)
+	ft := cfg.FailoverTimeout.Seconds()
+	s.fw = &mesos.FrameworkInfo{
+		User:            cfg.User,
+		Name:            cfg.Name,
+		FailoverTimeout: &ft,
+		Checkpoint:      proto(true),
+		Role:            proto(cfg.Role),
+		Capabilities: []mesos.FrameworkInfo_Capability{
+			{Type: mesos.FrameworkInfo_Capability_TASK_KILLING_STATE},
+		},
+	}
+	if cfg.Principal != "" {
+		s.fw.Principal = proto(cfg.Principal)
+	}
+	return s, nil
+}
+
+func proto[T any](v T) *T { return &v }
+
+// FrameworkID returns the framework ID Mesos assigned, or "" before the
+// first subscription of a new framework.
+func (s *Scheduler) FrameworkID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.frameworkID
+}
+
+// Leader returns the scheduler endpoint of the master the scheduler talks
+// to now.
+func (s *Scheduler) Leader() string { return s.leader.URL() }
+
+// Connected reports whether the scheduler holds a subscription.
+func (s *Scheduler) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Status implements [scaler.Target]: Running counts the tasks in the
+// balancer that are not being removed, Starting those launched but not
+// serving yet.
+func (s *Scheduler) Status(ctx context.Context) (scaler.Status, error) {
+	if err := ctx.Err(); err != nil {
+		return scaler.Status{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := scaler.Status{Desired: s.desired}
+	for _, t := range s.tasks {
+		if t.gone || t.victim {
+			continue
+		}
+		if t.inLB {
+			st.Running++
+		} else {
+			st.Starting++
+		}
+	}
+	return st, nil
+}
+
+// SetDesired implements [scaler.Target]. It records n (in the state file
+// too, so a restart keeps it) and returns; the tasks follow.
+func (s *Scheduler) SetDesired(ctx context.Context, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("mesos: set desired %d: negative count: %w", n, ErrInvalid)
+	}
+	s.mu.Lock()
+	old := s.desired
+	s.desired = n
+	s.mu.Unlock()
+	if old != n {
+		s.log.Info("mesos: desired count", "from", old, "to", n)
+		s.save()
+	}
+	s.poke()
+	return nil
+}
+
+// Tasks returns a snapshot of the tasks, oldest first.
+func (s *Scheduler) Tasks() []Task {
+	s.mu.Lock()
+	out := make([]Task, 0, len(s.tasks))
+	for _, t := range s.tasks {
+		if !t.gone {
+			out = append(out, t.snapshot(s.cfg.Task.HealthCheck != nil))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Task) int {
+		return cmp.Or(a.Launched.Compare(b.Launched), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// poke wakes the converge loop.
+func (s *Scheduler) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// save writes the state file, if there is one. Failures are logged: the
+// scheduler keeps running on its in-memory state.
+func (s *Scheduler) save() {
+	if s.cfg.StateFile == "" {
+		return
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	st := savedState{FrameworkID: s.frameworkID, Desired: s.desired}
+	for _, t := range s.tasks {
+		if !t.gone {
+			st.Tasks = append(st.Tasks, savedTask{ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr})
+		}
+	}
+	for id, k := range s.known { // not yet confirmed: keep until reconciliation decides
+		if _, ok := s.tasks[id]; !ok {
+			st.Tasks = append(st.Tasks, k)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(st.Tasks, func(a, b savedTask) int { return cmp.Compare(a.ID, b.ID) })
+	if err := saveState(s.cfg.StateFile, st); err != nil {
+		s.log.Error("mesos: cannot save state", "err", err)
+	}
+}
+
+// ErrRunning is returned by a second call of [Scheduler.Run].
+var ErrRunning = errors.New("mesos: scheduler already running")
+
+// Run subscribes to the master and runs the framework until ctx is done,
+// then returns ctx's error. It re-subscribes with backoff whenever the
+// subscription ends (master failover, network loss, missed heartbeats),
+// following the leading master. Run reads the balancer's pool first, so
+// that a restarted scheduler adopts its running tasks instead of
+// launching new ones.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer s.running.Store(false)
+	if err := s.readBalancer(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.convergeLoop(ctx) })
+	defer wg.Wait()
+
+	done := make(chan struct{})
+	defer close(done)
+	err := controller.Run(ctx, s.fw, calls.CallerFunc(s.callSubscribe),
+		controller.WithEventHandler(events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
+			s.handleEvent(ctx, e)
+			return nil
+		})),
+		controller.WithFrameworkID(s.FrameworkID),
+		controller.WithRegistrationTokens(s.tokens(done)),
+		controller.WithSubscriptionTerminated(func(err error) {
+			s.mu.Lock()
+			was := s.connected
+			s.connected = false
+			s.reconcileStart, s.pending = time.Time{}, nil
+			cancel := s.subCancel
+			s.subCancel = nil
+			s.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+			if ctx.Err() == nil {
+				s.log.Warn("mesos: subscription ended", "master", s.leader.URL(), "was_subscribed", was, "err", err)
+			}
+		}),
+	)
+	s.mu.Lock()
+	if s.subCancel != nil {
+		s.subCancel()
+		s.subCancel = nil
+	}
+	s.connected = false
+	s.mu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// callSubscribe gives every SUBSCRIBE its own context, which the heartbeat
+// watchdog cancels to drop a silent subscription.
+func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos.Response, error) {
+	if c.GetType() != scheduler.Call_SUBSCRIBE {
+		return s.caller.Call(ctx, c)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	if s.subCancel != nil {
+		s.subCancel()
+	}
+	s.subCancel = cancel
+	s.mu.Unlock()
+	s.log.Debug("mesos: subscribing", "master", s.leader.URL(), "framework_id", c.GetFrameworkID().GetValue())
+	return s.caller.Call(sctx, c)
+}
+
+// tokens yields a registration token at once, then after a delay that
+// doubles from ReconnectMin to ReconnectMax, and falls back to
+// ReconnectMin once a subscription succeeded.
+func (s *Scheduler) tokens(done <-chan struct{}) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		delay := time.Duration(0)
+		for {
+			if delay > 0 {
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-done:
+					t.Stop()
+					return
+				}
+			}
+			select {
+			case ch <- struct{}{}:
+			case <-done:
+				return
+			}
+			switch {
+			case s.subscribed.Swap(false):
+				delay = s.cfg.ReconnectMin
+			case delay == 0:
+				delay = s.cfg.ReconnectMin
+			default:
+				delay = min(2*delay, s.cfg.ReconnectMax)
+			}
+		}
+	}()
+	return ch
+}
+
+// readBalancer reads the pool once at start, retrying with backoff until
+// it succeeds or ctx is done.
+func (s *Scheduler) readBalancer(ctx context.Context) error {
+	delay := s.cfg.ReconnectMin
+	for {
+		pool, err := s.lb.Backends(ctx)
+		if err == nil {
+			draining := make(map[string]bool)
+			if st, err := s.lb.Stats(ctx); err == nil {
+				for id, b := range st.Backends {
+					if b.State == lb.StateDraining {
+						draining[id] = true
+					}
+				}
+			}
+			s.mu.Lock()
+			s.poolAtStart = make(map[string]bool, len(pool))
+			for _, b := range pool {
+				k := s.known[b.ID]
+				k.ID, k.Addr = b.ID, b.Addr
+				s.known[b.ID] = k
+				s.poolAtStart[b.ID] = true
+			}
+			s.drainingAtStart = draining
+			s.lbRead = true
+			s.mu.Unlock()
+			if len(pool) > 0 {
+				s.log.Info("mesos: balancer pool at start", "backends", len(pool), "draining", len(draining))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("mesos: cannot read the balancer's pool; retrying", "err", err, "in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, s.cfg.ReconnectMax)
+	}
+}
+
+// call sends c to the master, bounded by RequestTimeout.
+func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	if err := calls.CallNoData(ctx, s.caller, c); err != nil {
+		return fmt.Errorf("mesos: %s: %w", c.GetType(), err)
+	}
+	return nil
+}
+
+// sortedIDs returns m's keys in order, for stable logs and calls.
+func sortedIDs[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

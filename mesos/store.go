@@ -1,0 +1,87 @@
+package mesos
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// savedState is what StateFile holds: enough for a restarted scheduler to
+// re-subscribe as the same framework and put its tasks back in the
+// balancer.
+type savedState struct {
+	FrameworkID string      `json:"framework_id,omitempty"`
+	Desired     int         `json:"desired"`
+	Tasks       []savedTask `json:"tasks,omitempty"`
+}
+
+type savedTask struct {
+	ID      string         `json:"id"`
+	AgentID string         `json:"agent_id,omitempty"`
+	Host    string         `json:"host,omitempty"`
+	Addr    netip.AddrPort `json:"addr"`
+}
+
+// loadState reads path. A missing file is an empty state.
+func loadState(path string) (savedState, error) {
+	var st savedState
+	if path == "" {
+		return st, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("mesos: read state file: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return savedState{}, fmt.Errorf("mesos: state file %s: %w", path, err)
+	}
+	if st.Desired < 0 {
+		return savedState{}, fmt.Errorf("mesos: state file %s: desired %d is negative", path, st.Desired)
+	}
+	if strings.ContainsAny(st.FrameworkID, "\x00\n") {
+		return savedState{}, fmt.Errorf("mesos: state file %s: bad framework ID %q", path, st.FrameworkID)
+	}
+	st.Tasks = slices.DeleteFunc(st.Tasks, func(t savedTask) bool { return t.ID == "" })
+	return st, nil
+}
+
+// saveState writes st to path atomically: a reader sees the old file or
+// the new one, never a part.
+func saveState(path string, st savedState) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(st, "", "\t")
+	if err != nil {
+		return fmt.Errorf("mesos: encode state: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("mesos: write state file: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("mesos: write state file: %w", err)
+	}
+	return nil
+}
