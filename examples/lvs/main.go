@@ -1,0 +1,152 @@
+// Command lvs runs webfarm's controller loop on the Linux Virtual Server:
+// it reads an IPVS virtual service's connection counters (lb/lvs), turns
+// them into a rate, asks the TargetTracking policy (scaler) how many real
+// servers should serve, and switches servers of a fixed pool in and out of
+// the service: a server switched out is drained (weight 0) and removed
+// once its last connection ends.
+//
+// Without Mesos, the pool is the list of servers given with -pool; with the
+// mesos package, a mesos.Scheduler is the scaler.Target instead and tasks
+// are the servers. Needs root (CAP_NET_ADMIN) and a kernel with IPVS
+// (modprobe ip_vs ip_vs_wrr).
+//
+//	lvs -vip 10.0.0.1:80 -sched wrr -forward nat -pool 10.0.1.1:8080,10.0.1.2:8080,10.0.1.3:8080
+//	lvs -fwmark 7 -forward dr -pool 10.0.1.1:80,10.0.1.2:80 -target-rps 500
+//	lvs -vip 10.0.0.1:80 -netns /var/run/netns/lb -pool ... -dry-run
+//
+// Ctrl-C stops the loop. The service keeps serving with the servers it
+// has, unless -delete-on-exit is given.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/webfarm/webfarm/lb/lvs"
+	"github.com/webfarm/webfarm/scaler"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	svc      lvs.Service
+	netns    string
+	forward  lvs.Forward
+	weight   int
+	pool     []netip.AddrPort
+	target   float64
+	min, max int
+	interval time.Duration
+	dryRun   bool
+	del      bool
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("lvs", flag.ContinueOnError)
+	vip := fs.String("vip", "", "virtual service address:port, e.g. 10.0.0.1:80 (or use -fwmark)")
+	fwmark := fs.Uint("fwmark", 0, "firewall mark of a fwmark service instead of -vip")
+	ipv6 := fs.Bool("ipv6", false, "with -fwmark: an IPv6 service")
+	proto := fs.String("proto", "tcp", "protocol of a -vip service: tcp, udp or sctp")
+	sched := fs.String("sched", "wrr", "IPVS scheduler: rr, wrr, lc, wlc, sh, …")
+	persist := fs.Duration("persistence", 0, "keep a client on its server this long (0: no persistence)")
+	forward := fs.String("forward", "nat", "forwarding method for the pool: nat, dr or tunnel")
+	weight := fs.Int("weight", 1, "weight of a server switched in, 1–256")
+	pool := fs.String("pool", "", "comma-separated address:port of every real server the farm may use")
+	netns := fs.String("netns", "", "network namespace path to work in (default: this one)")
+	target := fs.Float64("target-rps", 100, "new connections per second per server to aim for")
+	minN := fs.Int("min", 1, "fewest servers in service")
+	maxN := fs.Int("max", 0, "most servers in service (0: the pool size)")
+	interval := fs.Duration("interval", 5*time.Second, "controller poll interval (IPVS counters move every 2s)")
+	dryRun := fs.Bool("dry-run", false, "decide and log, but change nothing")
+	del := fs.Bool("delete-on-exit", false, "delete the virtual service on exit")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	o := options{netns: *netns, weight: *weight, target: *target, min: *minN, max: *maxN,
+		interval: *interval, dryRun: *dryRun, del: *del}
+	var err error
+	if o.forward, err = lvs.ParseForward(*forward); err != nil {
+		return o, err
+	}
+	o.svc = lvs.Service{FWMark: uint32(*fwmark), IPv6: *ipv6, Scheduler: *sched, Persistence: *persist}
+	switch {
+	case *fwmark > 1<<32-1:
+		return o, fmt.Errorf("-fwmark %d does not fit in 32 bits", *fwmark)
+	case *vip != "" && *fwmark != 0:
+		return o, errors.New("give -vip or -fwmark, not both")
+	case *vip == "" && *fwmark == 0:
+		return o, errors.New("give the virtual service: -vip address:port or -fwmark N")
+	case *vip != "":
+		if o.svc.Addr, err = netip.ParseAddrPort(*vip); err != nil {
+			return o, fmt.Errorf("-vip: %w", err)
+		}
+		if o.svc.Protocol, err = lvs.ParseProtocol(*proto); err != nil {
+			return o, err
+		}
+	}
+	for _, s := range strings.Split(*pool, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return o, fmt.Errorf("-pool: %w", err)
+		}
+		o.pool = append(o.pool, a)
+	}
+	if len(o.pool) == 0 {
+		return o, errors.New("-pool: give at least one real server")
+	}
+	if o.max == 0 || o.max > len(o.pool) {
+		o.max = len(o.pool)
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	b, err := lvs.New(ctx, lvs.Config{
+		Service: o.svc, Namespace: o.netns, Forward: o.forward, Weight: o.weight,
+		ReapInterval: time.Second, DeleteOnClose: o.del, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: o.target, Min: o.min, Max: o.max})
+	if err != nil {
+		return err
+	}
+	tgt, err := newPoolTarget(ctx, b, o.pool, o.weight, o.dryRun)
+	if err != nil {
+		return err
+	}
+	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: tgt, Interval: o.interval, DryRun: o.dryRun, Logger: log}
+	log.Info("lvs: controlling", "service", o.svc.String(), "pool", len(o.pool), "target_rps", o.target, "dry_run", o.dryRun)
+	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
