@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/webfarm/webfarm/lb"
@@ -25,6 +26,19 @@ type Controller struct {
 	// MaxGap is the longest interval between two readings that still gives
 	// a rate (lb.Meter.MaxGap). If zero, 5 × Interval is used.
 	MaxGap time.Duration
+	// Sources are further metric sources (CPU from the tasks, latency
+	// from a tracing system, ...). Each poll reads every one; their values
+	// go into Observation.Signals, later sources overriding earlier ones on
+	// a name clash. A source that fails makes the input degraded
+	// (Input.Degraded), which stops policies from scaling down.
+	Sources []MetricSource
+	// Fallback, if > 0, is the count to run after FallbackAfter polls in a
+	// row gave no data (balancer errors, stale or unusable readings). It
+	// only ever raises the count: missing data never scales down.
+	Fallback int
+	// FallbackAfter is the number of failed polls in a row after which
+	// Fallback applies. If zero, 3.
+	FallbackAfter int
 	// DryRun reports decisions without setting the target's count.
 	DryRun bool
 	// OnDecision, if set, is called with every decision (holds included)
@@ -36,8 +50,23 @@ type Controller struct {
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
 
-	meter lb.Meter
+	meter  lb.Meter
+	failed int
 }
+
+// MetricSource supplies signals besides the balancer's: a consumer-declared
+// one-method interface, so any CPU, latency or queue reader fits. Metrics
+// returns values by signal name (for example {"cpu": 0.72}); it must return
+// promptly once ctx is done. See [Signal] for how a policy uses them.
+type MetricSource interface {
+	Metrics(ctx context.Context) (map[string]float64, error)
+}
+
+// MetricSourceFunc adapts a function to [MetricSource].
+type MetricSourceFunc func(ctx context.Context) (map[string]float64, error)
+
+// Metrics calls f(ctx).
+func (f MetricSourceFunc) Metrics(ctx context.Context) (map[string]float64, error) { return f(ctx) }
 
 // Report is one tick of the controller: the decision, what it was based on,
 // and what came of it.
@@ -52,6 +81,9 @@ type Report struct {
 	Applied bool
 	// Err is the error of the poll or of SetDesired, if any.
 	Err error
+	// Fallback reports that the count was raised to Controller.Fallback
+	// after too many failed polls.
+	Fallback bool
 }
 
 func (c *Controller) validate() error {
@@ -64,8 +96,22 @@ func (c *Controller) validate() error {
 		return fmt.Errorf("controller: Target is nil: %w", ErrInvalid)
 	case c.Interval < 0:
 		return fmt.Errorf("controller: Interval %s is negative: %w", c.Interval, ErrInvalid)
+	case c.Fallback < 0 || c.FallbackAfter < 0:
+		return fmt.Errorf("controller: Fallback %d and FallbackAfter %d must not be negative: %w", c.Fallback, c.FallbackAfter, ErrInvalid)
+	}
+	for i, s := range c.Sources {
+		if s == nil {
+			return fmt.Errorf("controller: Sources[%d] is nil: %w", i, ErrInvalid)
+		}
 	}
 	return nil
+}
+
+func (c *Controller) fallbackAfter() int {
+	if c.FallbackAfter > 0 {
+		return c.FallbackAfter
+	}
+	return 3
 }
 
 func (c *Controller) interval() time.Duration {
@@ -129,7 +175,7 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 		c.report(r)
 		return r, err
 	}
-	in := Input{Now: c.now(), Current: st.Desired, Ready: st.Running}
+	in := Input{Now: c.now(), Current: st.Desired, Ready: st.Running, Starting: st.Starting}
 	var rate *lb.Rate
 	s, err := c.Balancer.Stats(ctx)
 	if err != nil {
@@ -143,10 +189,38 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 		rate = &r
 		in.Obs = &Observation{At: r.At, RPS: r.PerSecond, Active: r.Active, Queued: r.Queued}
 	}
+	if in.Obs != nil && len(c.Sources) > 0 {
+		var errs []error
+		for i, src := range c.Sources {
+			m, err := src.Metrics(ctx)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("source %d (%T): %w", i, src, err))
+				continue
+			}
+			if in.Obs.Signals == nil {
+				in.Obs.Signals = make(map[string]float64, len(m))
+			}
+			maps.Copy(in.Obs.Signals, m)
+		}
+		if in.Degraded = errors.Join(errs...); in.Degraded != nil {
+			log.Warn("scaler: metric source failed; no scale-down this tick", "err", in.Degraded)
+		}
+	}
 	d := c.Scaler.Decide(in)
 	rep := Report{Decision: d, Input: in, Rate: rate}
 	if in.NoData != nil && !errors.Is(in.NoData, lb.ErrNoRate) {
 		rep.Err = in.NoData
+	}
+	if in.Obs == nil {
+		c.failed++
+	} else {
+		c.failed = 0
+	}
+	if after := c.fallbackAfter(); c.Fallback > 0 && c.failed >= after && d.Count < c.Fallback {
+		rep.Decision.Count = c.Fallback
+		rep.Decision.Reason = fmt.Sprintf("%d polls in a row without data: fallback to %d (policy said: %s)", c.failed, c.Fallback, d.Reason)
+		rep.Fallback = true
+		d = rep.Decision
 	}
 	if d.Direction() != Hold {
 		log.Info("scaler: decision", "from", d.Current, "to", d.Count, "reason", d.Reason, "dry_run", c.DryRun)

@@ -12,10 +12,14 @@ const (
 	DefaultStableWindow      = 60 * time.Second
 	DefaultPanicWindow       = 6 * time.Second
 	DefaultPanicThreshold    = 2.0
-	DefaultTolerance         = 0.05
-	DefaultDownStabilization = 5 * time.Minute
+	DefaultTolerance         = 0.1
+	DefaultDownStabilization = 4 * time.Minute
 	DefaultMaxAge            = 30 * time.Second
 )
+
+// DefaultDownLimit is the DownLimit of a [TargetTrackingConfig] that sets
+// none: at most 10% of the tasks (at least one) per minute.
+var DefaultDownLimit = RateLimit{Percent: 10, Period: time.Minute}
 
 // TargetTrackingConfig configures a [TargetTracking] policy. The zero value
 // of every field but Target (or Signals) is valid and means the default
@@ -43,17 +47,19 @@ type TargetTrackingConfig struct {
 	// StableWindow has passed below the threshold. If zero, 2.
 	PanicThreshold float64
 	// Tolerance is the band around the target, as a fraction, in which the
-	// count holds: with 4 tasks and 0.05, a need between 3.8 and 4.2 tasks
-	// changes nothing. If zero, 0.05; negative means no band.
+	// count holds: with 10 tasks and 0.1, a need between 9 and 11 tasks
+	// changes nothing. If zero, 0.1; negative means no band.
 	Tolerance float64
 	// DownStabilization is the span over which the policy takes the
 	// largest recommendation before scaling down, so a dip shorter than it
-	// never removes a task. If zero, 5m; negative means none.
+	// never removes a task. If zero, 4m; negative means none.
 	DownStabilization time.Duration
-	// UpLimit and DownLimit bound the rate of change in each direction.
-	// The zero RateLimit does not limit. Scaling from zero to one task is
-	// always allowed.
-	UpLimit, DownLimit RateLimit
+	// UpLimit bounds how fast the count grows. The zero RateLimit does
+	// not limit. Scaling from zero to one task is always allowed.
+	UpLimit RateLimit
+	// DownLimit bounds how fast the count shrinks. If zero,
+	// DefaultDownLimit (10% per minute); {Percent: 100} does not limit.
+	DownLimit RateLimit
 	// MaxAge is the oldest a sample may be (Input.Now − Observation.At)
 	// before the policy holds instead of acting on it. Delayed sources such
 	// as CloudWatch need more. If zero, 30s; negative means no limit.
@@ -75,6 +81,9 @@ func (c TargetTrackingConfig) withDefaults() TargetTrackingConfig {
 	}
 	c.DownStabilization = orDuration(c.DownStabilization, DefaultDownStabilization)
 	c.MaxAge = orDuration(c.MaxAge, DefaultMaxAge)
+	if c.DownLimit == (RateLimit{}) {
+		c.DownLimit = DefaultDownLimit
+	}
 	return c
 }
 
