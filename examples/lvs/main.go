@@ -5,14 +5,20 @@
 // the service: a server switched out is drained (weight 0) and removed
 // once its last connection ends.
 //
-// Without Mesos, the pool is the list of servers given with -pool; with the
-// mesos package, a mesos.Scheduler is the scaler.Target instead and tasks
-// are the servers. Needs root (CAP_NET_ADMIN) and a kernel with IPVS
-// (modprobe ip_vs ip_vs_wrr).
+// The servers are either a fixed pool (-pool: the first n are in service)
+// or Mesos tasks (-master: the mesos package's scheduler launches n copies
+// of -task-cmd and keeps the service's real servers in step with them).
+// Needs root (CAP_NET_ADMIN) and a kernel with IPVS (modprobe ip_vs
+// ip_vs_wrr).
 //
 //	lvs -vip 10.0.0.1:80 -sched wrr -forward nat -pool 10.0.1.1:8080,10.0.1.2:8080,10.0.1.3:8080
 //	lvs -fwmark 7 -forward dr -pool 10.0.1.1:80,10.0.1.2:80 -target-rps 500
 //	lvs -vip 10.0.0.1:80 -netns /var/run/netns/lb -pool ... -dry-run
+//	lvs -vip 10.0.0.1:80 -master http://mesos:5050 -task-cmd /opt/web/server -max 20
+//
+// With -master, a task gets no shell: its command must read the port to
+// listen on from $PORT0. Tasks listen on ports from their offers, so only
+// NAT forwarding fits (direct routing and tunnel keep the service's port).
 //
 // Ctrl-C stops the loop. The service keeps serving with the servers it
 // has, unless -delete-on-exit is given.
@@ -32,6 +38,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/lb/lvs"
+	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/scaler"
 )
 
@@ -54,6 +61,10 @@ type options struct {
 	interval time.Duration
 	dryRun   bool
 	del      bool
+	// Mesos mode.
+	masters []string
+	task    mesos.TaskTemplate
+	state   string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -74,6 +85,11 @@ func parseFlags(args []string) (options, error) {
 	interval := fs.Duration("interval", 5*time.Second, "controller poll interval (IPVS counters move every 2s)")
 	dryRun := fs.Bool("dry-run", false, "decide and log, but change nothing")
 	del := fs.Bool("delete-on-exit", false, "delete the virtual service on exit")
+	master := fs.String("master", "", "Mesos masters, comma-separated (http://host:5050): the servers are Mesos tasks")
+	taskCmd := fs.String("task-cmd", "", "with -master: the web server command, split on spaces (no shell); it listens on $PORT0")
+	cpus := fs.Float64("task-cpus", 0.5, "with -master: CPUs per task")
+	mem := fs.Float64("task-mem", 128, "with -master: memory per task, MB")
+	state := fs.String("state-file", "", "with -master: where the scheduler keeps its framework ID and tasks")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -109,13 +125,34 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.pool = append(o.pool, a)
 	}
+	if *master != "" {
+		return o, o.mesosMode(*master, *taskCmd, *cpus, *mem, *state)
+	}
 	if len(o.pool) == 0 {
-		return o, errors.New("-pool: give at least one real server")
+		return o, errors.New("-pool: give at least one real server (or -master for Mesos tasks)")
 	}
 	if o.max == 0 || o.max > len(o.pool) {
 		o.max = len(o.pool)
 	}
 	return o, nil
+}
+
+func (o *options) mesosMode(masters, cmd string, cpus, mem float64, state string) error {
+	switch {
+	case len(o.pool) > 0:
+		return errors.New("give -pool or -master, not both")
+	case strings.TrimSpace(cmd) == "":
+		return errors.New("-master needs -task-cmd, the web server to run")
+	case o.forward != lvs.NAT && o.svc.FWMark == 0:
+		return fmt.Errorf("-forward %s keeps the service port, but Mesos tasks listen on offered ports: use -forward nat", o.forward)
+	}
+	o.masters = strings.Split(masters, ",")
+	o.task = mesos.TaskTemplate{Name: "web", Command: strings.Fields(cmd), CPUs: cpus, Mem: mem}
+	o.state = state
+	if o.max == 0 {
+		o.max = 10
+	}
+	return nil
 }
 
 func run(args []string) error {
@@ -139,8 +176,21 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	tgt, err := newPoolTarget(ctx, b, o.pool, o.weight, o.dryRun)
-	if err != nil {
+	var tgt scaler.Target
+	if len(o.masters) > 0 {
+		sched, err := mesos.New(ctx, mesos.Config{Masters: o.masters, StateFile: o.state, Task: o.task,
+			Balancer: b, Weight: o.weight, Logger: log})
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("lvs: mesos scheduler stopped", "err", err)
+				stop()
+			}
+		}()
+		tgt = sched
+	} else if tgt, err = newPoolTarget(ctx, b, o.pool, o.weight, o.dryRun); err != nil {
 		return err
 	}
 	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: tgt, Interval: o.interval, DryRun: o.dryRun, Logger: log}

@@ -31,6 +31,11 @@ func TestParseFlags(t *testing.T) {
 		{"bad forward", []string{"-vip", "10.0.0.1:80", "-forward", "bridge", "-pool", "10.0.1.1:80"}, "forwarding method", nil},
 		{"empty pool", []string{"-vip", "10.0.0.1:80"}, "at least one", nil},
 		{"bad pool", []string{"-vip", "10.0.0.1:80", "-pool", "web1"}, "-pool", nil},
+		{"mesos", []string{"-vip", "10.0.0.1:80", "-master", "http://127.0.0.1:5050", "-task-cmd", "web -port $PORT0"}, "",
+			func(o options) bool { return len(o.masters) == 1 && len(o.task.Command) == 3 && o.max == 10 }},
+		{"mesos without a command", []string{"-vip", "10.0.0.1:80", "-master", "http://127.0.0.1:5050"}, "-task-cmd", nil},
+		{"mesos with dr", []string{"-vip", "10.0.0.1:80", "-forward", "dr", "-master", "m:5050", "-task-cmd", "x"}, "use -forward nat", nil},
+		{"mesos and pool", []string{"-vip", "10.0.0.1:80", "-pool", "10.0.1.1:80", "-master", "m:5050", "-task-cmd", "x"}, "not both", nil},
 		{"fwmark too big", []string{"-fwmark", "4294967296", "-pool", "10.0.1.1:80"}, "32 bits", nil},
 	}
 	for _, tc := range tests {
