@@ -226,7 +226,7 @@ func (b *Balancer) fetch(ctx context.Context, start, end time.Time) ([]point, er
 					status = r.StatusCode
 				}
 			default:
-				return nil, fmt.Errorf("result status %s%s", r.StatusCode, messages(r.Messages))
+				return nil, fmt.Errorf("result status %s%s%s", r.StatusCode, messages(r.Messages), messages(out.Messages))
 			}
 		}
 		if !found {

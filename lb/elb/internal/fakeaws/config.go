@@ -23,9 +23,12 @@ const MaxAttempts = 4
 // AWSConfig returns an aws.Config aimed at the fake: static credentials,
 // the fake's region and URL as BaseEndpoint, and the SDK's standard
 // retryer with MaxAttempts attempts and a 1–2 ms backoff (so throttling
-// tests take milliseconds) and no retry quota.
+// tests take milliseconds) and no retry quota. Every config of one Server
+// shares one HTTP client, so that tests creating many balancers reuse
+// connections instead of exhausting loopback ports.
 func (s *Server) AWSConfig() aws.Config {
 	return aws.Config{
+		HTTPClient:   s.srv.Client(),
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, SessionToken),
 		BaseEndpoint: aws.String(s.URL),

@@ -1,0 +1,124 @@
+package elb_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/lb/elb"
+	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+)
+
+func TestConfigErrors(t *testing.T) {
+	inst := instanceOf
+	tests := []struct {
+		name     string
+		cfg      elb.Config
+		want     error
+		mentions string
+	}{
+		{"nothing to drive", elb.Config{}, lb.ErrInvalid, "TargetGroupARN"},
+		{"both kinds", elb.Config{TargetGroupARN: tgARN, LoadBalancerName: "x"}, lb.ErrInvalid, "both"},
+		{"not an ARN", elb.Config{TargetGroupARN: "web"}, lb.ErrInvalid, "not an Elastic Load Balancing ARN"},
+		{"a load balancer ARN as target group", elb.Config{TargetGroupARN: albARN}, lb.ErrInvalid, "does not name a target group"},
+		{"bad LoadBalancer dimension", elb.Config{TargetGroupARN: tgARN, LoadBalancer: "front"}, lb.ErrInvalid, "app/<name>/<id>"},
+		{"gateway load balancer", elb.Config{TargetGroupARN: tgARN, LoadBalancer: "gwy/x/1"}, lb.ErrUnsupported, "Gateway"},
+		{"lambda targets", elb.Config{TargetGroupARN: tgARN, TargetType: "lambda"}, lb.ErrUnsupported, "lambda"},
+		{"unknown target type", elb.Config{TargetGroupARN: tgARN, TargetType: "pod"}, lb.ErrInvalid, "TargetType"},
+		{"period under a minute", elb.Config{TargetGroupARN: tgARN, Period: 30 * time.Second}, lb.ErrInvalid, "Period"},
+		{"period not whole minutes", elb.Config{TargetGroupARN: tgARN, Period: 90 * time.Second}, lb.ErrInvalid, "Period"},
+		{"negative offset", elb.Config{TargetGroupARN: tgARN, Offset: -time.Minute}, lb.ErrInvalid, "Offset"},
+		{"lookback of one period", elb.Config{TargetGroupARN: tgARN, Lookback: time.Minute}, lb.ErrInvalid, "Lookback"},
+		{"lookback over a day", elb.Config{TargetGroupARN: tgARN, Lookback: 25 * time.Hour}, lb.ErrInvalid, "Lookback"},
+		{"unknown Missing", elb.Config{TargetGroupARN: tgARN, Missing: 7}, lb.ErrInvalid, "Missing"},
+		{"negative DrainPoll", elb.Config{TargetGroupARN: tgARN, DrainPoll: -1}, lb.ErrInvalid, "DrainPoll"},
+		{"negative DrainGrace", elb.Config{TargetGroupARN: tgARN, DrainGrace: -1}, lb.ErrInvalid, "DrainGrace"},
+		{"classic with a target type", elb.Config{LoadBalancerName: classicLB, TargetType: elb.TargetIP}, lb.ErrInvalid, "classic"},
+		{"classic without InstanceID", elb.Config{LoadBalancerName: classicLB}, lb.ErrInvalid, "InstanceID"},
+		{"instance targets without InstanceID", elb.Config{TargetGroupARN: tgARN, TargetType: elb.TargetInstance, LoadBalancer: albDim}, lb.ErrInvalid, "InstanceID"},
+		{"IP targets with InstanceID", elb.Config{TargetGroupARN: tgARN, TargetType: elb.TargetIP, LoadBalancer: albDim, InstanceID: inst}, lb.ErrInvalid, "InstanceID"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeaws.New(t, t0)
+			ac := s.AWSConfig()
+			tc.cfg.AWS = &ac
+			b, err := elb.New(context.Background(), tc.cfg)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.mentions) {
+				t.Fatalf("New(%s) = %v, %v; want an error wrapping %v that mentions %q", tc.name, b, err, tc.want, tc.mentions)
+			}
+			if n := len(s.Authorizations()); n != 0 {
+				t.Errorf("a rejected configuration made %d AWS calls", n)
+			}
+		})
+	}
+}
+
+func TestNoRegion(t *testing.T) {
+	s := fakeALB(t, "ip")
+	ac := s.AWSConfig()
+	ac.Region = ""
+	if _, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, AWS: &ac}); !errors.Is(err, lb.ErrInvalid) || !strings.Contains(err.Error(), "region") {
+		t.Errorf("New without a region = %v, want lb.ErrInvalid naming the region", err)
+	}
+	ac.Region = "eu-west-1"
+	// Config.Region overrides: the fake only accepts its own region in the
+	// signature's scope.
+	b, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, AWS: &ac, Region: fakeaws.Region, TargetType: elb.TargetIP, LoadBalancer: albDim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(context.Background(), backend("a", "10.0.0.1:80")); err != nil {
+		t.Fatalf("Add with Config.Region overriding the AWS region = %v", err)
+	}
+	if auth := s.Authorizations(); len(auth) != 1 || !strings.Contains(auth[0], "/"+fakeaws.Region+"/elasticloadbalancing/") {
+		t.Errorf("requests were signed for %q, want region %s", auth, fakeaws.Region)
+	}
+}
+
+// TestNewDescribesTargetGroup: with TargetType and LoadBalancer empty, New
+// reads them from the target group; with both set it makes no call.
+func TestNewDescribesTargetGroup(t *testing.T) {
+	tests := []struct {
+		name    string
+		group   fakeaws.TargetGroup
+		cfg     elb.Config
+		wantErr error
+		calls   int
+	}{
+		{"ALB discovered", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
+		{"NLB discovered", fakeaws.TargetGroup{LoadBalancerARNs: []string{nlbARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
+		{"all given: no call", fakeaws.TargetGroup{}, elb.Config{TargetType: elb.TargetIP, LoadBalancer: albDim}, nil, 0},
+		{"not attached", fakeaws.TargetGroup{TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
+		{"attached twice", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
+		{"attached twice, dimension given", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{LoadBalancer: albDim}, nil, 1},
+		{"lambda group", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "lambda"}, elb.Config{}, lb.ErrUnsupported, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeaws.New(t, t0)
+			tc.group.ARN = tgARN
+			s.AddTargetGroup(tc.group)
+			ac := s.AWSConfig()
+			tc.cfg.AWS, tc.cfg.TargetGroupARN = &ac, tgARN
+			_, err := elb.New(context.Background(), tc.cfg)
+			if (tc.wantErr == nil && err != nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+				t.Fatalf("New = %v, want %v", err, tc.wantErr)
+			}
+			if n := s.Calls("DescribeTargetGroups"); n != tc.calls {
+				t.Errorf("DescribeTargetGroups calls = %d, want %d", n, tc.calls)
+			}
+		})
+	}
+	t.Run("unknown group", func(t *testing.T) {
+		s := fakeaws.New(t, t0)
+		ac := s.AWSConfig()
+		_, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, AWS: &ac})
+		if err == nil || !strings.Contains(err.Error(), "TargetGroupNotFound") {
+			t.Fatalf("New for a missing target group = %v, want TargetGroupNotFound", err)
+		}
+	})
+}
