@@ -64,6 +64,8 @@ func (s *Scheduler) subscribedEvent(ctx context.Context, sub *scheduler.Event_Su
 	s.connected = true
 	s.heartbeat = time.Duration(sub.GetHeartbeatIntervalSeconds() * float64(time.Second))
 	s.offers = offersUnknown // a new stream: say again what we want
+	s.lastNeed = 0
+	s.subscriptions++
 	// Reconcile every task we know or may adopt, and then all tasks
 	// (implicit) to learn of any we do not know.
 	explicit := make(map[string]string)

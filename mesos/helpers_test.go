@@ -230,3 +230,20 @@ func sortedCopy(s []string) []string {
 	slices.Sort(c)
 	return c
 }
+
+// reconciledNow reports whether the reconciliation after the latest
+// subscription ended.
+func (s *Scheduler) reconciledNow() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconciled
+}
+
+func lbBackend(id, addr string) lb.Backend { return lb.Backend{ID: id, Addr: mustAP(addr)} }
+
+// subscriptionCount returns the number of SUBSCRIBED events so far.
+func (s *Scheduler) subscriptionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subscriptions
+}

@@ -80,9 +80,8 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 	s.reconcileStart, s.pending = time.Time{}, nil
 	var stale []string
 	if s.lbRead {
-		for _, id := range sortedIDs(s.known) {
-			k := s.known[id]
-			if _, ok := s.tasks[id]; !ok && k.Addr.IsValid() {
+		for _, id := range sortedIDs(s.poolAtStart) {
+			if t, ok := s.tasks[id]; !ok || t.gone {
 				stale = append(stale, id)
 			}
 		}
@@ -95,8 +94,6 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 		s.log.Warn("mesos: reconciliation timed out", "unanswered", unanswered)
 	}
 	for _, id := range stale {
-		// Remove is idempotent: this also covers state-file entries that
-		// never made it into the balancer.
 		if err := s.lb.Remove(ctx, id); err != nil {
 			s.log.Warn("mesos: cannot remove stale backend", "backend", id, "err", err)
 			continue

@@ -106,6 +106,15 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 		if err := s.call(ctx, calls.Decline(decline...).With(calls.RefuseSeconds(s.cfg.DeclineFor))); err != nil {
 			s.log.Warn("mesos: decline failed", "offers", len(decline), "err", err)
 		}
+		// A REVIVE sent while this DECLINE was decided (the count went up,
+		// reconciliation ended) may have reached the master first; its
+		// filters would then hide these agents for DeclineFor. REVIVE again
+		// after the DECLINE if tasks are needed.
+		s.mu.Lock()
+		if s.needLocked() > 0 {
+			s.lastNeed = 0
+		}
+		s.mu.Unlock()
 	}
 	s.poke()
 }

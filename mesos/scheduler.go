@@ -63,6 +63,7 @@ type Scheduler struct {
 	pending        map[string]bool // task IDs reconciliation has not answered
 	offers         offerMode
 	lastNeed       int // need at the last setOfferMode
+	subscriptions  int // SUBSCRIBED events received
 	lastKill       map[string]time.Time
 }
 
