@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +143,133 @@ func TestControllerValidates(t *testing.T) {
 	c := &scaler.Controller{}
 	if err := c.Run(context.Background()); !errors.Is(err, scaler.ErrInvalid) {
 		t.Errorf("Run with no fields = %v, want ErrInvalid", err)
+	}
+}
+
+// recorder is a policy that holds and keeps what it saw.
+type recorder struct{ inputs []scaler.Input }
+
+func (r *recorder) Decide(in scaler.Input) scaler.Decision {
+	r.inputs = append(r.inputs, in)
+	return scaler.Decision{At: in.Now, Current: in.Current, Count: in.Current, Reason: "hold"}
+}
+
+func TestControllerSources(t *testing.T) {
+	now := time.Unix(0, 0)
+	m := &lbtest.Memory{Now: func() time.Time { return now }}
+	rec := &recorder{}
+	cpuErr := errors.New("cpu exporter down")
+	var failCPU bool
+	c := &scaler.Controller{Balancer: m, Scaler: rec, Target: &fakeTarget{desired: 3}, Now: func() time.Time { return now },
+		Sources: []scaler.MetricSource{
+			scaler.MetricSourceFunc(func(ctx context.Context) (map[string]float64, error) {
+				if failCPU {
+					return nil, cpuErr
+				}
+				return map[string]float64{"cpu": 0.7}, nil
+			}),
+			scaler.MetricSourceFunc(func(ctx context.Context) (map[string]float64, error) {
+				return map[string]float64{"latency_ms": 40}, nil
+			}),
+		}}
+	tick := func() scaler.Input {
+		t.Helper()
+		m.Serve(10)
+		if _, err := c.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		return rec.inputs[len(rec.inputs)-1]
+	}
+	tick()
+	in := tick()
+	if in.Obs == nil || in.Obs.Signals["cpu"] != 0.7 || in.Obs.Signals["latency_ms"] != 40 || in.Degraded != nil {
+		t.Fatalf("input with two sources = %+v (obs %+v), want both signals and no degradation", in, in.Obs)
+	}
+	failCPU = true
+	in = tick()
+	if !errors.Is(in.Degraded, cpuErr) || in.Obs.Signals["latency_ms"] != 40 {
+		t.Fatalf("input with a failed source = %+v, want Degraded wrapping %v and the other signal", in, cpuErr)
+	}
+	if _, ok := in.Obs.Signals["cpu"]; ok {
+		t.Errorf("failed source still gave a cpu value: %v", in.Obs.Signals)
+	}
+}
+
+func TestControllerStartingTasks(t *testing.T) {
+	rec := &recorder{}
+	st := statusTarget{s: scaler.Status{Desired: 6, Running: 2, Starting: 4}}
+	c := &scaler.Controller{Balancer: lbtest.NewMemory(), Scaler: rec, Target: st}
+	if _, err := c.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if in := rec.inputs[0]; in.Current != 6 || in.Ready != 2 || in.Starting != 4 {
+		t.Errorf("input = %+v, want Current 6, Ready 2, Starting 4", in)
+	}
+}
+
+type statusTarget struct{ s scaler.Status }
+
+func (s statusTarget) Status(context.Context) (scaler.Status, error) { return s.s, nil }
+func (s statusTarget) SetDesired(context.Context, int) error         { return nil }
+
+func TestControllerFallback(t *testing.T) {
+	tests := []struct {
+		name     string
+		current  int
+		fallback int
+		after    int
+		want     []int // desired after each failed tick
+	}{
+		{"raises after 3 failed polls by default", 2, 5, 0, []int{2, 2, 5, 5}},
+		{"after 1", 2, 5, 1, []int{5, 5}},
+		{"never lowers", 8, 5, 1, []int{8, 8}},
+		{"off when zero", 2, 0, 1, []int{2, 2, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := lbtest.NewMemory()
+			m.FailStats(errors.New("socket gone"))
+			tgt := &fakeTarget{desired: tc.current}
+			var reps []scaler.Report
+			c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 10}, Target: tgt, Fallback: tc.fallback,
+				FallbackAfter: tc.after, OnDecision: func(r scaler.Report) { reps = append(reps, r) }}
+			for i, want := range tc.want {
+				if _, err := c.Tick(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if tgt.desired != want {
+					t.Fatalf("tick %d: desired %d, want %d (%v)", i+1, tgt.desired, want, reps[i].Decision)
+				}
+			}
+			last := reps[len(reps)-1]
+			if raised := tc.want[len(tc.want)-1] != tc.current; raised != (last.Fallback || reps[len(reps)-2].Fallback) {
+				t.Errorf("Report.Fallback = %v, want %v", last.Fallback, raised)
+			}
+		})
+	}
+}
+
+func TestControllerValidation(t *testing.T) {
+	ok := scaler.Controller{Balancer: lbtest.NewMemory(), Scaler: perTask{target: 1}, Target: &fakeTarget{}}
+	tests := []struct {
+		name string
+		edit func(c *scaler.Controller)
+		want string
+	}{
+		{"negative interval", func(c *scaler.Controller) { c.Interval = -time.Second }, "Interval -1s"},
+		{"negative fallback", func(c *scaler.Controller) { c.Fallback = -1 }, "Fallback -1"},
+		{"nil source", func(c *scaler.Controller) { c.Sources = []scaler.MetricSource{nil} }, "Sources[0] is nil"},
+		{"no target", func(c *scaler.Controller) { c.Target = nil }, "Target is nil"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.edit(&c)
+			_, err := c.Tick(context.Background())
+			if !errors.Is(err, scaler.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Tick = %v, want ErrInvalid mentioning %q", err, tc.want)
+			}
+		})
 	}
 }

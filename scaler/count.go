@@ -3,6 +3,7 @@ package scaler
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -75,10 +76,11 @@ func orDuration(d, def time.Duration) time.Duration {
 	return d
 }
 
-// fmtRate formats a rate for a reason: no decimals from 100 up, one below.
+// fmtRate formats a rate for a reason: no decimals from 100 up, at most
+// one below.
 func fmtRate(x float64) string {
-	if x >= 100 || x == 0 {
+	if math.Abs(x) >= 100 || math.IsNaN(x) || math.IsInf(x, 0) {
 		return fmt.Sprintf("%.0f", x)
 	}
-	return fmt.Sprintf("%.1f", x)
+	return strconv.FormatFloat(math.Round(x*10)/10, 'f', -1, 64)
 }

@@ -49,6 +49,8 @@ type HPA struct {
 	n     int
 	recs  window
 	valid bool
+
+	lastReason string
 }
 
 var _ Scaler = (*HPA)(nil)
@@ -100,7 +102,7 @@ func (h *HPA) Decide(in Input) Decision {
 		h.n++
 	}
 	if !h.next.IsZero() && in.Now.Before(h.next) {
-		d.Reason = fmt.Sprintf("hpa: next sync at %s: hold", h.next.Format(time.TimeOnly))
+		d.Reason = fmt.Sprintf("hpa: next sync at %s: hold (last sync: %s)", h.next.Format(time.TimeOnly), h.lastReason)
 		return d
 	}
 	h.next = in.Now.Add(c.Interval)
@@ -154,5 +156,6 @@ func (h *HPA) Decide(in Input) Decision {
 	}
 	d.Count = clamp(rec, c.Min, c.Max)
 	d.Reason = fmt.Sprintf("hpa: rps %s (%s avg), target %s/pod: %s → %d", fmtRate(rps), c.Interval, fmtRate(c.Target), why, d.Count)
+	h.lastReason = d.Reason
 	return d
 }

@@ -49,6 +49,8 @@ type KPA struct {
 	panicTime time.Time
 	maxPanic  int
 	valid     bool
+
+	lastReason string
 }
 
 var _ Scaler = (*KPA)(nil)
@@ -107,7 +109,7 @@ func (k *KPA) Decide(in Input) Decision {
 		k.win.add(at, min(in.Obs.RPS, math.MaxFloat64/4), c.StableWindow)
 	}
 	if !k.next.IsZero() && in.Now.Before(k.next) {
-		d.Reason = "kpa: between ticks: hold"
+		d.Reason = "kpa: between ticks: hold (last: " + k.lastReason + ")"
 		return d
 	}
 	k.next = in.Now.Add(c.TickInterval)
@@ -145,5 +147,6 @@ func (k *KPA) Decide(in Input) Decision {
 	d.Count = clamp(desired, c.Min, c.Max)
 	d.Reason = fmt.Sprintf("kpa: %s mode, stable avg %s, panic avg %s, target %s/pod → %d",
 		mode, fmtRate(stableAvg), fmtRate(panicAvg), fmtRate(c.Target), d.Count)
+	k.lastReason = d.Reason
 	return d
 }

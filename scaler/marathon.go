@@ -47,6 +47,7 @@ type MarathonLB struct {
 	past       int
 	lastScaled time.Time
 	valid      bool
+	lastReason string
 }
 
 var _ Scaler = (*MarathonLB)(nil)
@@ -100,7 +101,7 @@ func (m *MarathonLB) Decide(in Input) Decision {
 	cur := max(in.Current, 0)
 	d.Count = clamp(cur, c.Min, c.Max)
 	if !m.next.IsZero() && in.Now.Before(m.next) {
-		d.Reason = "marathon-lb: between intervals: hold"
+		d.Reason = "marathon-lb: between intervals: hold (last: " + m.lastReason + ")"
 		return d
 	}
 	if in.Obs == nil || !finite(in.Obs.RPS) {
@@ -120,7 +121,7 @@ func (m *MarathonLB) Decide(in Input) Decision {
 	}
 	avg := sum / float64(len(m.rates))
 	target := clamp(ceilCount(avg/c.TargetRPS), c.Min, c.Max)
-	defer func() { m.total++ }()
+	defer func() { m.total++; m.lastReason = d.Reason }()
 	d.Reason = fmt.Sprintf("marathon-lb: rate avg %s over %d samples, target %s/instance → %d", fmtRate(avg), len(m.rates), fmtRate(c.TargetRPS), target)
 	if m.total < c.Samples {
 		d.Reason += fmt.Sprintf(": only %d samples: hold", m.total)

@@ -1,0 +1,180 @@
+package scaler_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/scaler"
+)
+
+func TestHPA(t *testing.T) {
+	newHPA := func(t *testing.T) scaler.Scaler {
+		p, err := scaler.NewHPA(scaler.HPAConfig{Target: 100, Min: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		run  func(x *timeline)
+	}{
+		{"ceil(current × ratio), up limited to 4 pods or 100%", func(x *timeline) {
+			x.poll(1000)
+			x.expect("ratio 2.5 on 4", 8, "usage ratio 2.50 over 4 pods → 8")
+			x.feed(16*time.Second, 1000)
+			x.expect("next sync, ratio 1.25 on 8", 10, "usage ratio 1.25 over 8 pods → 10")
+		}},
+		{"holds between syncs", func(x *timeline) {
+			x.poll(400)
+			x.poll(5000)
+			x.expect("2 s after a sync", 4, "next sync at")
+		}},
+		{"tolerance 0.1", func(x *timeline) {
+			x.cur = 10
+			x.poll(1080)
+			x.expect("ratio 1.08", 10, "within tolerance")
+		}},
+		{"missing pods that flip the direction hold", func(x *timeline) {
+			x.cur, x.ready, x.starting = 8, 4, 4
+			x.poll(600)
+			x.expect("1.5 on ready, 0.75 on all", 8, "flip the direction")
+		}},
+		{"scale-down stabilization 300 s", func(x *timeline) {
+			x.cur = 10
+			x.feed(5*time.Minute, 1000)
+			x.feed(4*time.Minute, 500)
+			x.expect("4 min into the dip", 10, "→ 10")
+			x.feed(90*time.Second, 500)
+			x.expect("5.5 min into the dip", 5, "→ 5")
+		}},
+		{"no metrics since the last sync hold", func(x *timeline) {
+			x.now = x.now.Add(2 * time.Second)
+			x.apply(x.p.Decide(scaler.Input{Now: x.now, Current: 4, Ready: 4, NoData: errors.New("down")}))
+			x.expect("no data", 4, "no metrics")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(newTimeline(t, newHPA(t), 4)) })
+	}
+}
+
+func TestKPA(t *testing.T) {
+	newKPA := func(t *testing.T) scaler.Scaler {
+		p, err := scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		run  func(x *timeline)
+	}{
+		{"stable mode: ceil(stable avg / target)", func(x *timeline) {
+			x.feed(2*time.Minute, 450)
+			x.expect("450 rps", 5, "stable mode")
+		}},
+		{"panics at 2× ready and never scales down in panic", func(x *timeline) {
+			x.feed(2*time.Minute, 400)
+			x.feed(6*time.Second, 1600)
+			x.expect("4× burst", 16, "panic mode")
+			x.feed(50*time.Second, 400)
+			x.expect("calm, still in panic", 16, "panic mode")
+		}},
+		{"leaves panic a stable window later, down at most 2× per tick", func(x *timeline) {
+			x.feed(2*time.Minute, 400)
+			x.feed(6*time.Second, 1600)
+			for i := 0; strings.Contains(x.poll(400).Reason, "panic mode"); i++ {
+				if i > 40 {
+					x.t.Fatalf("still in panic 80 s after the burst: %s", x.last)
+				}
+			}
+			x.expect("first tick out of panic", 8, "stable mode")
+			x.poll(400)
+			x.expect("next tick: the burst is still in the stable window", 5, "stable avg 440")
+		}},
+		{"a 1.5× step lags on the stable window", func(x *timeline) {
+			x.cur = 10
+			x.feed(2*time.Minute, 1000)
+			x.feed(6*time.Second, 1500)
+			x.expect("6 s into the step", 11, "stable mode")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(newTimeline(t, newKPA(t), 4)) })
+	}
+}
+
+func TestMarathonLB(t *testing.T) {
+	newM := func(t *testing.T) scaler.Scaler {
+		p, err := scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: 100, Min: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		run  func(x *timeline)
+	}{
+		{"waits for 10 samples and 3 intervals past threshold", func(x *timeline) {
+			x.cur = 1
+			x.feed(9*time.Minute, 1000)
+			x.expect("9 samples", 1, "only 8 samples")
+			x.feed(3*time.Minute, 1000)
+			x.expect("2 intervals past", 1, "past threshold 2 of 3")
+			x.feed(4*time.Second, 1000)
+			x.expect("3 intervals past", 10, "→ 10")
+		}},
+		{"within thresholds holds", func(x *timeline) {
+			x.cur = 10
+			x.feed(11*time.Minute, 1200)
+			x.expect("12 vs 10", 10, "within thresholds")
+		}},
+		{"cools down 15 intervals after a change", func(x *timeline) {
+			x.cur = 1
+			x.feed(12*time.Minute+4*time.Second, 1000)
+			x.expect("scaled", 10, "→ 10")
+			x.feed(10*time.Minute, 5000)
+			x.expect("cooling down", 10, "cooling down")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(newTimeline(t, newM(t), 4)) })
+	}
+}
+
+func TestBaselineConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		new  func() error
+		want string
+	}{
+		{"hpa no target", func() error { _, err := scaler.NewHPA(scaler.HPAConfig{}); return err }, "Target 0"},
+		{"hpa tolerance 2", func() error { _, err := scaler.NewHPA(scaler.HPAConfig{Target: 1, Tolerance: 2}); return err }, "Tolerance 2"},
+		{"hpa max below min", func() error { _, err := scaler.NewHPA(scaler.HPAConfig{Target: 1, Min: 3, Max: 2}); return err }, "Max 2"},
+		{"kpa NaN target", func() error { _, err := scaler.NewKPA(scaler.KPAConfig{Target: math.NaN()}); return err }, "Target NaN"},
+		{"kpa down rate 1", func() error { _, err := scaler.NewKPA(scaler.KPAConfig{Target: 1, MaxScaleDownRate: 1}); return err }, "MaxScaleDownRate 1"},
+		{"kpa panic window longer", func() error {
+			_, err := scaler.NewKPA(scaler.KPAConfig{Target: 1, PanicWindow: time.Hour})
+			return err
+		}, "windows"},
+		{"marathon no target", func() error { _, err := scaler.NewMarathonLB(scaler.MarathonLBConfig{}); return err }, "TargetRPS 0"},
+		{"marathon negative samples", func() error {
+			_, err := scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: 1, Samples: -1})
+			return err
+		}, "must not be negative"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.new()
+			if !errors.Is(err, scaler.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
