@@ -32,17 +32,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
 	"github.com/webfarm/webfarm/mesos/local"
 )
 
 const webServerEnv = "WEBFARM_MESOS_TEST_WEBSERVER"
 
+const clusterEnv = "WEBFARM_MESOS_TEST_CLUSTER"
+
 func TestMain(m *testing.M) {
-	if os.Getenv(webServerEnv) == "1" {
+	switch {
+	case os.Getenv(webServerEnv) == "1":
 		os.Exit(serveWeb())
+	case os.Getenv(clusterEnv) != "":
+		os.Exit(serveCluster(os.Getenv(clusterEnv)))
 	}
 	os.Exit(m.Run())
+}
+
+// serveCluster runs mesos/local in this process for a benchmark in the
+// parent, so that the parent's allocations are the scheduler's alone. It
+// prints the master's URL and runs until stdin closes. ports is
+// "BEGIN-END".
+func serveCluster(ports string) int {
+	var pr local.PortRange
+	if _, err := fmt.Sscanf(ports, "%d-%d", &pr.Begin, &pr.End); err != nil {
+		fmt.Fprintln(os.Stderr, "bad ports:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := local.Start(ctx, local.Config{Agents: 2, Ports: pr, AllocationInterval: 100 * time.Millisecond,
+		HeartbeatInterval: time.Second, KillGracePeriod: time.Second})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start:", err)
+		return 1
+	}
+	defer c.Close()
+	fmt.Println(c.URL())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
 
 // serveWeb is the task: an HTTP server on 127.0.0.1:$PORT0 that answers
@@ -132,9 +162,13 @@ type farm struct {
 }
 
 func localConfig(t *testing.T, c *local.Cluster, mem *lbtest.Memory) Config {
+	var bal lb.Balancer
+	if mem != nil {
+		bal = mem
+	}
 	return Config{
 		Masters:          []string{c.URL()},
-		Balancer:         mem,
+		Balancer:         bal,
 		Task:             webTask(t),
 		Tick:             50 * time.Millisecond,
 		ReconnectMin:     50 * time.Millisecond,
@@ -611,4 +645,32 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
 		&tls.Config{RootCAs: pool}
+}
+
+// TestLocalCodecsAndMasterList: JSON and protobuf both work, and a dead
+// first master in the list is skipped.
+func TestLocalCodecsAndMasterList(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close() // nothing listens there now: connection refused
+	for _, codec := range []string{"json", "protobuf"} {
+		t.Run(codec, func(t *testing.T) {
+			c := startCluster(t, nil)
+			cfg := localConfig(t, c, lbtest.NewMemory())
+			cfg.Codec = codec
+			cfg.Masters = []string{deadURL, c.URL()}
+			f := startFarm(t, cfg)
+			if err := f.s.SetDesired(context.Background(), 2); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 30*time.Second, "2 tasks", func() (bool, string) { return f.settled(c, 2) })
+			if got := f.s.Leader(); got != c.URL() {
+				t.Errorf("Leader() = %s, want %s", got, c.URL())
+			}
+			f.get(t)
+		})
+	}
 }

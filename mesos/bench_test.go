@@ -1,0 +1,122 @@
+package mesos
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/lb/lbtest"
+)
+
+// BenchmarkLaunch200 measures launching 200 tasks on mesos/local and
+// registering each in the balancer: from SetDesired(200) until 200
+// backends are in the pool. The cluster runs in a child process, so the
+// reported allocations are the scheduler's (and the in-memory balancer's).
+// Tasks are /bin/sleep processes: 200 real processes on two agents.
+func BenchmarkLaunch200(b *testing.B) {
+	const n = 200
+	if testing.Short() {
+		b.Skip("starts 200 processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		b.Skip("no sleep(1)")
+	}
+	b.ReportAllocs()
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		url, stop := startClusterProcess(b, exe)
+		mem := lbtest.NewMemory()
+		s, err := New(context.Background(), Config{
+			Masters:  []string{url},
+			Balancer: mem,
+			Task:     TaskTemplate{Name: "bench", Command: []string{sleep, "600"}, CPUs: 0.01, Mem: 8},
+			Tick:     50 * time.Millisecond, ReconnectMin: 50 * time.Millisecond,
+			Logger: testLogger(b),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		for !s.Connected() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := s.SetDesired(ctx, n); err != nil {
+			b.Fatal(err)
+		}
+		deadline := start.Add(2 * time.Minute)
+		for {
+			st, _ := s.Status(ctx)
+			if st.Running == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("after 2m: %+v", st)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		if pool, _ := mem.Backends(ctx); len(pool) != n {
+			b.Fatalf("pool has %d backends, want %d", len(pool), n)
+		}
+		cancel()
+		<-done
+		stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/200tasks")
+}
+
+// startClusterProcess runs mesos/local in a child process (see
+// serveCluster) and returns its URL and a func that stops it.
+func startClusterProcess(b *testing.B, exe string) (string, func()) {
+	b.Helper()
+	base := 20000 + 1000*int(time.Now().UnixNano()%9)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d-%d", clusterEnv, base, base+999))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://") {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		b.Fatalf("cluster process: %q %v", line, err)
+	}
+	return strings.TrimSpace(line), func() {
+		_ = stdin.Close()
+		waited := make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, stdout); _ = cmd.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-waited
+		}
+	}
+}
