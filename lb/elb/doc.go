@@ -94,23 +94,45 @@
 // deregistration delay (300 s by default): scale-out takes a minute,
 // scale-in five, unless the target group's settings are lowered.
 //
-// So, with this driver:
+// So, with this driver (examples/elb does all of this):
 //
-//   - Poll once per period: scaler.Controller{Interval: time.Minute}. The
-//     driver asks CloudWatch at most once per period boundary anyway
-//     (polls in between return the same reading, which the meter skips),
-//     and GetMetricData is billed per metric requested.
-//   - Let the meter bridge a period: Controller.MaxGap at least 3 ×
-//     Period, so that one late or failed read does not reset the rate.
-//   - Widen the policy's windows: a stable window of 3-5 periods and a
-//     scale-down stabilisation of 10 minutes or more; a panic window
-//     shorter than a period sees nothing new. Scale out in larger steps
-//     (the signal is old, and a new target needs a minute to turn
-//     healthy), scale in slowly (each removal drains for the
-//     deregistration delay).
+//	b, _ := elb.New(ctx, elb.Config{TargetGroupARN: arn}) // Period 1m, Offset 2m
+//	policy, _ := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
+//		Target:            50,               // requests/s per task
+//		MaxAge:            4 * time.Minute,  // ≥ Offset + 2 × Period: samples are that old by design
+//		StableWindow:      5 * time.Minute,  // several periods
+//		PanicWindow:       2 * time.Minute,  // ≥ 2 periods, or it holds a single sample
+//		DownStabilization: 10 * time.Minute, // scale in slowly: each removal drains for minutes
+//	})
+//	ctl := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched,
+//		Interval: time.Minute,     // one CloudWatch period
+//		MaxGap:   3 * time.Minute} // bridge one late or failed read
+//	sched, _ := mesos.New(ctx, mesos.Config{Balancer: b, DrainTimeout: 330 * time.Second, ...})
+//
+// Why these values:
+//
+//   - MaxAge matters most: TargetTracking's default (30s) is shorter than
+//     any CloudWatch sample's age, so the policy would hold for ever.
+//   - Poll once per period. The driver asks CloudWatch at most once per
+//     period boundary anyway (polls in between return the same reading,
+//     which the meter skips, and the controller counts as polls without
+//     data towards its Fallback), and GetMetricData is billed per metric
+//     requested.
+//   - MaxGap decides what an outage of CloudWatch costs: after a gap
+//     longer than MaxGap the first reading is a new baseline, so the
+//     requests of the outage (which the driver still counts, late) never
+//     become a rate sample. A longer MaxGap averages them in instead.
+//   - Scale out in larger steps (the signal is old, and a new target
+//     needs a minute to turn healthy), scale in slowly.
 //   - Give the scheduler a drain timeout of at least the deregistration
-//     delay, or let it use ActiveConns / WaitDrained, so that tasks are
-//     not killed while ELB still sends them requests.
+//     delay. The mesos scheduler asks ActiveConns, which stays 1 until ELB
+//     has finished draining, so it kills a task as soon as ELB lets go
+//     of it, and no later than the drain timeout.
 //   - For an NLB the counter is new flows (connections), not requests:
 //     set the policy's per-task target in flows per second.
+//
+// The package tests run this configuration through scaler.Controller on a
+// simulated timeline (TestControllerOnCloudWatch): a surge reaches the
+// decision two minutes after it began, a CloudWatch outage holds the count,
+// and scale-in waits out the stabilisation window.
 package elb

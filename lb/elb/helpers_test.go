@@ -70,7 +70,7 @@ func newBalancer(t testing.TB, s *fakeaws.Server, cfg elb.Config) *elb.Balancer 
 		cfg.Now = s.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = testLogger(t)
 	}
 	if cfg.TargetGroupARN == "" && cfg.LoadBalancerName == "" {
 		cfg.TargetGroupARN = tgARN
@@ -102,3 +102,8 @@ func backend(id, addr string) lb.Backend {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// testLogger logs to t at debug level.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -131,6 +131,13 @@ func (s *Server) Fail(action string, status int, code string, n int) {
 	s.faults = append(s.faults, &fault{action: action, status: status, code: code, left: n})
 }
 
+// ClearFaults drops every fault injected with Fail.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 // Calls returns how many requests for action arrived (failed ones
 // included).
 func (s *Server) Calls(action string) int {
