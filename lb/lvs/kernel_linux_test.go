@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -283,7 +284,13 @@ func TestKernelSchedulerMissing(t *testing.T) {
 // must refuse it, and the error must say CAP_NET_ADMIN.
 func TestKernelPermission(t *testing.T) {
 	if os.Getenv("WEBFARM_LVS_CHILD") == "nobody" {
-		_, err := New(context.Background(), Config{Service: Service{Addr: netip.MustParseAddrPort("10.4.0.1:80")}})
+		// The first New of a process runs moby/ipvs's setup, which logs
+		// through logrus when modprobe fails; that must reach Logger, not
+		// stderr.
+		var logged strings.Builder
+		log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		_, err := New(context.Background(), Config{Service: Service{Addr: netip.MustParseAddrPort("10.4.0.1:80")}, Logger: log})
+		t.Logf("driver log: %s", logged.String())
 		if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
 			t.Fatalf("New as nobody = %v, want os.ErrPermission mentioning CAP_NET_ADMIN", err)
 		}
@@ -301,5 +308,13 @@ func TestKernelPermission(t *testing.T) {
 	t.Logf("as nobody:\n%s", out)
 	if err != nil || !strings.Contains(string(out), "New as nobody:") {
 		t.Fatalf("the unprivileged run failed: %v", err)
+	}
+	if regexp.MustCompile(`(?m)^time="`).Match(out) { // a logrus line, not one of the test's
+		t.Error("moby/ipvs's logrus lines reached stderr")
+	}
+	// In the VM modprobe cannot work (no /lib/modules), so moby/ipvs
+	// complains, and the driver must have passed that on.
+	if os.Getenv(vmEnv) == "1" && !strings.Contains(string(out), "lvs: moby/ipvs setup") {
+		t.Error("moby/ipvs's setup warning did not reach Config.Logger")
 	}
 }

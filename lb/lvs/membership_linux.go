@@ -212,9 +212,11 @@ func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) err
 }
 
 // Remove implements [lb.Balancer]: it deletes the real server at once.
-// Connections still open to it stop being forwarded (the kernel's
-// expire_nodest_conn decides whether they are dropped or expired), so
-// drain first and wait for [Balancer.ActiveConns] to reach 0.
+// Connections still open to it stop being forwarded: with the kernel's
+// default net.ipv4.vs.expire_nodest_conn=0 their packets are dropped and
+// their clients time out (in the test VM, three keep-alive clients whose
+// server was removed under them each timed out). Drain first and wait for
+// [Balancer.ActiveConns] to reach 0, or let [Balancer.Reap] remove it.
 func (b *Balancer) Remove(ctx context.Context, id string) error {
 	op := "remove " + id
 	if err := b.begin(ctx, op); err != nil {
@@ -265,7 +267,9 @@ func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
 
 // Reap removes every draining real server (weight 0) that has no active
 // connection left, and returns their IDs. Config.ReapInterval runs it in
-// the background.
+// the background. Connections that are closing (InActConn) are not waited
+// for; UDP flows never count as active, so a drained UDP server goes at
+// the next Reap, as kube-proxy does.
 func (b *Balancer) Reap(ctx context.Context) ([]string, error) {
 	if err := b.begin(ctx, "reap"); err != nil {
 		return nil, err
