@@ -50,13 +50,7 @@ func New(ctx context.Context, cfg Config) (*Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Balancer{
-		cfg:      cfg,
-		log:      cfg.Logger.With("driver", "haproxy", "backend", cfg.Backend),
-		sem:      make(chan struct{}, 1),
-		statsSem: make(chan struct{}, 1),
-		names:    make(map[string]string),
-	}
+	b := newBalancer(cfg)
 	if addr, ok := strings.CutPrefix(cfg.Socket, "tcp://"); ok {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return nil, fmt.Errorf("haproxy: config: Socket %q: want tcp://host:port: %w", cfg.Socket, lb.ErrInvalid)
@@ -76,6 +70,21 @@ func New(ctx context.Context, cfg Config) (*Balancer, error) {
 		}
 		b.api = api
 	}
+	return b.open(ctx)
+}
+
+func newBalancer(cfg Config) *Balancer {
+	return &Balancer{
+		cfg:      cfg,
+		log:      cfg.Logger.With("driver", "haproxy", "backend", cfg.Backend),
+		sem:      make(chan struct{}, 1),
+		statsSem: make(chan struct{}, 1),
+		names:    make(map[string]string),
+	}
+}
+
+// open probes HAProxy through b.api and logs the servers it adopts.
+func (b *Balancer) open(ctx context.Context) (*Balancer, error) {
 	if err := b.probe(ctx); err != nil {
 		return nil, err
 	}

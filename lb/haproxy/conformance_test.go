@@ -34,7 +34,7 @@ func TestConformance(t *testing.T) {
 				if tc.proc.StatsTCP {
 					cfg.Socket = "tcp://" + p.StatsAddr().String()
 				}
-				return newBalancer(t, p, cfg)
+				return connect(t, p, cfg)
 			}, lbtest.Config{
 				Addr:    func(i int) netip.AddrPort { return farm.addr(i) },
 				Timeout: 2 * time.Second,

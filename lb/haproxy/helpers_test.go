@@ -40,14 +40,33 @@ func quiet() *slog.Logger {
 type webFarm struct {
 	servers []*httptest.Server
 	hits    []atomic.Int64
+	// cut counts requests whose connection closed while the backend was
+	// still serving them. A client may not see these (Go's transport
+	// silently retries a GET whose reused connection closed), so tests
+	// check this counter too.
+	cut atomic.Int64
 }
 
-func newWebFarm(t testing.TB, n int) *webFarm {
+func newWebFarm(t testing.TB, n int) *webFarm { return newSlowFarm(t, n, 0) }
+
+// newSlowFarm is newWebFarm whose backends take delay to answer (service
+// time, so that requests are in flight when the pool changes).
+func newSlowFarm(t testing.TB, n int, delay time.Duration) *webFarm {
 	t.Helper()
 	f := &webFarm{hits: make([]atomic.Int64, n)}
 	for i := range n {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.hits[i].Add(1)
+			if delay > 0 {
+				t := time.NewTimer(delay)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					f.cut.Add(1)
+					return
+				}
+			}
 			_, _ = io.WriteString(w, "ok\n")
 		}))
 		t.Cleanup(srv.Close)
@@ -69,8 +88,8 @@ func startProc(t testing.TB, cfg haproxyproc.Config) *haproxyproc.Proc {
 	return haproxyproc.StartTest(t, cfg)
 }
 
-// newBalancer connects a Balancer to p and closes it in t.Cleanup.
-func newBalancer(t testing.TB, p *haproxyproc.Proc, cfg Config) *Balancer {
+// connect connects a Balancer to p and closes it in t.Cleanup.
+func connect(t testing.TB, p *haproxyproc.Proc, cfg Config) *Balancer {
 	t.Helper()
 	if cfg.Socket == "" {
 		cfg.Socket = p.Socket()

@@ -67,6 +67,14 @@ func idFromName(name string) (string, bool) {
 	if name == "" {
 		return "", false
 	}
+	if strings.IndexByte(name, '_') < 0 {
+		for i := 0; i < len(name); i++ {
+			if !keep(name[i]) {
+				return "", false
+			}
+		}
+		return name, true // nothing escaped: the name is the ID
+	}
 	var b strings.Builder
 	b.Grow(len(name))
 	for i := 0; i < len(name); i++ {

@@ -60,9 +60,10 @@ type reply struct {
 func parseReply(out string) (reply, error) {
 	var (
 		r      reply
-		header map[string]int // column → index, while inside a CSV block
+		header *columns // while inside a CSV block
 		lineNo int
 	)
+	r.rows = make([]statRow, 0, strings.Count(out, "\n"))
 	for line := range strings.SplitSeq(out, "\n") {
 		lineNo++
 		line = strings.TrimRight(line, "\r")
@@ -81,14 +82,9 @@ func parseReply(out string) (reply, error) {
 			if err != nil {
 				return reply{}, fmt.Errorf("line %d: stat header: %w", lineNo, err)
 			}
-			header = make(map[string]int, len(cols))
-			for i, c := range cols {
-				if _, dup := header[c]; !dup && c != "" {
-					header[c] = i
-				}
-			}
-			for _, need := range []string{"pxname", "svname", "type"} {
-				if _, ok := header[need]; !ok {
+			header = newColumns(cols)
+			for c, need := range columnNames[:3] {
+				if header.index[c] < 0 {
 					return reply{}, fmt.Errorf("line %d: stat header lacks %q", lineNo, need)
 				}
 			}
@@ -126,35 +122,98 @@ func parseReply(out string) (reply, error) {
 	return r, nil
 }
 
-func parseRow(header map[string]int, line string) (statRow, error) {
-	cells, err := splitCSV(line)
+// The columns the driver reads, in the order of columns.index.
+var columnNames = [...]string{"pxname", "svname", "type", "status", "addr", "mode", "algo", "qcur", "scur", "stot", "req_tot", "weight"}
+
+const (
+	colPxname = iota
+	colSvname
+	colType
+	colStatus
+	colAddr
+	colMode
+	colAlgo
+	colQcur
+	colScur
+	colStot
+	colReqTot
+	colWeight
+	numColumns
+)
+
+// columns maps a CSV header to the columns the driver reads.
+type columns struct {
+	index [numColumns]int // position in the row, -1 if absent
+	want  []int           // for each position, the column + 1, or 0
+	last  int             // the last position read
+}
+
+func newColumns(header []string) *columns {
+	c := &columns{want: make([]int, len(header))}
+	for i := range c.index {
+		c.index[i] = -1
+	}
+	for pos, name := range header {
+		for col, n := range columnNames {
+			if n == name && c.index[col] < 0 {
+				c.index[col] = pos
+				c.want[pos] = col + 1
+				c.last = max(c.last, pos)
+			}
+		}
+	}
+	return c
+}
+
+// cells returns the columns the driver reads from one row. Bare rows (no
+// quote, the usual case) are cut without copying or splitting every field.
+func (c *columns) cells(line string) ([numColumns]string, error) {
+	var out [numColumns]string
+	if strings.IndexByte(line, '"') >= 0 {
+		fields, err := splitCSV(line)
+		if err != nil {
+			return out, err
+		}
+		for col, pos := range c.index {
+			if pos >= 0 && pos < len(fields) {
+				out[col] = fields[pos]
+			}
+		}
+		return out, nil
+	}
+	for pos := 0; pos <= c.last && line != ""; pos++ {
+		field, rest, _ := strings.Cut(line, ",")
+		if col := c.want[pos]; col > 0 {
+			out[col-1] = field
+		}
+		line = rest
+	}
+	return out, nil
+}
+
+func parseRow(c *columns, line string) (statRow, error) {
+	cell, err := c.cells(line)
 	if err != nil {
 		return statRow{}, err
 	}
-	cell := func(col string) string {
-		if i, ok := header[col]; ok && i < len(cells) {
-			return cells[i]
-		}
-		return ""
-	}
 	var row statRow
-	row.proxy, row.name = cell("pxname"), cell("svname")
+	row.proxy, row.name = cell[colPxname], cell[colSvname]
 	if row.proxy == "" || row.name == "" {
 		return statRow{}, fmt.Errorf("stat row without pxname/svname: %.80q", line)
 	}
-	row.status, row.addr, row.mode, row.algo = cell("status"), cell("addr"), cell("mode"), cell("algo")
+	row.status, row.addr, row.mode, row.algo = cell[colStatus], cell[colAddr], cell[colMode], cell[colAlgo]
 	var typ int64
 	for _, f := range []struct {
-		col string
+		col int
 		dst *int64
-	}{{"type", &typ}, {"qcur", &row.qcur}, {"scur", &row.scur}, {"weight", &row.weight}} {
-		v := cell(f.col)
+	}{{colType, &typ}, {colQcur, &row.qcur}, {colScur, &row.scur}, {colWeight, &row.weight}} {
+		v := cell[f.col]
 		if v == "" {
 			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return statRow{}, fmt.Errorf("%s/%s: column %s = %q, want a number ≥ 0", row.proxy, row.name, f.col, v)
+			return statRow{}, fmt.Errorf("%s/%s: column %s = %q, want a number ≥ 0", row.proxy, row.name, columnNames[f.col], v)
 		}
 		*f.dst = n
 	}
@@ -163,16 +222,16 @@ func parseRow(header map[string]int, line string) (statRow, error) {
 	}
 	row.typ = int(typ)
 	for _, f := range []struct {
-		col string
+		col int
 		dst *uint64
-	}{{"stot", &row.stot}, {"req_tot", &row.reqTot}} {
-		v := cell(f.col)
+	}{{colStot, &row.stot}, {colReqTot, &row.reqTot}} {
+		v := cell[f.col]
 		if v == "" {
 			continue
 		}
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return statRow{}, fmt.Errorf("%s/%s: column %s = %q, want a counter", row.proxy, row.name, f.col, v)
+			return statRow{}, fmt.Errorf("%s/%s: column %s = %q, want a counter", row.proxy, row.name, columnNames[f.col], v)
 		}
 		*f.dst = n
 	}
