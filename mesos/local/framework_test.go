@@ -232,6 +232,7 @@ func TestReconcileExplicit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			defer s.use(t)()
 			st := s.update(tc.id, tc.want)
 			if st.GetReason() != mesos.REASON_RECONCILIATION || st.GetSource() != mesos.SOURCE_MASTER || st.UUID != nil {
 				t.Errorf("%+v: want REASON_RECONCILIATION from the master without uuid", st)

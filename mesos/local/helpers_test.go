@@ -267,3 +267,10 @@ func (s *sched) decline(o mesos.Offer, refuse float64) {
 	s.t.Helper()
 	s.mustCall(&scheduler.Call{Type: scheduler.Call_DECLINE, Decline: &scheduler.Call_Decline{OfferIDs: []mesos.OfferID{o.ID}, Filters: &mesos.Filters{RefuseSeconds: &refuse}}})
 }
+
+// use makes s report to t (a subtest) until the returned func is called.
+func (s *sched) use(t *testing.T) func() {
+	old := s.t
+	s.t = t
+	return func() { s.t = old }
+}

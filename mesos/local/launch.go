@@ -228,9 +228,8 @@ func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []
 			reason = mesos.REASON_TASK_GROUP_INVALID
 		}
 		for _, ti := range tis {
-			if fw.tasks[ti.TaskID.Value] != nil {
-				continue // a duplicate: the running task must not be touched
-			}
+			// As Mesos, a duplicate ID gets TASK_ERROR too; the running
+			// task with that ID is not touched.
 			st := c.masterStatus(fw, ti.TaskID, &ti.AgentID, mesos.TASK_ERROR, reason, verr.Error())
 			fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
 		}

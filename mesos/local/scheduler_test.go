@@ -12,10 +12,10 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
-var codecs = []string{mediaJSON, mediaProtobuf}
+var mediaTypes = []string{mediaJSON, mediaProtobuf}
 
 func TestSubscribeOffersHeartbeat(t *testing.T) {
-	for _, media := range codecs {
+	for _, media := range mediaTypes {
 		t.Run(media, func(t *testing.T) {
 			c := startCluster(t, Config{HeartbeatInterval: 50 * time.Millisecond, Ports: PortRange{31000, 31999}})
 			s := newSched(t, c, media)
@@ -125,7 +125,7 @@ func TestCallErrors(t *testing.T) {
 }
 
 func TestLaunchFinishAckAndResources(t *testing.T) {
-	for _, media := range codecs {
+	for _, media := range mediaTypes {
 		t.Run(media, func(t *testing.T) {
 			c := startCluster(t, Config{Agents: 1})
 			s := newSched(t, c, media)
