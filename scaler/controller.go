@@ -29,12 +29,16 @@ type Controller struct {
 	// Sources are further metric sources (CPU from the tasks, latency
 	// from a tracing system, ...). Each poll reads every one; their values
 	// go into Observation.Signals, later sources overriding earlier ones on
-	// a name clash. A source that fails makes the input degraded
-	// (Input.Degraded), which stops policies from scaling down.
+	// a name clash. Each call gets a context that ends after Interval. A
+	// source that fails makes the input degraded (Input.Degraded), which
+	// stops policies from scaling down.
 	Sources []MetricSource
 	// Fallback, if > 0, is the count to run after FallbackAfter polls in a
-	// row gave no data (balancer errors, stale or unusable readings). It
-	// only ever raises the count: missing data never scales down.
+	// row failed (the balancer's Stats returned an error or an invalid
+	// reading; a reading that merely gives no rate yet, lb.ErrNoRate, does
+	// not count). It only ever raises the count: missing data never scales
+	// down. The count stays raised until the policy, with data again,
+	// decides otherwise.
 	Fallback int
 	// FallbackAfter is the number of failed polls in a row after which
 	// Fallback applies. If zero, 3.
@@ -192,7 +196,9 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	if in.Obs != nil && len(c.Sources) > 0 {
 		var errs []error
 		for i, src := range c.Sources {
-			m, err := src.Metrics(ctx)
+			sctx, cancel := context.WithTimeout(ctx, c.interval())
+			m, err := src.Metrics(sctx)
+			cancel()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("source %d (%T): %w", i, src, err))
 				continue
@@ -211,10 +217,11 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	if in.NoData != nil && !errors.Is(in.NoData, lb.ErrNoRate) {
 		rep.Err = in.NoData
 	}
-	if in.Obs == nil {
-		c.failed++
-	} else {
+	switch {
+	case in.Obs != nil:
 		c.failed = 0
+	case !errors.Is(in.NoData, lb.ErrNoRate): // a first reading is not a failure
+		c.failed++
 	}
 	if after := c.fallbackAfter(); c.Fallback > 0 && c.failed >= after && d.Count < c.Fallback {
 		rep.Decision.Count = c.Fallback

@@ -11,8 +11,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"time"
@@ -22,13 +24,16 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "simulate:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	flag := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	var (
 		tracePath = flag.String("trace", "", "trace CSV (timestamp,request_count,…); required")
 		peak      = flag.Float64("peak", 5000, "scale the trace so its busiest bucket is this many requests per second")
@@ -40,10 +45,15 @@ func run() error {
 		maxTasks  = flag.Int("max", 1000, "maximum tasks for every policy and the oracle")
 		days      = flag.Float64("days", 0, "replay only the first this many days (0: all)")
 	)
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return err
+	}
 	if *tracePath == "" {
 		flag.Usage()
-		return fmt.Errorf("-trace is required")
+		return errors.New("-trace is required")
+	}
+	if *capacity <= 0 || *target < 0 || *days < 0 {
+		return fmt.Errorf("-capacity %v must be > 0, -target %v and -days %v ≥ 0", *capacity, *target, *days)
 	}
 	if *target == 0 {
 		*target = 0.9 * *capacity
@@ -59,20 +69,19 @@ func run() error {
 		tr = tr.Slice(0, int(*days*24*float64(time.Hour)/float64(tr.Step)))
 	}
 	cfg := sim.Config{Capacity: *capacity, Startup: *startup, Poll: *poll, Min: *minTasks, Max: *maxTasks}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	policies := Policies(*target, *minTasks, *maxTasks)
 	start := time.Now()
 	res, err := sim.Compare(ctx, tr, cfg, policies)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("trace %s: %d buckets of %s from %s, peak %.0f req/s; capacity %.0f req/s/task, target %.0f, startup %s, poll %s, min %d, max %d\n\n",
-		*tracePath, len(tr.Rates), tr.Step, tr.Start.Format(time.DateOnly), tr.Peak(), *capacity, *target, *startup, *poll, *minTasks, *maxTasks)
-	if err := sim.WriteTable(os.Stdout, res); err != nil {
+	fmt.Fprintf(stdout, "trace %s scaled to a %.0f req/s peak: %d buckets of %s from %s (busiest here %.0f req/s)\n"+
+		"capacity %.0f req/s per task, target %.0f req/s per task for every policy, startup %s, poll %s, min %d, max %d\n\n",
+		*tracePath, *peak, len(tr.Rates), tr.Step, tr.Start.Format(time.DateOnly), tr.Peak(), *capacity, *target, *startup, *poll, *minTasks, *maxTasks)
+	if err := sim.WriteTable(stdout, res); err != nil {
 		return err
 	}
-	fmt.Printf("\nsimulated in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "\nsimulated in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
