@@ -25,7 +25,7 @@ import (
 // one passed in the VM (a skip there is a failure).
 var kernelTests = []string{
 	"TestKernelConformance", "TestKernelServices", "TestKernelAdopt", "TestKernelSchedulerMissing",
-	"TestKernelPermission", "TestKernelTraffic",
+	"TestKernelPermission", "TestKernelTraffic", "TestKernelController",
 }
 
 // vmEnv is set inside the VM: "noipvs" before the modules are loaded, "1"
@@ -262,8 +262,17 @@ func TestKernelAdopt(t *testing.T) {
 	if ds, err := h.GetDestinations(raw); err != nil || len(ds) != 2 {
 		t.Errorf("after Close: %d real servers, %v; want both still there", len(ds), err)
 	}
+	// A service deleted behind the driver's back is reported as such.
+	b2, err := New(ctx, Config{Service: svc, Namespace: ns, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
 	if err := h.DelService(raw); err != nil {
 		t.Errorf("cleanup: %v", err)
+	}
+	if _, err := b2.Stats(ctx); err == nil || !strings.Contains(err.Error(), "gone from the kernel") {
+		t.Errorf("Stats after the service was deleted outside = %v, want it to say the service is gone", err)
 	}
 }
 
