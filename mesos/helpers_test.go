@@ -99,6 +99,7 @@ func newRig(t *testing.T, mod func(*Config)) *rig {
 	}
 	r := &rig{t: t, s: s, fc: &fakeCaller{}, mem: mem, now: t0, ctx: context.Background(), logs: logs}
 	s.caller = r.fc
+	s.closeIdle = func() {}
 	s.now = func() time.Time { return r.now }
 	return r
 }
@@ -247,3 +248,5 @@ func (s *Scheduler) subscriptionCount() int {
 	defer s.mu.Unlock()
 	return s.subscriptions
 }
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

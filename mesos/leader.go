@@ -115,8 +115,16 @@ func (l *leader) wrap(do httpcli.DoFunc) httpcli.DoFunc {
 // with TLS, basic auth and timeouts, httpsched's subscription state
 // machine, and callrules.WithFrameworkID so every call but SUBSCRIBE
 // carries the framework ID.
-func newCaller(c *Config, l *leader, frameworkID func() string) calls.Caller {
-	opts := []httpcli.ConfigOpt{httpcli.Timeout(c.RequestTimeout)}
+//
+// closeIdle closes the client's idle connections: after a lost
+// subscription they may lead into a partition, and a SUBSCRIBE sent on one
+// would hang until RequestTimeout.
+func newCaller(c *Config, l *leader, frameworkID func() string) (caller calls.Caller, closeIdle func()) {
+	var tr *http.Transport
+	opts := []httpcli.ConfigOpt{
+		httpcli.Timeout(c.RequestTimeout),
+		httpcli.Transport(func(t *http.Transport) { tr = t }),
+	}
 	if c.TLS != nil {
 		opts = append(opts, httpcli.TLSConfig(c.TLS.Clone()))
 	}
@@ -132,12 +140,12 @@ func newCaller(c *Config, l *leader, frameworkID func() string) calls.Caller {
 		httpcli.Codec(codec),
 		httpcli.Do(l.wrap(httpcli.With(opts...))),
 	)
-	caller := httpsched.NewCaller(cli,
+	sched := httpsched.NewCaller(cli,
 		// Errors other than a 307 come straight back; the scheduler's own
 		// backoff and leader tracking decide what happens next.
 		httpsched.EndpointCandidates(func() string { return "" }),
 		httpsched.MaxRedirects(len(c.Masters)+3),
 		httpsched.AllowReconnection(true),
 	)
-	return callrules.New(callrules.WithFrameworkID(frameworkID)).Caller(caller)
+	return callrules.New(callrules.WithFrameworkID(frameworkID)).Caller(sched), tr.CloseIdleConnections
 }

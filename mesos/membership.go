@@ -59,6 +59,8 @@ func (s *Scheduler) watchdog(now time.Time) {
 		s.subCancel()
 		s.subCancel = nil
 		s.connected = false
+		// Pooled connections may lead into the same partition.
+		s.closeIdle()
 	}
 }
 

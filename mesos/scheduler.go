@@ -31,9 +31,11 @@ type Scheduler struct {
 	lb     lb.Balancer
 	leader *leader
 	caller calls.Caller
-	fw     *mesos.FrameworkInfo
-	now    func() time.Time
-	kick   chan struct{}
+	// closeIdle drops the HTTP client's idle connections.
+	closeIdle func()
+	fw        *mesos.FrameworkInfo
+	now       func() time.Time
+	kick      chan struct{}
 
 	running    atomic.Bool
 	subscribed atomic.Bool // a SUBSCRIBED arrived since the last registration token
@@ -111,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.caller = newCaller(&s.cfg, s.leader, s.FrameworkID)
+	s.caller, s.closeIdle = newCaller(&s.cfg, s.leader, s.FrameworkID)
 	ft := cfg.FailoverTimeout.Seconds()
 	s.fw = &mesos.FrameworkInfo{
 		User:            cfg.User,
@@ -286,6 +288,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if cancel != nil {
 				cancel()
 			}
+			s.closeIdle()
 			if ctx.Err() == nil {
 				s.log.Warn("mesos: subscription ended", "master", s.leader.URL(), "was_subscribed", was, "err", err)
 			}
