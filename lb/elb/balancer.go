@@ -39,6 +39,8 @@ type Balancer struct {
 	byTarget map[target]string
 	delay    time.Duration // drain delay, once read
 	haveDel  bool
+	gen      uint64 // bumped by every membership change
+	hc       healthCache
 
 	statsSem chan struct{} // guards count and readEnd
 	count    counter

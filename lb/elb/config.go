@@ -107,7 +107,8 @@ type Config struct {
 	Missing Missing
 	// MaxStaleness is how old Stats.At may be (measured from now) before
 	// Stats fails with an error wrapping ErrStale. If zero, Offset +
-	// 5 × Period; if negative, never.
+	// 5 × Period; if negative, never. It must be at least Offset + Period,
+	// the age a fresh reading already has.
 	MaxStaleness time.Duration
 
 	// DrainPoll is the interval between DescribeTargetHealth calls while
@@ -203,6 +204,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxStaleness == 0 {
 		c.MaxStaleness = c.Offset + defaultStaleness*c.Period
+	}
+	if c.MaxStaleness > 0 && c.MaxStaleness < c.Offset+c.Period {
+		return bad("MaxStaleness %s is shorter than Offset + Period (%s), the age of every fresh reading", c.MaxStaleness, c.Offset+c.Period)
 	}
 	if c.DrainPoll == 0 {
 		c.DrainPoll = defaultDrainPoll

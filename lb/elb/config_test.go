@@ -9,7 +9,7 @@ import (
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -33,6 +33,7 @@ func TestConfigErrors(t *testing.T) {
 		{"negative offset", elb.Config{TargetGroupARN: tgARN, Offset: -time.Minute}, lb.ErrInvalid, "Offset"},
 		{"lookback of one period", elb.Config{TargetGroupARN: tgARN, Lookback: time.Minute}, lb.ErrInvalid, "Lookback"},
 		{"lookback over a day", elb.Config{TargetGroupARN: tgARN, Lookback: 25 * time.Hour}, lb.ErrInvalid, "Lookback"},
+		{"MaxStaleness below a fresh reading's age", elb.Config{TargetGroupARN: tgARN, MaxStaleness: 2 * time.Minute}, lb.ErrInvalid, "MaxStaleness"},
 		{"unknown Missing", elb.Config{TargetGroupARN: tgARN, Missing: 7}, lb.ErrInvalid, "Missing"},
 		{"negative DrainPoll", elb.Config{TargetGroupARN: tgARN, DrainPoll: -1}, lb.ErrInvalid, "DrainPoll"},
 		{"negative DrainGrace", elb.Config{TargetGroupARN: tgARN, DrainGrace: -1}, lb.ErrInvalid, "DrainGrace"},
@@ -43,7 +44,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := fakeaws.New(t, t0)
+			s := elbtest.New(t, t0)
 			ac := s.AWSConfig()
 			tc.cfg.AWS = &ac
 			b, err := elb.New(context.Background(), tc.cfg)
@@ -67,15 +68,15 @@ func TestNoRegion(t *testing.T) {
 	ac.Region = "eu-west-1"
 	// Config.Region overrides: the fake only accepts its own region in the
 	// signature's scope.
-	b, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, AWS: &ac, Region: fakeaws.Region, TargetType: elb.TargetIP, LoadBalancer: albDim})
+	b, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, AWS: &ac, Region: elbtest.Region, TargetType: elb.TargetIP, LoadBalancer: albDim})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Add(context.Background(), backend("a", "10.0.0.1:80")); err != nil {
 		t.Fatalf("Add with Config.Region overriding the AWS region = %v", err)
 	}
-	if auth := s.Authorizations(); len(auth) != 1 || !strings.Contains(auth[0], "/"+fakeaws.Region+"/elasticloadbalancing/") {
-		t.Errorf("requests were signed for %q, want region %s", auth, fakeaws.Region)
+	if auth := s.Authorizations(); len(auth) != 1 || !strings.Contains(auth[0], "/"+elbtest.Region+"/elasticloadbalancing/") {
+		t.Errorf("requests were signed for %q, want region %s", auth, elbtest.Region)
 	}
 }
 
@@ -84,22 +85,22 @@ func TestNoRegion(t *testing.T) {
 func TestNewDescribesTargetGroup(t *testing.T) {
 	tests := []struct {
 		name    string
-		group   fakeaws.TargetGroup
+		group   elbtest.TargetGroup
 		cfg     elb.Config
 		wantErr error
 		calls   int
 	}{
-		{"ALB discovered", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
-		{"NLB discovered", fakeaws.TargetGroup{LoadBalancerARNs: []string{nlbARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
-		{"all given: no call", fakeaws.TargetGroup{}, elb.Config{TargetType: elb.TargetIP, LoadBalancer: albDim}, nil, 0},
-		{"not attached", fakeaws.TargetGroup{TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
-		{"attached twice", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
-		{"attached twice, dimension given", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{LoadBalancer: albDim}, nil, 1},
-		{"lambda group", fakeaws.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "lambda"}, elb.Config{}, lb.ErrUnsupported, 1},
+		{"ALB discovered", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
+		{"NLB discovered", elbtest.TargetGroup{LoadBalancerARNs: []string{nlbARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
+		{"all given: no call", elbtest.TargetGroup{}, elb.Config{TargetType: elb.TargetIP, LoadBalancer: albDim}, nil, 0},
+		{"not attached", elbtest.TargetGroup{TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
+		{"attached twice", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
+		{"attached twice, dimension given", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{LoadBalancer: albDim}, nil, 1},
+		{"lambda group", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "lambda"}, elb.Config{}, lb.ErrUnsupported, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := fakeaws.New(t, t0)
+			s := elbtest.New(t, t0)
 			tc.group.ARN = tgARN
 			s.AddTargetGroup(tc.group)
 			ac := s.AWSConfig()
@@ -114,7 +115,7 @@ func TestNewDescribesTargetGroup(t *testing.T) {
 		})
 	}
 	t.Run("unknown group", func(t *testing.T) {
-		s := fakeaws.New(t, t0)
+		s := elbtest.New(t, t0)
 		ac := s.AWSConfig()
 		_, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, AWS: &ac})
 		if err == nil || !strings.Contains(err.Error(), "TargetGroupNotFound") {

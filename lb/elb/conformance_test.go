@@ -8,7 +8,7 @@ import (
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
 
@@ -21,33 +21,33 @@ func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 func TestConformance(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(s *fakeaws.Server) elb.Config
+		setup func(s *elbtest.Server) elb.Config
 		dims  map[string]string
 		ns    string
 		name2 string
 	}{
-		{"ALB IP targets", func(s *fakeaws.Server) elb.Config {
-			s.AddTargetGroup(fakeaws.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "ip", Protocol: "HTTP", Port: 80, DeregistrationDelay: 300 * time.Second})
+		{"ALB IP targets", func(s *elbtest.Server) elb.Config {
+			s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "ip", Protocol: "HTTP", Port: 80, DeregistrationDelay: 300 * time.Second})
 			return elb.Config{TargetGroupARN: tgARN}
 		}, albDims, "AWS/ApplicationELB", "RequestCount"},
-		{"ALB instance targets", func(s *fakeaws.Server) elb.Config {
-			s.AddTargetGroup(fakeaws.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "instance", Protocol: "HTTP", Port: 80, DeregistrationDelay: 30 * time.Second, HealthyAfter: time.Minute})
+		{"ALB instance targets", func(s *elbtest.Server) elb.Config {
+			s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "instance", Protocol: "HTTP", Port: 80, DeregistrationDelay: 30 * time.Second, HealthyAfter: time.Minute})
 			return elb.Config{TargetGroupARN: tgARN, InstanceID: instanceOf}
 		}, albDims, "AWS/ApplicationELB", "RequestCount"},
-		{"NLB IP targets with adoption", func(s *fakeaws.Server) elb.Config {
-			s.AddTargetGroup(fakeaws.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{nlbARN}, TargetType: "ip", Protocol: "TCP", Port: 80})
+		{"NLB IP targets with adoption", func(s *elbtest.Server) elb.Config {
+			s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{nlbARN}, TargetType: "ip", Protocol: "TCP", Port: 80})
 			return elb.Config{TargetGroupARN: tgARN, Adopt: true}
 		}, map[string]string{"LoadBalancer": nlbDim, "TargetGroup": tgDim}, "AWS/NetworkELB", "NewFlowCount"},
-		{"classic ELB", func(s *fakeaws.Server) elb.Config {
-			s.AddClassic(fakeaws.ClassicLB{Name: classicLB, DrainTimeout: 300 * time.Second})
+		{"classic ELB", func(s *elbtest.Server) elb.Config {
+			s.AddClassic(elbtest.ClassicLB{Name: classicLB, DrainTimeout: 300 * time.Second})
 			return elb.Config{LoadBalancerName: classicLB, InstanceID: instanceOf}
 		}, map[string]string{"LoadBalancerName": classicLB}, "AWS/ELB", "RequestCount"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var s *fakeaws.Server
+			var s *elbtest.Server
 			lbtest.RunConfig(t, func(t *testing.T) lb.Balancer {
-				s = fakeaws.New(t, t0)
+				s = elbtest.New(t, t0)
 				return newBalancer(t, s, tc.setup(s))
 			}, lbtest.Config{
 				Addr: func(i int) netip.AddrPort {

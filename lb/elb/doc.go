@@ -40,6 +40,13 @@
 //   - [Balancer.Health]: ELB's view of each backend (initial, healthy,
 //     unhealthy, draining) as lb.State.
 //
+// A classic load balancer registers whole instances and sends traffic to
+// its listeners' instance port, so each backend needs an instance of its
+// own and must listen on that port (with Mesos: one task per agent,
+// mesos.Config.MaxPerHost = 1, on a fixed port); a second backend on an
+// instance already in the pool fails with lb.ErrExists. Target groups have
+// no such limit: a target is an instance or IP with a port.
+//
 // Backends lists what this Balancer added. A restarted scheduler adds its
 // running tasks again (registering a registered target changes nothing).
 // With Config.Adopt, targets in the group that no backend maps to are

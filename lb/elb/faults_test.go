@@ -16,7 +16,7 @@ import (
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 // call is one driver operation, run against a fresh balancer with one
@@ -41,7 +41,7 @@ var calls = []call{
 	{"Health", "DescribeTargetHealth", func(ctx context.Context, b *elb.Balancer) error { _, err := b.Health(ctx); return err }},
 }
 
-func setupCall(t *testing.T) (*fakeaws.Server, *elb.Balancer) {
+func setupCall(t *testing.T) (*elbtest.Server, *elb.Balancer) {
 	s := fakeALB(t, "ip")
 	s.PutMetric("AWS/ApplicationELB", "RequestCount", albDims, minute(-4), 15)
 	b := newBalancer(t, s, elb.Config{})
@@ -59,16 +59,16 @@ func TestThrottlingIsRetried(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s, b := setupCall(t)
 			before := s.Calls(c.action)
-			s.Fail(c.action, http.StatusBadRequest, "Throttling", fakeaws.MaxAttempts-1)
+			s.Fail(c.action, http.StatusBadRequest, "Throttling", elbtest.MaxAttempts-1)
 			start := time.Now()
 			if err := c.run(context.Background(), b); err != nil {
-				t.Fatalf("%s with %d throttled attempts = %v, want success after retries", c.name, fakeaws.MaxAttempts-1, err)
+				t.Fatalf("%s with %d throttled attempts = %v, want success after retries", c.name, elbtest.MaxAttempts-1, err)
 			}
 			if took := time.Since(start); took > time.Second {
 				t.Errorf("%s took %s with the test's backoff, want < 1s", c.name, took)
 			}
-			if got := s.Calls(c.action) - before; got != fakeaws.MaxAttempts {
-				t.Errorf("%s made %d %s attempts, want %d (throttled ones retried)", c.name, got, c.action, fakeaws.MaxAttempts)
+			if got := s.Calls(c.action) - before; got != elbtest.MaxAttempts {
+				t.Errorf("%s made %d %s attempts, want %d (throttled ones retried)", c.name, got, c.action, elbtest.MaxAttempts)
 			}
 		})
 	}
@@ -99,8 +99,8 @@ func TestPersistent5xx(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "elb: ") {
 				t.Errorf("%s error %q lacks the driver's prefix", c.name, err)
 			}
-			if got := s.Calls(c.action) - before; got < fakeaws.MaxAttempts {
-				t.Errorf("%s made %d attempts, want the retryer's %d", c.name, got, fakeaws.MaxAttempts)
+			if got := s.Calls(c.action) - before; got < elbtest.MaxAttempts {
+				t.Errorf("%s made %d attempts, want the retryer's %d", c.name, got, elbtest.MaxAttempts)
 			}
 			poolAfter, _ := b.Backends(context.Background())
 			if len(poolAfter) != len(poolBefore) {
@@ -164,13 +164,13 @@ func TestNothingSecretLogged(t *testing.T) {
 	if !strings.Contains(text, "elb: registered") || !strings.Contains(text, "InternalFailure") {
 		t.Fatalf("the logs and errors lack what the test expects to see; did the operations run?\n%s", text)
 	}
-	for _, secret := range []string{fakeaws.SecretAccessKey, fakeaws.SessionToken, fakeaws.AccessKeyID, "Signature="} {
+	for _, secret := range []string{elbtest.SecretAccessKey, elbtest.SessionToken, elbtest.AccessKeyID, "Signature="} {
 		if strings.Contains(text, secret) {
 			t.Errorf("%q reached the logs or errors:\n%s", secret, text)
 		}
 	}
 	// The fake saw signed requests: the credentials were used, just not logged.
-	if auth := s.Authorizations(); len(auth) == 0 || !strings.Contains(auth[0], fakeaws.AccessKeyID) {
+	if auth := s.Authorizations(); len(auth) == 0 || !strings.Contains(auth[0], elbtest.AccessKeyID) {
 		t.Errorf("the fake saw no signed request: %v", auth)
 	}
 }

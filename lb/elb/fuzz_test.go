@@ -14,7 +14,7 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 // FuzzGetMetricDataResponse feeds arbitrary bytes to the real CloudWatch
@@ -32,7 +32,7 @@ func FuzzGetMetricDataResponse(f *testing.F) {
 		"Timestamps": cbor.List{&cbor.Tag{ID: 1, Value: cbor.Float64(float64(t0.Add(-5 * time.Minute).Unix()))}},
 		"Values":     cbor.List{cbor.Float64(42)},
 	}}}))
-	s := fakeaws.New(f, t0)
+	s := elbtest.New(f, t0)
 	ac := s.AWSConfig()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -91,7 +91,7 @@ func TestGetMetricDataAnswers(t *testing.T) {
 		{"sdk-snapshot-indefinite", 0, `no result for query "requests"`},
 		{"garbage", 0, "deserialization failed"},
 	}
-	s := fakeaws.New(t, t0)
+	s := elbtest.New(t, t0)
 	for _, tc := range tests {
 		t.Run(tc.seed, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata/fuzz/FuzzGetMetricDataResponse", tc.seed))

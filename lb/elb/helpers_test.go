@@ -11,7 +11,7 @@ import (
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 const (
@@ -48,10 +48,10 @@ func (l *logBuffer) String() string {
 }
 
 // fakeALB starts a fake with an ALB target group of the given type.
-func fakeALB(t testing.TB, targetType string) *fakeaws.Server {
+func fakeALB(t testing.TB, targetType string) *elbtest.Server {
 	t.Helper()
-	s := fakeaws.New(t, t0)
-	s.AddTargetGroup(fakeaws.TargetGroup{
+	s := elbtest.New(t, t0)
+	s.AddTargetGroup(elbtest.TargetGroup{
 		ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: targetType,
 		Protocol: "HTTP", Port: 80, DeregistrationDelay: 300 * time.Second,
 	})
@@ -60,7 +60,7 @@ func fakeALB(t testing.TB, targetType string) *fakeaws.Server {
 
 // newBalancer returns a driver aimed at s; cfg's AWS, Now and Logger are
 // filled in when empty.
-func newBalancer(t testing.TB, s *fakeaws.Server, cfg elb.Config) *elb.Balancer {
+func newBalancer(t testing.TB, s *elbtest.Server, cfg elb.Config) *elb.Balancer {
 	t.Helper()
 	if cfg.AWS == nil {
 		ac := s.AWSConfig()

@@ -73,6 +73,7 @@ func (b *Balancer) Add(ctx context.Context, be lb.Backend) error {
 	b.mu.Lock()
 	b.backends[be.ID] = &entry{b: be, t: t}
 	b.byTarget[t] = be.ID
+	b.gen++
 	b.mu.Unlock()
 	b.log.Info("elb: registered", "backend", be.String(), "target", t.String(), "balancer", b.where())
 	return nil
@@ -145,6 +146,7 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	e.draining = true
+	b.gen++
 	b.mu.Unlock()
 	b.log.Info("elb: deregistered; draining", "backend", e.b.String(), "target", e.t.String(), "balancer", b.where())
 	return nil
@@ -175,6 +177,7 @@ func (b *Balancer) Remove(ctx context.Context, id string) error {
 	b.mu.Lock()
 	delete(b.backends, id)
 	delete(b.byTarget, e.t)
+	b.gen++
 	b.mu.Unlock()
 	return nil
 }
@@ -249,6 +252,11 @@ func (b *Balancer) Health(ctx context.Context) (map[string]lb.State, error) {
 // publishes no per-target connection count, so this is the only honest
 // reading; it is what a caller waiting for a drained backend needs. An
 // unknown ID fails with lb.ErrNotFound.
+//
+// Callers poll it (the mesos scheduler does, every tick, for every
+// draining backend), so one DescribeTargetHealth reading of the whole pool
+// answers every call for Config.DrainPoll; a membership change starts a
+// new reading.
 func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
 	if err := b.checkOpen(); err != nil {
 		return 0, fmt.Errorf("elb: active conns %s: %w", id, err)
@@ -259,14 +267,49 @@ func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
 	if e == nil {
 		return 0, fmt.Errorf("elb: active conns: backend %q: %w", id, lb.ErrNotFound)
 	}
-	h, err := b.pool.health(ctx, []target{e.t})
+	h, err := b.poolHealth(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("elb: active conns %s: %w", e.b, err)
 	}
-	if holds(h[e.t]) {
-		return 1, nil
+	if st, ok := h[e.t]; !ok || holds(st) {
+		return 1, nil // not in this reading (added since): ELB holds it
 	}
 	return 0, nil
+}
+
+// healthCache is one health reading of the whole pool.
+type healthCache struct {
+	m   map[target]string
+	at  time.Time // real time of the reading
+	gen uint64    // membership generation it was read at
+}
+
+// poolHealth returns the ELB state of every target in the pool, from a
+// reading at most Config.DrainPoll old and taken since the last
+// membership change.
+func (b *Balancer) poolHealth(ctx context.Context) (map[target]string, error) {
+	b.mu.Lock()
+	if c := b.hc; c.m != nil && c.gen == b.gen && time.Since(c.at) < b.cfg.DrainPoll {
+		b.mu.Unlock()
+		return c.m, ctx.Err()
+	}
+	gen := b.gen
+	ts := make([]target, 0, len(b.backends))
+	for _, e := range b.backends {
+		ts = append(ts, e.t)
+	}
+	b.mu.Unlock()
+	start := time.Now()
+	h, err := b.pool.health(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.gen == gen {
+		b.hc = healthCache{m: h, at: start, gen: gen}
+	}
+	b.mu.Unlock()
+	return h, nil
 }
 
 // drainDelay returns the load balancer's drain delay, read once.
@@ -326,6 +369,9 @@ func (b *Balancer) WaitDrained(ctx context.Context, id string) error {
 			return fmt.Errorf("elb: wait drained %s: %w", e.b, err)
 		}
 		if !holds(h[e.t]) {
+			b.mu.Lock()
+			b.hc = healthCache{} // a newer reading than the cache's
+			b.mu.Unlock()
 			b.log.Info("elb: drained", "backend", e.b.String(), "target", e.t.String())
 			return nil
 		}

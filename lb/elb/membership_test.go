@@ -3,13 +3,14 @@ package elb_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 func mustNil(t *testing.T, what string, err error) {
@@ -143,8 +144,8 @@ func TestWaitDrained(t *testing.T) {
 
 func TestWaitDrainedGivesUp(t *testing.T) {
 	ctx := context.Background()
-	s := fakeaws.New(t, t0)
-	s.AddTargetGroup(fakeaws.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "ip", Port: 80, StuckDraining: true})
+	s := elbtest.New(t, t0)
+	s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "ip", Port: 80, StuckDraining: true})
 	b := newBalancer(t, s, elb.Config{DrainPoll: time.Millisecond, DrainGrace: 30 * time.Millisecond})
 	mustNil(t, "Add", b.Add(ctx, backend("web-1", "10.0.0.1:31001")))
 	mustNil(t, "Drain", b.Drain(ctx, "web-1"))
@@ -162,8 +163,8 @@ func TestWaitDrainedGivesUp(t *testing.T) {
 // answers InvalidTarget) drains and removes without error.
 func TestDeregisterGoneTarget(t *testing.T) {
 	ctx := context.Background()
-	s := fakeaws.New(t, t0)
-	s.AddTargetGroup(fakeaws.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "ip", Port: 80})
+	s := elbtest.New(t, t0)
+	s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: "ip", Port: 80})
 	b := newBalancer(t, s, elb.Config{})
 	other := newBalancer(t, s, elb.Config{})
 	mustNil(t, "Add", b.Add(ctx, backend("web-1", "10.0.0.1:31001")))
@@ -209,8 +210,8 @@ func TestAdopt(t *testing.T) {
 
 func TestClassicDrain(t *testing.T) {
 	ctx := context.Background()
-	s := fakeaws.New(t, t0)
-	s.AddClassic(fakeaws.ClassicLB{Name: classicLB, DrainTimeout: 120 * time.Second})
+	s := elbtest.New(t, t0)
+	s.AddClassic(elbtest.ClassicLB{Name: classicLB, DrainTimeout: 120 * time.Second})
 	b := newBalancer(t, s, elb.Config{LoadBalancerName: classicLB, InstanceID: instanceOf, DrainPoll: time.Millisecond})
 	mustNil(t, "Add", b.Add(ctx, backend("a", "10.0.0.1:80")))
 	mustNil(t, "Add", b.Add(ctx, backend("b", "10.0.0.2:80")))
@@ -246,5 +247,40 @@ func TestClassicDrain(t *testing.T) {
 	mustNil(t, "Remove (not drained)", b.Remove(ctx, "b"))
 	if got := s.Instances(classicLB); !slices.Equal(got, []string{"i-a2"}) {
 		t.Errorf("instances after Remove = %v", got)
+	}
+}
+
+// TestActiveConnsSharesOneReading: a scheduler polls ActiveConns for every
+// draining backend every tick; one DescribeTargetHealth answers them all
+// for DrainPoll, and a membership change forces a fresh one.
+func TestActiveConnsSharesOneReading(t *testing.T) {
+	ctx := context.Background()
+	s := fakeALB(t, "ip")
+	b := newBalancer(t, s, elb.Config{DrainPoll: time.Hour})
+	for i, id := range []string{"a", "b", "c"} {
+		mustNil(t, "Add", b.Add(ctx, lb.Backend{ID: id, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(31001+i))}))
+		mustNil(t, "Drain", b.Drain(ctx, id))
+	}
+	before := s.Calls("DescribeTargetHealth")
+	for range 5 {
+		for _, id := range []string{"a", "b", "c"} {
+			if n, err := b.ActiveConns(ctx, id); n != 1 || err != nil {
+				t.Fatalf("ActiveConns(%s) = %d, %v; want 1 while draining", id, n, err)
+			}
+		}
+	}
+	if got := s.Calls("DescribeTargetHealth") - before; got != 1 {
+		t.Errorf("15 ActiveConns calls made %d DescribeTargetHealth calls, want 1", got)
+	}
+	s.Advance(301 * time.Second) // the drains finish; the cache does not know
+	if n, _ := b.ActiveConns(ctx, "a"); n != 1 {
+		t.Errorf("ActiveConns within DrainPoll = %d, want the cached 1", n)
+	}
+	mustNil(t, "Remove c", b.Remove(ctx, "c"))
+	if n, _ := b.ActiveConns(ctx, "a"); n != 0 {
+		t.Errorf("ActiveConns after a membership change = %d, want a fresh 0", n)
+	}
+	if got := s.Calls("DescribeTargetHealth") - before; got != 2 {
+		t.Errorf("DescribeTargetHealth calls = %d, want 2", got)
 	}
 }

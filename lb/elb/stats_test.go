@@ -8,7 +8,7 @@ import (
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/internal/fakeaws"
+	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 // minute returns t0 + m minutes.
@@ -110,8 +110,8 @@ func TestStatsPagination(t *testing.T) {
 }
 
 func TestStatsNLBCountsNewFlows(t *testing.T) {
-	s := fakeaws.New(t, t0)
-	s.AddTargetGroup(fakeaws.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{nlbARN}, TargetType: "ip", Protocol: "TCP", Port: 443})
+	s := elbtest.New(t, t0)
+	s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{nlbARN}, TargetType: "ip", Protocol: "TCP", Port: 443})
 	dims := map[string]string{"LoadBalancer": nlbDim, "TargetGroup": tgDim}
 	s.PutMetric("AWS/NetworkELB", "NewFlowCount", dims, minute(-4), 33)
 	s.PutMetric("AWS/ApplicationELB", "RequestCount", albDims, minute(-4), 1000) // another metric

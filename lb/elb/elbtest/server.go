@@ -1,8 +1,19 @@
-// Package fakeaws is an in-process stand-in for the three AWS services the
-// elb driver talks to: CloudWatch (GetMetricData), Elastic Load Balancing
-// v2 (target groups) and classic Elastic Load Balancing. It listens on
-// loopback only and speaks the wire protocols the aws-sdk-go-v2 clients
-// speak, read from their serializers:
+// Package elbtest is a fake AWS for tests of code that uses lb/elb: an
+// in-process stand-in for CloudWatch (GetMetricData), Elastic Load
+// Balancing v2 (target groups) and classic Elastic Load Balancing. It
+// listens on loopback only and speaks the wire protocols the aws-sdk-go-v2
+// clients speak, read from their serializers, so the real SDK clients (and
+// the driver over them) run unchanged against it:
+//
+//	s := elbtest.New(t, time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+//	s.AddTargetGroup(elbtest.TargetGroup{ARN: arn, LoadBalancerARNs: []string{albARN},
+//		TargetType: "ip", Port: 80, DeregistrationDelay: 300 * time.Second})
+//	ac := s.AWSConfig() // static credentials, BaseEndpoint, a fast retryer
+//	b, err := elb.New(ctx, elb.Config{TargetGroupARN: arn, AWS: &ac, Now: s.Now})
+//	s.PutMetric("AWS/ApplicationELB", "RequestCount", dims, minute, 1200)
+//	s.Advance(time.Minute)
+//
+// The protocols:
 //
 //   - CloudWatch: Smithy RPCv2 CBOR, POST
 //     /service/GraniteServiceVersion20100801/operation/<Op>, headers
@@ -15,13 +26,17 @@
 //     XML; errors are <ErrorResponse><Error><Type/><Code/><Message/>.
 //
 // Every request must carry a SigV4 Authorization header whose credential
-// scope names the configured region and the right signing service
-// ("monitoring" or "elasticloadbalancing"); a request without one is
-// answered 403 the way AWS would.
+// scope names Region and the right signing service ("monitoring" or
+// "elasticloadbalancing"); a request without one is answered 403 the way
+// AWS would. Targets behave as ELB's do: "initial" for HealthyAfter, then
+// "healthy"; deregistered ones "draining" for the deregistration delay,
+// then gone; DeregisterTargets of a target that is not registered fails
+// with InvalidTarget.
 //
-// Tests drive the fake's clock (Server.Now) by hand, inject faults with
-// [Server.Fail], and read what arrived with [Server.Calls].
-package fakeaws
+// Tests drive the fake's clock by hand ([Server.Advance],
+// [Server.AdvanceOn]), inject faults ([Server.Fail]) and read what arrived
+// ([Server.Calls]). A Server is safe for concurrent use.
+package elbtest
 
 import (
 	"compress/gzip"
@@ -90,7 +105,7 @@ func New(t testing.TB, start time.Time) *Server {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("fakeaws: listen on loopback: %v", err)
+		t.Fatalf("elbtest: listen on loopback: %v", err)
 	}
 	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: s}}
 	s.srv.Start()
@@ -173,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/":
 		s.serveQuery(w, r, body)
 	default:
-		http.Error(w, "fakeaws: unknown endpoint "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+		http.Error(w, "elbtest: unknown endpoint "+r.Method+" "+r.URL.Path, http.StatusNotFound)
 	}
 }
 
@@ -182,7 +197,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(rd)
 		if err != nil {
-			return nil, fmt.Errorf("fakeaws: gzip body: %w", err)
+			return nil, fmt.Errorf("elbtest: gzip body: %w", err)
 		}
 		defer zr.Close()
 		rd = zr
@@ -222,7 +237,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, service, act
 		fail(w, http.StatusForbidden, "IncompleteSignature", "X-Amz-Date missing")
 		return false
 	case f != nil:
-		fail(w, f.status, f.code, "fakeaws: injected "+f.code)
+		fail(w, f.status, f.code, "elbtest: injected "+f.code)
 		return false
 	}
 	return true

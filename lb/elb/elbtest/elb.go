@@ -1,4 +1,4 @@
-package fakeaws
+package elbtest
 
 import (
 	"bytes"
@@ -181,7 +181,7 @@ func queryErrorWriter(w http.ResponseWriter, status int, code, msg string) {
 
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, body []byte) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		queryErrorWriter(w, http.StatusBadRequest, "InvalidParameterValue", "fakeaws: Content-Type "+ct+" is not a form")
+		queryErrorWriter(w, http.StatusBadRequest, "InvalidParameterValue", "elbtest: Content-Type "+ct+" is not a form")
 		return
 	}
 	form, err := url.ParseQuery(string(body))
@@ -202,7 +202,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, body []byte)
 	case classicVersion:
 		result, qerr = s.classicELB(action, form)
 	default:
-		qerr = sender("InvalidAction", "fakeaws: unknown API version %q", form.Get("Version"))
+		qerr = sender("InvalidAction", "elbtest: unknown API version %q", form.Get("Version"))
 	}
 	s.mu.Unlock()
 	if qerr != nil {
@@ -376,7 +376,7 @@ func (s *Server) elbv2(action string, form url.Values) (string, *queryError) {
 		return fmt.Sprintf("<Attributes><member><Key>deregistration_delay.timeout_seconds</Key><Value>%d</Value></member><member><Key>stickiness.enabled</Key><Value>false</Value></member></Attributes>",
 			int(tg.DeregistrationDelay/time.Second)), nil
 	}
-	return "", sender("InvalidAction", "fakeaws: ELBv2 action %q is not faked", action)
+	return "", sender("InvalidAction", "elbtest: ELBv2 action %q is not faked", action)
 }
 
 func (s *Server) classicELB(action string, form url.Values) (string, *queryError) {
@@ -443,5 +443,5 @@ func (s *Server) classicELB(action string, form url.Values) (string, *queryError
 		return fmt.Sprintf("<LoadBalancerAttributes><ConnectionDraining><Enabled>%t</Enabled><Timeout>%d</Timeout></ConnectionDraining><CrossZoneLoadBalancing><Enabled>true</Enabled></CrossZoneLoadBalancing><ConnectionSettings><IdleTimeout>60</IdleTimeout></ConnectionSettings></LoadBalancerAttributes>",
 			c.DrainTimeout > 0, int(c.DrainTimeout/time.Second)), nil
 	}
-	return "", sender("InvalidAction", "fakeaws: classic ELB action %q is not faked", action)
+	return "", sender("InvalidAction", "elbtest: classic ELB action %q is not faked", action)
 }

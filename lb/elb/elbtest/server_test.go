@@ -1,4 +1,4 @@
-package fakeaws
+package elbtest
 
 import (
 	"bytes"

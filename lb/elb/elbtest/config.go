@@ -1,4 +1,4 @@
-package fakeaws
+package elbtest
 
 import (
 	"time"
@@ -13,8 +13,8 @@ import (
 // distinctive so that tests can prove they never reach a log.
 const (
 	AccessKeyID     = "AKIAFAKEAWSTEST00001"
-	SecretAccessKey = "fakeaws-SECRET-do-not-log-7f3a9c"
-	SessionToken    = "fakeaws-SESSION-TOKEN-do-not-log-21be"
+	SecretAccessKey = "elbtest-SECRET-do-not-log-7f3a9c"
+	SessionToken    = "elbtest-SESSION-TOKEN-do-not-log-21be"
 )
 
 // MaxAttempts is the number of attempts the retryer of AWSConfig makes.

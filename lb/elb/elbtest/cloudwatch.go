@@ -1,4 +1,4 @@
-package fakeaws
+package elbtest
 
 import (
 	"fmt"
@@ -81,21 +81,21 @@ type metricQuery struct {
 
 func (s *Server) serveCloudWatch(w http.ResponseWriter, r *http.Request, op string, body []byte) {
 	if r.Header.Get("Smithy-Protocol") != "rpc-v2-cbor" || r.Header.Get("Content-Type") != "application/cbor" {
-		cborError(w, http.StatusBadRequest, "InvalidParameterValue", "fakeaws: want Smithy-Protocol rpc-v2-cbor and Content-Type application/cbor")
+		cborError(w, http.StatusBadRequest, "InvalidParameterValue", "elbtest: want Smithy-Protocol rpc-v2-cbor and Content-Type application/cbor")
 		return
 	}
 	if op != "GetMetricData" {
-		cborError(w, http.StatusBadRequest, "UnknownOperationException", "fakeaws: operation "+op+" is not faked")
+		cborError(w, http.StatusBadRequest, "UnknownOperationException", "elbtest: operation "+op+" is not faked")
 		return
 	}
 	v, err := cbor.Decode(body)
 	if err != nil {
-		cborError(w, http.StatusBadRequest, "SerializationException", "fakeaws: decode CBOR: "+err.Error())
+		cborError(w, http.StatusBadRequest, "SerializationException", "elbtest: decode CBOR: "+err.Error())
 		return
 	}
 	in, ok := v.(cbor.Map)
 	if !ok {
-		cborError(w, http.StatusBadRequest, "SerializationException", fmt.Sprintf("fakeaws: body is %T, want a map", v))
+		cborError(w, http.StatusBadRequest, "SerializationException", fmt.Sprintf("elbtest: body is %T, want a map", v))
 		return
 	}
 	start, err1 := cbor.AsTime(in["StartTime"])
@@ -238,7 +238,7 @@ func parseQueries(v cbor.Value) ([]metricQuery, error) {
 		}
 		stat, _ := ms["Stat"].(cbor.String)
 		if stat != "Sum" {
-			return nil, fmt.Errorf("fakeaws: only the Sum statistic is faked, got %q", stat)
+			return nil, fmt.Errorf("elbtest: only the Sum statistic is faked, got %q", stat)
 		}
 		if rd, ok := m["ReturnData"].(cbor.Bool); ok && !bool(rd) {
 			continue
