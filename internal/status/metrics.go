@@ -47,6 +47,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, op := range []string{"add", "drain", "remove"} {
 		m.membership.WithLabelValues(op)
 	}
+	for _, r := range []string{"ok", "failed"} {
+		m.clientResult.WithLabelValues(r)
+	}
 	for _, c := range []prometheus.Collector{m.rps, m.desired, m.running, m.decisions, m.statsErrors,
 		m.membership, m.drain, m.pool, m.clientResult} {
 		if err := reg.Register(c); err != nil {

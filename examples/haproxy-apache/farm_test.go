@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/internal/status"
+)
+
+// TestMain lets the test binary be the web-server task: the scheduler
+// launches os.Executable() with "serve", as the demo binary does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serveMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// descendants lists the processes below pid (children, grandchildren, …).
+func descendants(pid int) []string {
+	parent := map[int]int{}
+	cmd := map[int]string{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[0] == "Z" { // a zombie is already dead
+			continue
+		}
+		parent[p], _ = strconv.Atoi(f[1])
+		cmd[p] = s[:i+1]
+	}
+	var out []string
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, cmd[p])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestDemoScalesUpAndDown runs the whole demo for a bounded time: embedded
+// Mesos, real HAProxy, web-server tasks (Apache when installed, else the
+// built-in Go server), the controller and a 45 s load profile. It asserts
+// that the farm scaled up and back down with zero failed requests, that
+// the status page and /metrics answered while it ran, and that nothing it
+// started is left running.
+func TestDemoScalesUpAndDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for about a minute; skipped with -short")
+	}
+	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
+		if _, err := exec.LookPath("haproxy"); err != nil {
+			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, apacheErr := os.Stat("/usr/sbin/apache2")
+	cfg, _, err := parseFarm([]string{"-duration", "45s", "-peak", "300", "-max", "8", "-exit-after-load"}, io.Discard, apacheErr == nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.taskExe = exe
+	cfg.settle = 30 * time.Second
+	t.Logf("backend %s, profile %s peaking at %.0f req/s, target %.0f req/s per task", cfg.backend, cfg.length, cfg.peak, cfg.target)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 130*time.Second)
+	defer cancel()
+	var out, logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	type result struct {
+		sum summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := runFarm(ctx, cfg, &out, log)
+		done <- result{s, err}
+	}()
+	defer func() {
+		if t.Failed() {
+			t.Logf("demo output:\n%s\nlogs (last 8 KiB):\n%s", out.String(), tail(logs.String(), 8<<10))
+		}
+	}()
+
+	// While it runs: the status page's JSON and /metrics answer with live figures.
+	statusURL := waitFor(t, done, func() string {
+		m := regexp.MustCompile(`status page at (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(out.String())
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	})
+	var snap status.Snapshot
+	waitFor(t, done, func() string {
+		resp, err := http.Get(statusURL + "api/status")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		snap = status.Snapshot{}
+		if json.NewDecoder(resp.Body).Decode(&snap) != nil || snap.Last == nil || snap.Last.RPS == nil ||
+			*snap.Last.RPS < 10 || len(snap.Pool) < cfg.min {
+			return ""
+		}
+		return "ok"
+	})
+	resp, err := http.Get(statusURL + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"webfarm_requests_per_second ", "webfarm_tasks_running ", "webfarm_tasks_desired ",
+		`webfarm_scaling_decisions_total{direction="hold"}`, "webfarm_balancer_stats_errors_total 0",
+		"webfarm_drain_duration_seconds_count", `webfarm_client_requests_total{result="ok"}`} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		t.Fatal("the demo did not finish within 130s")
+	}
+	if r.err != nil {
+		t.Fatalf("runFarm: %v", r.err)
+	}
+	s := r.sum
+	t.Logf("%s", s)
+	if !s.loadRan || s.load.Failed != 0 || s.load.OK < 2000 {
+		t.Errorf("load: %s; want ≥ 2000 requests, 0 failed", s.load)
+	}
+	if s.ups == 0 || s.peakTasks < 4 {
+		t.Errorf("scaled up %d times, peak %d running tasks; want the spike to take the farm to ≥ 4 tasks", s.ups, s.peakTasks)
+	}
+	if s.downs == 0 || s.endTasks > cfg.min+1 {
+		t.Errorf("scaled down %d times, %d tasks at the end; want the farm back near -min %d", s.downs, s.endTasks, cfg.min)
+	}
+	if s.counts.Drains == 0 || s.counts.Removes != s.counts.Adds {
+		t.Errorf("pool changes %+v: want drains, and every added backend removed once the farm stopped", s.counts)
+	}
+	if s.counts.StatsErrors != 0 {
+		t.Errorf("%d failed stats polls of HAProxy", s.counts.StatsErrors)
+	}
+	for _, line := range []string{`msg="scaler: decision"`, `msg="mesos: backend added"`, `msg="mesos: backend draining"`} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("logs lack %s lines", line)
+		}
+	}
+	// Nothing left behind: no haproxy, no task, no apache below this process.
+	deadline := time.Now().Add(10 * time.Second)
+	for left := descendants(os.Getpid()); len(left) > 0; left = descendants(os.Getpid()) {
+		if time.Now().After(deadline) {
+			t.Errorf("processes left running after the demo stopped: %q", left)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitFor polls f every 200 ms until it returns non-empty, failing the test
+// if the demo ends first or 60 s pass.
+func waitFor[T any](t *testing.T, done <-chan T, f func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if v := f(); v != "" {
+			return v
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the demo ended early: %+v", r)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gave up after 60s")
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
