@@ -74,6 +74,11 @@ func (c *Cluster) newExecutor(fw *framework, a *agent, ei mesos.ExecutorInfo, cu
 			"MESOS_CHECKPOINT":                     "0",
 			"MESOS_HTTP_COMMAND_EXECUTOR":          "0",
 		}
+		if fw.info.GetCheckpoint() { // what a real agent adds for checkpointing frameworks
+			env["MESOS_CHECKPOINT"] = "1"
+			env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
+			env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
+		}
 		p, err := startProcess(ei.Command, dir, env, func(p *process) { c.executorExited(ex, p) })
 		if err != nil {
 			c.mu.Unlock()
