@@ -15,9 +15,11 @@ all: test
 deps:
 	@scripts/deps.sh test
 
+# make demo BACKEND=apache installs apache2 and runs Apache tasks; DEMOFLAGS adds flags (-load=false, -master …).
+BACKEND ?= auto
 demo:
-	@scripts/deps.sh demo
-	$(GO) run ./examples/haproxy-apache
+	@scripts/deps.sh demo $(BACKEND)
+	$(GO) run ./examples/haproxy-apache -backend $(BACKEND) $(DEMOFLAGS)
 
 test: deps vet staticcheck
 	$(GO) test $(TESTFLAGS) $(PKGS)

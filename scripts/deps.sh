@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what webfarm's tests and demo need, when it is missing.
-# Usage: scripts/deps.sh test|demo|bench
+# Usage: scripts/deps.sh test|demo [apache]|bench|chaos
 # Debian packages come from apt-get (as root); Go tools go into ./.bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,15 @@ test|bench|chaos)
 	;;
 esac
 case "$want" in
-test|demo) ;;
+test)
+	need chromium chromium # the status page's headless-browser test
+	[ -x /usr/sbin/apache2 ] || pkgs+=(apache2) # the demo's Apache backend tests
+	;;
+demo)
+	# scripts/deps.sh demo apache: the demo's -backend apache (default: the
+	# built-in Go server when apache2 is absent).
+	if [ "${2:-}" = apache ]; then [ -x /usr/sbin/apache2 ] || pkgs+=(apache2); fi
+	;;
 esac
 
 if [ ${#pkgs[@]} -gt 0 ]; then
