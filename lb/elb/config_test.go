@@ -123,3 +123,39 @@ func TestNewDescribesTargetGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultChain: with Config.AWS nil, credentials, region and endpoint
+// come from the SDK's default chain (here its environment variables), and
+// the driver works against the fake with them.
+func TestDefaultChain(t *testing.T) {
+	s := fakeALB(t, "ip")
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           elbtest.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":       elbtest.SecretAccessKey,
+		"AWS_SESSION_TOKEN":           elbtest.SessionToken,
+		"AWS_REGION":                  elbtest.Region,
+		"AWS_ENDPOINT_URL":            s.URL,
+		"AWS_CONFIG_FILE":             dir + "/config",
+		"AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+		"AWS_PROFILE":                 "",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_RETRY_MODE":              "standard",
+		"AWS_MAX_ATTEMPTS":            "2",
+	} {
+		t.Setenv(k, v)
+	}
+	b, err := elb.New(context.Background(), elb.Config{TargetGroupARN: tgARN, Logger: testLogger(t), Now: s.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(context.Background(), backend("a", "10.0.0.1:80")); err != nil {
+		t.Fatalf("Add with the default chain = %v", err)
+	}
+	if got := s.Targets(tgARN); len(got) != 1 {
+		t.Errorf("targets = %v", got)
+	}
+	if auth := s.Authorizations(); len(auth) == 0 || !strings.Contains(auth[len(auth)-1], elbtest.AccessKeyID+"/") {
+		t.Errorf("requests were not signed with the environment's key: %v", auth)
+	}
+}
