@@ -65,6 +65,9 @@ type Config struct {
 	// MaxPerHost caps the tasks on one agent hostname. If zero, there is
 	// no cap.
 	MaxPerHost int
+	// MaxPerAgent caps the tasks on one agent (by agent ID; several agents
+	// may share a host). If zero, there is no cap.
+	MaxPerAgent int
 
 	// Balancer receives membership changes: a task is added once RUNNING
 	// (and healthy when Task.HealthCheck is set) and drained before it is
@@ -323,6 +326,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPerHost < 0 {
 		return fieldErr("MaxPerHost", c.MaxPerHost, "must not be negative")
+	}
+	if c.MaxPerAgent < 0 {
+		return fieldErr("MaxPerAgent", c.MaxPerAgent, "must not be negative")
 	}
 	if c.Victims < FewestConnections || c.Victims > Oldest {
 		return fieldErr("Victims", int(c.Victims), "unknown order")

@@ -31,6 +31,7 @@ func TestConfigValidation(t *testing.T) {
 		{"bad codec", func(c *Config) { c.Codec = "xml" }, "Codec"},
 		{"no balancer", func(c *Config) { c.Balancer = nil }, "Balancer"},
 		{"negative host cap", func(c *Config) { c.MaxPerHost = -1 }, "MaxPerHost"},
+		{"negative agent cap", func(c *Config) { c.MaxPerAgent = -1 }, "MaxPerAgent"},
 		{"unknown victim order", func(c *Config) { c.Victims = 7 }, "Victims"},
 		{"weight too high", func(c *Config) { c.Weight = 300 }, "Weight"},
 		{"negative drain timeout", func(c *Config) { c.DrainTimeout = -time.Second }, "DrainTimeout"},

@@ -25,7 +25,7 @@
 // # What it does
 //
 //   - Scale-up: offers that fit the task (cpus, mem, ports, at most
-//     MaxPerHost tasks per agent hostname) are accepted and tasks launched
+//     MaxPerHost tasks per agent hostname and MaxPerAgent per agent) are accepted and tasks launched
 //     with the command as an argument vector (no shell) and HOST, PORT and
 //     PORT0…PORTn in the environment. Offers it does not use are declined
 //     with a long refuse_seconds filter; it SUPPRESSes offers when it has

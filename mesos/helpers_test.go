@@ -21,16 +21,21 @@ import (
 // fakeCaller records the calls the scheduler makes; unit tests drive
 // events by hand and read what came out.
 type fakeCaller struct {
-	mu    sync.Mutex
-	calls []*scheduler.Call
-	err   error
+	mu     sync.Mutex
+	calls  []*scheduler.Call
+	err    error
+	during func(*scheduler.Call) // runs inside Call, unlocked: a concurrent event
 }
 
 func (f *fakeCaller) Call(_ context.Context, c *scheduler.Call) (mesos.Response, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls = append(f.calls, c)
-	return nil, f.err
+	during, err := f.during, f.err
+	f.mu.Unlock()
+	if during != nil {
+		during(c)
+	}
+	return nil, err
 }
 
 // take returns the calls since the last take.
@@ -250,3 +255,10 @@ func (s *Scheduler) subscriptionCount() int {
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// offerCount returns the number of offers received so far.
+func (s *Scheduler) offerCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offersSeen
+}

@@ -674,3 +674,58 @@ func TestLocalCodecsAndMasterList(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalMaxPerAgent: the cap spreads tasks over both agents, and a
+// desired count above what the cap allows leaves the rest waiting.
+func TestLocalMaxPerAgent(t *testing.T) {
+	c := startCluster(t, nil)
+	cfg := localConfig(t, c, lbtest.NewMemory())
+	cfg.MaxPerAgent = 2
+	f := startFarm(t, cfg)
+	ctx := context.Background()
+	if err := f.s.SetDesired(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "4 tasks", func() (bool, string) { return f.settled(c, 4) })
+	per := map[string]int{}
+	for _, tk := range c.Tasks() {
+		if tk.State == "TASK_RUNNING" {
+			per[tk.AgentID]++
+		}
+	}
+	if len(per) != 2 {
+		t.Fatalf("tasks per agent %v, want 2 on each of 2 agents", per)
+	}
+	for a, n := range per {
+		if n != 2 {
+			t.Errorf("agent %s runs %d tasks, want 2", a, n)
+		}
+	}
+	seen := f.s.offerCount()
+	if err := f.s.SetDesired(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	// The scheduler revives; offers from both agents come and are
+	// declined: no fifth task.
+	eventually(t, 10*time.Second, "offers after the revive", func() (bool, string) {
+		return f.s.offerCount() >= seen+2, fmt.Sprint(f.s.offerCount()-seen, " offers")
+	})
+	if n := len(allTaskIDs(c, f.s.FrameworkID())); n != 4 {
+		t.Fatalf("Mesos saw %d tasks with the cap full, want 4", n)
+	}
+	// Declined with the long filter and not revived again: the offers stop
+	// instead of cycling decline → revive every allocation.
+	f.s.mu.Lock()
+	revives := f.s.reviveGen
+	f.s.mu.Unlock()
+	before := f.s.offerCount()
+	subs := f.s.subscriptionCount()
+	time.Sleep(time.Second) // ten allocation intervals: nothing may happen
+	f.s.mu.Lock()
+	revivesAfter := f.s.reviveGen
+	f.s.mu.Unlock()
+	if f.s.subscriptionCount() == subs && (revivesAfter != revives || f.s.offerCount() > before+2) {
+		t.Errorf("with the cap full: %d more REVIVEs and %d more offers in 1s, want none",
+			revivesAfter-revives, f.s.offerCount()-before)
+	}
+}

@@ -424,6 +424,9 @@ func (s *Scheduler) setOfferMode(ctx context.Context) {
 	c := calls.Suppress()
 	if want == offersRevived {
 		c = calls.Revive()
+		s.mu.Lock()
+		s.reviveGen++ // before sending: an offer decision racing it sees the change
+		s.mu.Unlock()
 	}
 	if err := s.call(ctx, c); err != nil {
 		s.log.Warn("mesos: cannot change offer mode", "err", err)

@@ -23,11 +23,15 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 		tasks []mesos.TaskInfo
 	}
 	var launches []launch
+	s.mu.Lock()
+	s.offersSeen += len(offers)
+	gen := s.reviveGen
+	s.mu.Unlock()
 	for i := range offers {
 		o := &offers[i]
 		s.mu.Lock()
 		need := s.needLocked()
-		perHost := s.perHostLocked()
+		perHost, perAgent := s.placedLocked()
 		s.mu.Unlock()
 		if need <= 0 {
 			decline = append(decline, o.ID)
@@ -35,6 +39,9 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 		}
 		if s.cfg.MaxPerHost > 0 {
 			need = min(need, s.cfg.MaxPerHost-perHost[o.Hostname])
+		}
+		if s.cfg.MaxPerAgent > 0 {
+			need = min(need, s.cfg.MaxPerAgent-perAgent[o.AgentID.Value])
 		}
 		if need <= 0 {
 			decline = append(decline, o.ID)
@@ -109,9 +116,10 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 		// A REVIVE sent while this DECLINE was decided (the count went up,
 		// reconciliation ended) may have reached the master first; its
 		// filters would then hide these agents for DeclineFor. REVIVE again
-		// after the DECLINE if tasks are needed.
+		// after the DECLINE if tasks are needed. (Not after every decline:
+		// offers that cannot be used would come back at once, forever.)
 		s.mu.Lock()
-		if s.needLocked() > 0 {
+		if s.reviveGen != gen && s.needLocked() > 0 {
 			s.lastNeed = 0
 		}
 		s.mu.Unlock()
@@ -139,15 +147,16 @@ func (s *Scheduler) liveLocked() int {
 	return n
 }
 
-// perHostLocked counts the tasks on each host that still occupy it.
-func (s *Scheduler) perHostLocked() map[string]int {
-	m := make(map[string]int)
+// placedLocked counts the tasks that still occupy each host and agent.
+func (s *Scheduler) placedLocked() (perHost, perAgent map[string]int) {
+	perHost, perAgent = make(map[string]int), make(map[string]int)
 	for _, t := range s.tasks {
 		if !t.gone {
-			m[t.host]++
+			perHost[t.host]++
+			perAgent[t.agentID]++
 		}
 	}
-	return m
+	return perHost, perAgent
 }
 
 // offerAddr is the IP the balancer reaches the offer's agent at: the

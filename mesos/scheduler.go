@@ -66,6 +66,8 @@ type Scheduler struct {
 	offers         offerMode
 	lastNeed       int // need at the last setOfferMode
 	subscriptions  int // SUBSCRIBED events received
+	offersSeen     int // offers received
+	reviveGen      int // REVIVEs sent
 	lastKill       map[string]time.Time
 }
 

@@ -594,3 +594,36 @@ func TestRunTwice(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// TestDeclineRacingRevive: an offer declined (count 0) while the count goes
+// up and a REVIVE goes out may reach the master after the REVIVE, leaving
+// its long filter in force. The scheduler REVIVEs again after such a
+// DECLINE, and only then.
+func TestDeclineRacingRevive(t *testing.T) {
+	r := newRig(t, nil)
+	r.start("fw", 15)
+	r.step(0)
+	r.fc.take() // RECONCILE, SUPPRESS
+	r.fc.during = func(c *scheduler.Call) {
+		if c.GetType() == scheduler.Call_DECLINE {
+			r.fc.during = nil
+			r.setDesired(1)
+			r.s.converge(r.ctx, r.now) // sends REVIVE before the DECLINE lands
+		}
+	}
+	r.offers(offer("o", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+	if got := types(r.fc.take()); !slices.Equal(got, []string{"DECLINE", "REVIVE"}) {
+		t.Fatalf("calls = %v, want DECLINE racing a REVIVE", got)
+	}
+	r.step(0)
+	if got := types(r.fc.take()); !slices.Equal(got, []string{"REVIVE"}) {
+		t.Fatalf("calls after the racing DECLINE = %v, want a second REVIVE", got)
+	}
+	// An offer that does not fit, with no REVIVE racing: declined, and no
+	// REVIVE follows (the offer would come straight back).
+	r.offers(offer("o2", "agent-1", "10.0.0.1", 0.1, 1024, 31000, 31010))
+	r.step(0)
+	if got := types(r.fc.take()); !slices.Equal(got, []string{"DECLINE"}) {
+		t.Fatalf("calls after declining a small offer = %v, want DECLINE only", got)
+	}
+}
