@@ -95,7 +95,7 @@ func (h *HPA) Decide(in Input) Decision {
 		return d
 	}
 	c := h.cfg
-	cur := max(in.Current, 0)
+	cur := clamp(in.Current, 0, maxCount)
 	d.Count = clamp(cur, c.Min, c.Max)
 	if in.Obs != nil && finite(in.Obs.RPS) {
 		h.sum += min(in.Obs.RPS, math.MaxFloat64/4)
@@ -112,7 +112,7 @@ func (h *HPA) Decide(in Input) Decision {
 	}
 	rps := h.sum / float64(h.n)
 	h.sum, h.n = 0, 0
-	ready, missing := max(in.Ready, 0), max(in.Starting, 0)
+	ready, missing := clamp(in.Ready, 0, maxCount), clamp(in.Starting, 0, maxCount)
 	desired, why := cur, ""
 	switch {
 	case ready == 0 && cur == 0:

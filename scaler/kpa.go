@@ -99,7 +99,7 @@ func (k *KPA) Decide(in Input) Decision {
 		return d
 	}
 	c := k.cfg
-	cur := max(in.Current, 0)
+	cur := clamp(in.Current, 0, maxCount)
 	d.Count = clamp(cur, c.Min, c.Max)
 	if in.Obs != nil && finite(in.Obs.RPS) {
 		at := in.Obs.At
@@ -123,8 +123,8 @@ func (k *KPA) Decide(in Input) Decision {
 		d.Reason = "kpa: no data: hold"
 		return d
 	}
-	ready := float64(max(in.Ready, 1))
-	maxUp := math.Ceil(c.MaxScaleUpRate * ready)
+	ready := float64(clamp(in.Ready, 1, maxCount))
+	maxUp := math.Min(math.Ceil(c.MaxScaleUpRate*ready), maxCount)
 	maxDown := math.Floor(ready / c.MaxScaleDownRate)
 	dspc := math.Min(math.Max(math.Ceil(stableAvg/c.Target), maxDown), maxUp)
 	dppc := math.Min(math.Max(math.Ceil(panicAvg/c.Target), maxDown), maxUp)

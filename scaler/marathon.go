@@ -98,7 +98,7 @@ func (m *MarathonLB) Decide(in Input) Decision {
 		return d
 	}
 	c := m.cfg
-	cur := max(in.Current, 0)
+	cur := clamp(in.Current, 0, maxCount)
 	d.Count = clamp(cur, c.Min, c.Max)
 	if !m.next.IsZero() && in.Now.Before(m.next) {
 		d.Reason = "marathon-lb: between intervals: hold (last: " + m.lastReason + ")"

@@ -126,7 +126,7 @@ func (s *Step) Decide(in Input) Decision {
 		return d
 	}
 	c := s.cfg
-	cur := max(in.Current, 0)
+	cur := clamp(in.Current, 0, maxCount)
 	d.Count = clamp(cur, c.Min, c.Max)
 	holdOn := func(why string) Decision {
 		d.Reason = "step: " + why + fmt.Sprintf(": hold at %d", d.Count) + boundsNote(cur, d.Count, c.Min, c.Max)
@@ -143,7 +143,7 @@ func (s *Step) Decide(in Input) Decision {
 	if !ok || !finite(v) {
 		return holdOn(fmt.Sprintf("metric %s missing or invalid (%v)", c.Metric, v))
 	}
-	ready := max(in.Ready, 0)
+	ready := clamp(in.Ready, 0, maxCount)
 	if cur == 0 {
 		if v > 0 {
 			d.Count = clamp(1, c.Min, c.Max)

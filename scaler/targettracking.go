@@ -151,8 +151,9 @@ func (c TargetTrackingConfig) validate() error {
 //   - when the panic window asks for PanicThreshold × the ready tasks it
 //     panics and does not scale down until a stable window has passed
 //     calmly;
-//   - after a start or restart it does not scale down before a full stable
-//     window of samples exists;
+//   - after a start or restart, or a gap in the data longer than the stable
+//     window, it does not scale down before a full stable window of samples
+//     exists;
 //   - tasks still starting are not in the per-task figures;
 //   - from zero tasks, the first request scales to the tasks it needs.
 //
@@ -199,7 +200,7 @@ func (p *TargetTracking) Decide(in Input) Decision {
 		return d
 	}
 	c := p.cfg
-	cur := max(in.Current, 0)
+	cur := clamp(in.Current, 0, maxCount)
 	hold := clamp(cur, c.Min, c.Max)
 	holdOn := func(why string) Decision {
 		d.Count = hold
@@ -227,7 +228,7 @@ func (p *TargetTracking) Decide(in Input) Decision {
 		return holdOn(fmt.Sprintf("sample at %s is older than the previous one", at.Format(time.RFC3339)))
 	}
 
-	ready := max(in.Ready, 0)
+	ready := clamp(in.Ready, 0, maxCount)
 	keep := c.StableWindow
 	var missing []string
 	for i, s := range p.signals {
@@ -246,7 +247,9 @@ func (p *TargetTracking) Decide(in Input) Decision {
 		}
 		p.wins[i].add(at, min(n, maxCount), keep)
 	}
-	if p.first.IsZero() {
+	if p.first.IsZero() || at.Sub(p.last) > c.StableWindow {
+		// A start, or a gap longer than the stable window: the windows hold
+		// only what came since, so count the history from here.
 		p.first = at
 	}
 	p.last = at

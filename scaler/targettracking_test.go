@@ -174,6 +174,15 @@ func TestTargetTrackingRules(t *testing.T) {
 			x.feed(4*time.Second, 100)
 			x.expect("a full window", 1, "→ 1")
 		}},
+		{"no scale-down before a full stable window after a gap in the data", with(calm, func(c *scaler.TargetTrackingConfig) { c.Target = 100; c.Min = 1 }), func(x *timeline) {
+			x.cur = 10
+			x.feed(2*time.Minute, 1000)
+			x.now = x.now.Add(2 * time.Minute)
+			x.feed(30*time.Second, 100)
+			x.expect("30 s after the gap", 10, "no scale-down before a full 1m0s window")
+			x.feed(32*time.Second, 100)
+			x.expect("a full window after the gap", 1, "→ 1")
+		}},
 		{"scale from zero on the first request", with(calm, func(c *scaler.TargetTrackingConfig) { c.Target = 100 }), func(x *timeline) {
 			x.cur = 0
 			x.poll(0)
