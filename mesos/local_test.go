@@ -729,3 +729,39 @@ func TestLocalMaxPerAgent(t *testing.T) {
 			revivesAfter-revives, f.s.offerCount()-before)
 	}
 }
+
+// TestLocalFrameworkRemoved: the scheduler stays away longer than its
+// failover timeout, so the master kills its tasks and removes the
+// framework. On restart the master refuses the old ID; the scheduler
+// registers as a new framework, clears the dead tasks from the balancer
+// and launches new ones.
+func TestLocalFrameworkRemoved(t *testing.T) {
+	c := startCluster(t, nil)
+	mem := lbtest.NewMemory()
+	cfg := localConfig(t, c, mem)
+	cfg.StateFile = filepath.Join(t.TempDir(), "scheduler.json")
+	cfg.FailoverTimeout = 300 * time.Millisecond
+	f := startFarm(t, cfg)
+	if err := f.s.SetDesired(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "2 tasks", func() (bool, string) { return f.settled(c, 2) })
+	oldFW, oldTasks := f.s.FrameworkID(), allTaskIDs(c, f.s.FrameworkID())
+	f.stop()
+	eventually(t, 15*time.Second, "old framework's tasks killed by the master", func() (bool, string) {
+		m := mesosTasks(c, oldFW)
+		return len(m["TASK_RUNNING"]) == 0 && len(m["TASK_KILLED"]) == 2, fmt.Sprint(m)
+	})
+	f2 := startFarm(t, cfg)
+	eventually(t, 30*time.Second, "a new framework runs 2 new tasks", func() (bool, string) {
+		fw := f2.s.FrameworkID()
+		ok, st := f2.settled(c, 2)
+		return ok && fw != "" && fw != oldFW, "framework " + fw + " " + st
+	})
+	bs, _ := mem.Backends(context.Background())
+	for _, b := range bs {
+		if slices.Contains(oldTasks, b.ID) {
+			t.Errorf("dead task %s still in the pool", b.ID)
+		}
+	}
+}

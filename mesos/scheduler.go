@@ -315,6 +315,16 @@ func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos
 	if c.GetType() != scheduler.Call_SUBSCRIBE {
 		return s.caller.Call(ctx, c)
 	}
+	// controller.Run reuses one SUBSCRIBE and never clears the framework ID
+	// it once set; send the ID in force now ("" after the master removed
+	// the framework).
+	sub := *c.Subscribe
+	fi := *sub.FrameworkInfo
+	sub.FrameworkInfo = &fi
+	c2 := *c
+	c2.Subscribe = &sub
+	fid := s.FrameworkID()
+	c2.With(calls.SubscribeTo(fid))
 	sctx, cancel := context.WithCancel(ctx)
 	s.mu.Lock()
 	if s.subCancel != nil {
@@ -322,8 +332,8 @@ func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos
 	}
 	s.subCancel = cancel
 	s.mu.Unlock()
-	s.log.Debug("mesos: subscribing", "master", s.leader.URL(), "framework_id", c.GetFrameworkID().GetValue())
-	return s.caller.Call(sctx, c)
+	s.log.Debug("mesos: subscribing", "master", s.leader.URL(), "framework_id", fid)
+	return s.caller.Call(sctx, &c2)
 }
 
 // tokens yields a registration token at once, then after a delay that
