@@ -8,7 +8,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -p 2 -timeout 15m
 
-.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fmt
+.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fuzz-scaler fmt
 
 all: test
 
@@ -48,6 +48,10 @@ chaos:
 
 simulate:
 	$(GO) run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s
+
+# fuzz-scaler: every policy stays in [Min, Max] and never panics, on any input.
+fuzz-scaler:
+	$(GO) test ./scaler -run '^$$' -fuzz FuzzPolicies -fuzztime 60s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

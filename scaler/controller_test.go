@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -271,5 +272,50 @@ func TestControllerValidation(t *testing.T) {
 				t.Fatalf("Tick = %v, want ErrInvalid mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestControllerTargetTrackingNeverScalesDownOnMissingData drives the real
+// policy through the controller: five minutes of balancer errors, and a
+// recovery to low traffic, never drop the count before a full stable
+// window of fresh samples.
+func TestControllerTargetTrackingNeverScalesDownOnMissingData(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(0, 0)
+	m := &lbtest.Memory{Now: func() time.Time { return now }}
+	tgt := &fakeTarget{desired: 2}
+	p, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 10, Min: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &scaler.Controller{Balancer: m, Scaler: p, Target: tgt, Interval: 2 * time.Second, Now: func() time.Time { return now },
+		Logger: slog.New(slog.DiscardHandler)}
+	tick := func(serve uint64) scaler.Report {
+		t.Helper()
+		m.Serve(serve)
+		r, err := c.Tick(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2 * time.Second)
+		return r
+	}
+	for range 30 {
+		tick(160) // 80 rps: 8 tasks
+	}
+	if tgt.desired != 8 {
+		t.Fatalf("after a minute at 80 rps desired = %d, want 8", tgt.desired)
+	}
+	m.FailStats(errors.New("stats socket gone"))
+	for i := range 150 {
+		if r := tick(0); tgt.desired != 8 || !strings.Contains(r.Reason, "stats socket gone") {
+			t.Fatalf("failed poll %d: desired %d, reason %q; want a hold at 8 naming the error", i, tgt.desired, r.Reason)
+		}
+	}
+	m.FailStats(nil)
+	for i := range 30 {
+		if r := tick(2); tgt.desired != 8 {
+			t.Fatalf("poll %d after recovery at 1 rps: desired %d (%s), want 8 until a full stable window", i, tgt.desired, r.Reason)
+		}
 	}
 }
