@@ -5,8 +5,21 @@
 //	go run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s
 //
 // Every policy gets the same per-task target (-target, requests per second
-// per task) and the same model: -capacity requests per second per ready
-// task, tasks that serve -startup after launch, a decision every -poll.
+// per task; 90% of -capacity unless set) and the same model: -capacity
+// requests per second per ready task, tasks that serve -startup after
+// launch, an observation every -poll (see package scaler/sim). The rows:
+//
+//   - webfarm TargetTracking: scaler.NewTargetTracking with its defaults.
+//   - HPA-equivalent: scaler.NewHPA with Kubernetes' defaults: 15 s sync on
+//     the mean rate since the last sync, tolerance 0.1, 300 s scale-down
+//     stabilization, scale-up at most 4 pods or 100% per 15 s.
+//   - KPA-equivalent: scaler.NewKPA with Knative's defaults: 60 s stable and
+//     6 s panic windows, panic at 2× ready, 2 s tick, scale-down at most 2×.
+//   - marathon-lb-autoscale: scaler.NewMarathonLB with autoscale.rb's
+//     defaults: a sample a minute, 10-sample average, ±50% or 3 instances,
+//     3 intervals past threshold, 5 + 10 intervals of cooldown.
+//   - oracle: knows the future; the least task-seconds with nothing over
+//     capacity.
 package main
 
 import (
