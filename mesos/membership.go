@@ -87,8 +87,9 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 				stale = append(stale, id)
 			}
 		}
-		// Whatever reconciliation did not confirm is not ours to adopt.
-		clear(s.known)
+		// Tasks the master has not answered for stay adoptable (an answer
+		// that comes late adopts the task, and a scale-down drains the
+		// surplus); those it reported gone were dropped from known.
 		s.drainingAtStart, s.poolAtStart = nil, nil
 	}
 	s.mu.Unlock()
@@ -335,6 +336,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 	for _, t := range victims {
 		s.mu.Lock()
 		inLB, drainStart, killSent, agentID := t.inLB, t.drainStart, t.killSent, t.agentID
+		connected := s.connected
 		s.mu.Unlock()
 		switch {
 		case !killSent.IsZero():
@@ -355,6 +357,9 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 			}
 		case inLB && !s.drained(ctx, t.id, drainStart, now):
 			continue
+		}
+		if !connected {
+			continue // KILL needs a subscription; draining did not
 		}
 		if err := s.call(ctx, calls.Kill(t.id, agentID)); err != nil {
 			s.log.Warn("mesos: kill failed", "task", t.id, "err", err)

@@ -283,6 +283,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.mu.Lock()
 			was := s.connected
 			s.connected = false
+			// Tasks may end while the scheduler is away: no launch and no
+			// new victim until the next subscription is reconciled.
+			s.reconciled = false
 			s.reconcileStart, s.pending = time.Time{}, nil
 			cancel := s.subCancel
 			s.subCancel = nil

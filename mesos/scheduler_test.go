@@ -453,6 +453,27 @@ func TestReconcileTimeoutEndsGate(t *testing.T) {
 	if got := types(r.fc.take()); !slices.Contains(got, "REVIVE") {
 		t.Errorf("calls %v, want REVIVE after the gate opened", got)
 	}
+	// A replacement launches; then the master answers late: the old task
+	// runs. It is adopted (not killed as a stranger) and the surplus is
+	// drained like any scale-down.
+	r.offers(offer("o", "agent-1", "10.0.0.1", 4, 1024, 31100, 31110))
+	repl := idsOf(launched(r.fc.take()))
+	if len(repl) != 1 {
+		t.Fatalf("launched %v, want one replacement", repl)
+	}
+	r.update(repl[0], mesos.TASK_RUNNING, "u1", nil)
+	r.update("web.silent", mesos.TASK_RUNNING, "", nil)
+	if k := ofType(r.fc.take(), scheduler.Call_KILL); len(k) != 0 {
+		t.Fatalf("killed %v: a late-answered task of ours is not a stranger", k)
+	}
+	r.step(0)
+	r.step(0)
+	if got := len(r.pool()); got != 1 {
+		t.Errorf("pool %v after the surplus scale-down, want 1 backend", r.pool())
+	}
+	if got := len(ofType(r.fc.take(), scheduler.Call_KILL)); got != 1 {
+		t.Errorf("%d KILLs, want 1 for the surplus task", got)
+	}
 }
 
 func TestUnknownTaskKilled(t *testing.T) {
