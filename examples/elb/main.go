@@ -78,6 +78,7 @@ func parseFlags(args []string) (options, error) {
 	missing := fs.String("missing", "zero", "a period without a datapoint is: zero (no traffic) or unknown (hold)")
 	adopt := fs.Bool("adopt", false, "list targets in the group that this farm did not add, so that they are removed")
 	target := fs.Float64("target-rps", 50, "requests (NLB: new flows) per second per task to aim for")
+	latency := fs.Float64("target-latency-ms", 0, "also scale on the targets' mean response time (ALB, classic), in ms (0: off)")
 	minN := fs.Int("min", 2, "fewest tasks")
 	maxN := fs.Int("max", 20, "most tasks")
 	interval := fs.Duration("interval", time.Minute, "controller poll interval: one CloudWatch period")
@@ -105,6 +106,12 @@ func parseFlags(args []string) (options, error) {
 			MetricName: *metric, Offset: *offset, Adopt: *adopt},
 		policy: scaler.TargetTrackingConfig{Target: *target, Min: *minN, Max: *maxN, MaxAge: *maxAge,
 			StableWindow: *stable, PanicWindow: *panicW, DownStabilization: *downStab},
+	}
+	if *latency < 0 {
+		return o, fmt.Errorf("-target-latency-ms %v is negative", *latency)
+	}
+	if *latency > 0 {
+		o.policy.Signals = []scaler.Signal{{Name: elb.SignalResponseTime, Target: *latency, PerTask: true}}
 	}
 	switch *missing {
 	case "zero":
@@ -196,6 +203,9 @@ func run(args []string) error {
 	}
 	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: tgt, Interval: o.interval, MaxGap: o.maxGap,
 		DryRun: o.dryRun, Logger: log}
+	if len(o.policy.Signals) > 0 {
+		c.Sources = []scaler.MetricSource{b} // response time and the balancer's other metrics
+	}
 	log.Info("elb: controlling", "target_group", o.elb.TargetGroupARN, "classic", o.elb.LoadBalancerName,
 		"target_rps", o.policy.Target, "mesos", len(o.masters) > 0, "dry_run", o.dryRun)
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

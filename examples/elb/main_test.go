@@ -42,6 +42,12 @@ func TestParseFlags(t *testing.T) {
 				t.Error("InstanceID of an unmapped agent succeeded")
 			}
 		}},
+		{"latency signal", []string{"-target-group-arn", arn, "-target-latency-ms", "250"}, "", func(t *testing.T, o options) {
+			if len(o.policy.Signals) != 1 || o.policy.Signals[0].Name != elb.SignalResponseTime || !o.policy.Signals[0].PerTask {
+				t.Errorf("signals = %+v", o.policy.Signals)
+			}
+		}},
+		{"negative latency", []string{"-target-group-arn", arn, "-target-latency-ms", "-1"}, "negative", nil},
 		{"unknown missing", []string{"-target-group-arn", arn, "-missing", "maybe"}, "-missing", nil},
 		{"bad instances", []string{"-classic", "web", "-instances", "10.0.1.5:i-0abc"}, "-instances", nil},
 		{"master without command", []string{"-target-group-arn", arn, "-master", "http://a:5050"}, "-task-cmd", nil},

@@ -45,6 +45,10 @@ type Balancer struct {
 	statsSem chan struct{} // guards count and readEnd
 	count    counter
 	readEnd  time.Time
+
+	sigSem  chan struct{} // guards sigEnd and sigLast
+	sigEnd  time.Time
+	sigLast map[string]float64
 }
 
 var (
@@ -95,6 +99,7 @@ func newWith(ctx context.Context, cfg Config, cw cloudWatchAPI, v2 elbv2API, cl 
 		cw:       cw,
 		memb:     make(chan struct{}, 1),
 		statsSem: make(chan struct{}, 1),
+		sigSem:   make(chan struct{}, 1),
 		backends: map[string]*entry{},
 		byTarget: map[target]string{},
 		count:    counter{period: cfg.Period, missing: cfg.Missing},

@@ -39,6 +39,11 @@
 //     records nothing.
 //   - [Balancer.Health]: ELB's view of each backend (initial, healthy,
 //     unhealthy, draining) as lb.State.
+//   - [Balancer.Metrics]: the balancer's other CloudWatch metrics as
+//     scaler signals (response time, requests per target, the balancer's
+//     own 5xx, healthy targets, surge queue, active flows), so that
+//     scaler.Controller{Sources: []scaler.MetricSource{b}} can scale on
+//     latency too.
 //
 // A classic load balancer registers whole instances and sends traffic to
 // its listeners' instance port, so each backend needs an instance of its
@@ -94,6 +99,9 @@
 // meet 503s or added latency at the balancer before any target is busy,
 // and no number of web servers fixes that. Ramp traffic up (or ask AWS to
 // pre-warm the balancer) for known events. NLBs do not have this ramp.
+// [SignalELB5xx] (from Metrics) shows it: 5xx from the balancer itself
+// while SignalRequestsPerTarget is low is ELB's ramp, not a lack of tasks;
+// do not make the policy scale on it.
 //
 // New targets start slowly. A registered target gets traffic only after
 // its health checks pass (HealthyThresholdCount × HealthCheckInterval,

@@ -39,6 +39,7 @@ var calls = []call{
 		return err
 	}},
 	{"Health", "DescribeTargetHealth", func(ctx context.Context, b *elb.Balancer) error { _, err := b.Health(ctx); return err }},
+	{"Metrics", "GetMetricData", func(ctx context.Context, b *elb.Balancer) error { _, err := b.Metrics(ctx); return err }},
 }
 
 func setupCall(t *testing.T) (*elbtest.Server, *elb.Balancer) {

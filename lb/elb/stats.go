@@ -175,29 +175,44 @@ func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
 	return lb.Stats{At: at, Requests: b.count.total}, nil
 }
 
-// fetch reads the metric's period sums in [start, end), following
-// NextToken.
+// fetch reads the request metric's period sums in [start, end).
 func (b *Balancer) fetch(ctx context.Context, start, end time.Time) ([]point, error) {
 	const id = "requests"
-	in := &cloudwatch.GetMetricDataInput{
-		StartTime: aws.Time(start),
-		EndTime:   aws.Time(end),
-		ScanBy:    cwtypes.ScanByTimestampAscending,
-		MetricDataQueries: []cwtypes.MetricDataQuery{{
-			Id:         aws.String(id),
-			ReturnData: aws.Bool(true),
-			MetricStat: &cwtypes.MetricStat{
-				Metric: &cwtypes.Metric{
-					Namespace:  aws.String(b.metric.namespace),
-					MetricName: aws.String(b.metric.name),
-					Dimensions: b.metric.dims,
-				},
-				Period: aws.Int32(int32(b.cfg.Period / time.Second)),
-				Stat:   aws.String("Sum"),
-			},
-		}},
+	got, err := b.getMetricData(ctx, start, end, []cwtypes.MetricDataQuery{b.query(id, b.metric, "Sum")})
+	if err != nil {
+		return nil, err
 	}
-	var pts []point
+	return got[id], nil
+}
+
+// query is a MetricDataQuery of one statistic of m over Config.Period.
+func (b *Balancer) query(id string, m metric, stat string) cwtypes.MetricDataQuery {
+	return cwtypes.MetricDataQuery{
+		Id:         aws.String(id),
+		ReturnData: aws.Bool(true),
+		MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{
+				Namespace:  aws.String(m.namespace),
+				MetricName: aws.String(m.name),
+				Dimensions: m.dims,
+			},
+			Period: aws.Int32(int32(b.cfg.Period / time.Second)),
+			Stat:   aws.String(stat),
+		},
+	}
+}
+
+// getMetricData runs queries over [start, end), following NextToken, and
+// returns each query's datapoints by ID. Every query must be answered, and
+// answered completely.
+func (b *Balancer) getMetricData(ctx context.Context, start, end time.Time, qs []cwtypes.MetricDataQuery) (map[string][]point, error) {
+	in := &cloudwatch.GetMetricDataInput{
+		StartTime:         aws.Time(start),
+		EndTime:           aws.Time(end),
+		ScanBy:            cwtypes.ScanByTimestampAscending,
+		MetricDataQueries: qs,
+	}
+	pts := make(map[string][]point, len(qs))
 	var tokens []string
 	for page := 0; ; page++ {
 		if page == maxPages {
@@ -207,34 +222,36 @@ func (b *Balancer) fetch(ctx context.Context, start, end time.Time) ([]point, er
 		if err != nil {
 			return nil, err
 		}
-		status := cwtypes.StatusCodeComplete
-		found := false
+		partial := false
+		found := map[string]bool{}
 		for _, r := range out.MetricDataResults {
-			if aws.ToString(r.Id) != id {
+			id := aws.ToString(r.Id)
+			if !slices.ContainsFunc(qs, func(q cwtypes.MetricDataQuery) bool { return aws.ToString(q.Id) == id }) {
 				continue
 			}
-			found = true
+			found[id] = true
 			if len(r.Timestamps) != len(r.Values) {
-				return nil, fmt.Errorf("result has %d timestamps and %d values", len(r.Timestamps), len(r.Values))
+				return nil, fmt.Errorf("result %q has %d timestamps and %d values", id, len(r.Timestamps), len(r.Values))
 			}
 			for i, t := range r.Timestamps {
-				pts = append(pts, point{t, r.Values[i]})
+				pts[id] = append(pts[id], point{t, r.Values[i]})
 			}
 			switch r.StatusCode {
-			case cwtypes.StatusCodeComplete, cwtypes.StatusCodePartialData, "":
-				if r.StatusCode == cwtypes.StatusCodePartialData {
-					status = r.StatusCode
-				}
+			case cwtypes.StatusCodeComplete, "":
+			case cwtypes.StatusCodePartialData:
+				partial = true
 			default:
-				return nil, fmt.Errorf("result status %s%s%s", r.StatusCode, messages(r.Messages), messages(out.Messages))
+				return nil, fmt.Errorf("result %q status %s%s%s", id, r.StatusCode, messages(r.Messages), messages(out.Messages))
 			}
 		}
-		if !found {
-			return nil, fmt.Errorf("no result for query %q in the answer", id)
+		for _, q := range qs {
+			if id := aws.ToString(q.Id); !found[id] {
+				return nil, fmt.Errorf("no result for query %q in the answer", id)
+			}
 		}
 		next := aws.ToString(out.NextToken)
 		if next == "" {
-			if status == cwtypes.StatusCodePartialData {
+			if partial {
 				return nil, fmt.Errorf("result status PartialData without a NextToken%s", messages(out.Messages))
 			}
 			return pts, nil

@@ -12,8 +12,10 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 )
 
-// PutMetric records a datapoint of one metric, as a load balancer
-// publishes it: a sum over the minute that starts at t.
+// PutMetric records a sample of one metric at t, as a load balancer
+// publishes it (for counts: the sum over the minute that starts at t).
+// GetMetricData aggregates the samples of each period with the statistic
+// asked for (Sum, Average, Minimum, Maximum or SampleCount).
 func (s *Server) PutMetric(namespace, name string, dims map[string]string, t time.Time, v float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,16 +134,16 @@ func (s *Server) serveCloudWatch(w http.ResponseWriter, r *http.Request, op stri
 	}
 	series := make([][]bucket, len(queries))
 	for i, q := range queries {
-		sums := map[int64]float64{}
+		vals := map[int64][]float64{}
 		for _, dp := range s.metrics[q.key] {
 			if dp.t.Before(start) || !dp.t.Before(end) {
 				continue
 			}
 			b := dp.t.Unix() - (dp.t.Unix() % q.period)
-			sums[b] += dp.v
+			vals[b] = append(vals[b], dp.v)
 		}
-		for b, v := range sums {
-			series[i] = append(series[i], bucket{time.Unix(b, 0), v})
+		for b, vs := range vals {
+			series[i] = append(series[i], bucket{time.Unix(b, 0), aggregate(q.stat, vs)})
 		}
 		slices.SortFunc(series[i], func(a, b bucket) int {
 			if descending {
@@ -237,8 +239,8 @@ func parseQueries(v cbor.Value) ([]metricQuery, error) {
 			return nil, fmt.Errorf("the parameter MetricDataQueries.member.%d.MetricStat.Period must be a multiple of 60", i+1)
 		}
 		stat, _ := ms["Stat"].(cbor.String)
-		if stat != "Sum" {
-			return nil, fmt.Errorf("elbtest: only the Sum statistic is faked, got %q", stat)
+		if !slices.Contains([]cbor.String{"Sum", "Average", "Minimum", "Maximum", "SampleCount"}, stat) {
+			return nil, fmt.Errorf("elbtest: statistic %q is not faked (Sum, Average, Minimum, Maximum, SampleCount are)", stat)
 		}
 		if rd, ok := m["ReturnData"].(cbor.Bool); ok && !bool(rd) {
 			continue
@@ -246,4 +248,27 @@ func parseQueries(v cbor.Value) ([]metricQuery, error) {
 		qs = append(qs, metricQuery{id: string(id), key: metricKey(string(ns), string(name), dims), period: period, stat: string(stat)})
 	}
 	return qs, nil
+}
+
+// aggregate computes a CloudWatch statistic over one period's datapoints.
+func aggregate(stat string, vs []float64) float64 {
+	switch stat {
+	case "Average":
+		sum := 0.0
+		for _, v := range vs {
+			sum += v
+		}
+		return sum / float64(len(vs))
+	case "Minimum":
+		return slices.Min(vs)
+	case "Maximum":
+		return slices.Max(vs)
+	case "SampleCount":
+		return float64(len(vs))
+	}
+	sum := 0.0
+	for _, v := range vs {
+		sum += v
+	}
+	return sum
 }
