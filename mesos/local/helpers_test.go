@@ -10,8 +10,9 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+
+	"github.com/webfarm/webfarm/mesos/local/internal/recordio"
 )
 
 // testTimeout bounds every wait in these tests.
@@ -108,9 +109,9 @@ func (s *sched) subscribe(fi mesos.FrameworkInfo) *scheduler.Event_Subscribed {
 	s.events = make(chan *scheduler.Event, 1000)
 	go func(events chan *scheduler.Event) {
 		defer close(events)
-		r := recordio.NewReader(resp.Body)
+		r := recordio.NewReader(resp.Body, maxBodyBytes)
 		for {
-			b, err := r.ReadFrame()
+			b, err := r.ReadRecord()
 			if err != nil {
 				return
 			}

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
-	"github.com/mesos/mesos-go/api/v1/lib/recordio"
+
+	"github.com/webfarm/webfarm/mesos/local/internal/recordio"
 )
 
 // Media types of the v1 HTTP APIs.
@@ -83,7 +84,7 @@ func (s *stream) serve(ctx context.Context, w http.ResponseWriter, interval time
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		for _, b := range q {
-			if err := fw.WriteFrame(b); err != nil {
+			if err := fw.WriteRecord(b); err != nil {
 				return fmt.Errorf("write event: %w", err)
 			}
 		}
