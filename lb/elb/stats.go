@@ -41,8 +41,8 @@ const maxPeriodSum = 1e15
 // maxPages bounds the GetMetricData pages one reading follows.
 const maxPages = 50
 
-// point is one CloudWatch datapoint: the sum over the period that starts
-// at t.
+// point is one CloudWatch datapoint: the statistic (for the request
+// counter, the sum) over the period that starts at t.
 type point struct {
 	t time.Time
 	v float64
@@ -59,8 +59,8 @@ type counter struct {
 	at    time.Time // end of the newest period counted as complete
 }
 
-// observe adds the datapoints of a read of [start, end) and returns the
-// counter's At. A period's sum that grew since an earlier read (late data)
+// observe adds the datapoints of a read of [start, end) and moves the
+// counter's At (never back). A period's sum that grew since an earlier read (late data)
 // adds the difference; periods older than start are forgotten. It returns
 // the number of datapoints rejected as corrupt or out of the window.
 func (c *counter) observe(pts []point, start, end time.Time) (rejected int) {
