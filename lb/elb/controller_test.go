@@ -2,6 +2,7 @@ package elb_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -142,4 +143,47 @@ func TestControllerDefaultMaxAgeNeverActs(t *testing.T) {
 		t.Fatalf("with the default MaxAge the policy scaled to %d; the doc's warning is out of date", tgt.n)
 	}
 	t.Logf("last decision: %s", last.Decision)
+}
+
+// TestControllerHoldsOnStale: with MissingUnknown, a silent CloudWatch
+// makes Stats fail with ErrStale after MaxStaleness; the controller
+// reports it and holds the count instead of scaling down on no data.
+func TestControllerHoldsOnStale(t *testing.T) {
+	s := fakeALB(t, "ip")
+	b := newBalancer(t, s, elb.Config{Missing: elb.MissingUnknown})
+	tgt := &countTarget{n: 2}
+	c := &scaler.Controller{Balancer: b, Target: tgt, Scaler: delayedPolicy(t, 4*time.Minute),
+		Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
+	ctx := context.Background()
+	for range 4 {
+		s.PutMetric("AWS/ApplicationELB", "RequestCount", albDims, s.Now().Add(-time.Minute), 60*60)
+		s.Advance(time.Minute)
+		if _, err := c.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tgt.n != 6 {
+		t.Fatalf("60 rps gave %d tasks, want 6", tgt.n)
+	}
+	var stale int
+	for range 12 { // CloudWatch publishes nothing for 12 minutes
+		s.Advance(time.Minute)
+		r, err := c.Tick(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errors.Is(r.Err, elb.ErrStale) {
+			stale++
+		}
+		if tgt.n != 6 {
+			t.Fatalf("silence changed the count to %d (%s)", tgt.n, r.Decision)
+		}
+	}
+	// MaxStaleness is Offset 2m + 5 periods = 7m. The newest datapoint's
+	// period ended 1m before the silence began, so the first 6 silent polls
+	// see a reading that is merely old (no new rate: hold) and the next 6
+	// a stale one.
+	if stale != 6 {
+		t.Errorf("%d of 12 silent polls reported ErrStale, want 6", stale)
+	}
 }
