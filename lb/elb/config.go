@@ -162,8 +162,8 @@ func (c Config) withDefaults() (Config, error) {
 				return Config{}, fmt.Errorf("elb: config: LoadBalancer: %w", err)
 			}
 		}
-	} else if c.LoadBalancer != "" || c.TargetType != "" || c.AvailabilityZone != "" {
-		return bad("LoadBalancer, TargetType and AvailabilityZone are for target groups, not the classic load balancer %q", c.LoadBalancerName)
+	} else if c.LoadBalancer != "" || c.TargetType != "" || c.AvailabilityZone != "" || c.Adopt {
+		return bad("LoadBalancer, TargetType, AvailabilityZone and Adopt are for target groups, not the classic load balancer %q", c.LoadBalancerName)
 	}
 	switch c.TargetType {
 	case "", TargetIP, TargetInstance:

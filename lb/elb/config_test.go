@@ -38,6 +38,7 @@ func TestConfigErrors(t *testing.T) {
 		{"negative DrainPoll", elb.Config{TargetGroupARN: tgARN, DrainPoll: -1}, lb.ErrInvalid, "DrainPoll"},
 		{"negative DrainGrace", elb.Config{TargetGroupARN: tgARN, DrainGrace: -1}, lb.ErrInvalid, "DrainGrace"},
 		{"classic with a target type", elb.Config{LoadBalancerName: classicLB, TargetType: elb.TargetIP}, lb.ErrInvalid, "classic"},
+		{"classic with Adopt", elb.Config{LoadBalancerName: classicLB, Adopt: true, InstanceID: instanceOf}, lb.ErrInvalid, "Adopt"},
 		{"classic without InstanceID", elb.Config{LoadBalancerName: classicLB}, lb.ErrInvalid, "InstanceID"},
 		{"instance targets without InstanceID", elb.Config{TargetGroupARN: tgARN, TargetType: elb.TargetInstance, LoadBalancer: albDim}, lb.ErrInvalid, "InstanceID"},
 		{"IP targets with InstanceID", elb.Config{TargetGroupARN: tgARN, TargetType: elb.TargetIP, LoadBalancer: albDim, InstanceID: inst}, lb.ErrInvalid, "InstanceID"},
