@@ -336,8 +336,12 @@ func TestFaults(t *testing.T) {
 		s.subscribe(frameworkInfo("t"))
 		o := launchOne(t, s, "t1")
 		pid := c.Tasks()[0].PID
+		rest := s.next(scheduler.Event_OFFERS).Offers.Offers[0] // the agent's remaining resources, outstanding
 		if err := c.StopAgent(context.Background(), o.AgentID.Value); err != nil {
 			t.Fatal(err)
+		}
+		if r := s.next(scheduler.Event_RESCIND).Rescind; r.OfferID != rest.ID {
+			t.Errorf("RESCIND of %s, want the outstanding offer %s", r.OfferID.Value, rest.ID.Value)
 		}
 		st := s.update("t1", mesos.TASK_LOST)
 		if st.GetReason() != mesos.REASON_AGENT_REMOVED || st.UUID != nil {

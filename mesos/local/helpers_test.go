@@ -40,7 +40,7 @@ func startCluster(t *testing.T, cfg Config) *Cluster {
 
 // sched is a minimal v1 scheduler speaking raw HTTP, to check the wire.
 type sched struct {
-	t        *testing.T
+	t        testing.TB
 	c        *Cluster
 	url      string
 	client   *http.Client
@@ -54,7 +54,7 @@ type sched struct {
 	backlog  []*scheduler.Event // events read but not matched yet
 }
 
-func newSched(t *testing.T, c *Cluster, media string) *sched {
+func newSched(t testing.TB, c *Cluster, media string) *sched {
 	return &sched{t: t, c: c, url: c.URL(), client: &http.Client{}, media: media}
 }
 

@@ -165,10 +165,13 @@ func TestHealthChecks(t *testing.T) {
 				t.Errorf("health update %+v: want TASK_RUNNING healthy=%v", st, tc.wantHealthy)
 			}
 			if tc.wantHealthy {
-				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-				if err != nil {
-					t.Fatalf("the task's offered port is not reachable on 127.0.0.1: %v", err)
-				}
+				// A COMMAND check may pass before the server listens: retry.
+				var resp *http.Response
+				waitFor(t, "the task answers on its offered port on 127.0.0.1", func() bool {
+					var err error
+					resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+					return err == nil
+				})
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if !strings.Contains(string(b), "hello from web") {
