@@ -51,8 +51,8 @@ func delayedPolicy(t *testing.T, maxAge time.Duration) scaler.Scaler {
 
 // TestControllerOnCloudWatch drives scaler.Controller with the driver
 // through a timeline, a minute per tick on the fake's clock: traffic of 60
-// requests/s reaches the policy Offset + one period late and scales the
-// farm to 6 two minutes after it began; a CloudWatch outage holds the count (never down); traffic
+// requests/s reaches the policy Offset + one period (3 minutes) after it
+// began, and scales the farm to 3, then a minute later to 6; a CloudWatch outage holds the count (never down); traffic
 // gone scales down only after the stabilisation window.
 func TestControllerOnCloudWatch(t *testing.T) {
 	s := fakeALB(t, "ip")
