@@ -147,7 +147,8 @@
 //     set the policy's per-task target in flows per second.
 //
 // The package tests run this configuration through scaler.Controller on a
-// simulated timeline (TestControllerOnCloudWatch): a surge reaches the
-// decision two minutes after it began, a CloudWatch outage holds the count,
-// and scale-in waits out the stabilisation window.
+// simulated timeline (TestControllerOnCloudWatch): the first decision on a
+// surge comes Offset + one period (3 minutes) after it began and the full
+// count a minute later, a CloudWatch outage holds the count, and scale-in
+// waits out the stabilisation window.
 package elb
