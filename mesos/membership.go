@@ -335,7 +335,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 	retry := max(s.cfg.Task.KillGracePeriod, 3*time.Second) + 10*time.Second
 	for _, t := range victims {
 		s.mu.Lock()
-		inLB, drainStart, killSent, agentID := t.inLB, t.drainStart, t.killSent, t.agentID
+		inLB, drainStart, killSent, agentID, reason := t.inLB, t.drainStart, t.killSent, t.agentID, t.reason
 		connected := s.connected
 		s.mu.Unlock()
 		switch {
@@ -370,7 +370,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 		t.killSent = now
 		s.mu.Unlock()
 		if first {
-			s.log.Info("mesos: killing task", "task", t.id, "reason", t.reason)
+			s.log.Info("mesos: killing task", "task", t.id, "reason", reason)
 		} else {
 			s.log.Warn("mesos: kill sent again", "task", t.id, "since", killSent)
 		}
@@ -382,7 +382,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 			s.mu.Lock()
 			t.inLB = false
 			s.mu.Unlock()
-			s.log.Info("mesos: backend removed", "backend", t.id, "reason", t.reason)
+			s.log.Info("mesos: backend removed", "backend", t.id, "reason", reason)
 		}
 	}
 }

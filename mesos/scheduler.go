@@ -97,6 +97,10 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Fail now, not at the first launch, if the state cannot be kept.
+	if err := saveState(cfg.StateFile, st); err != nil {
+		return nil, fmt.Errorf("mesos: StateFile %q: %w", cfg.StateFile, err)
+	}
 	s := &Scheduler{
 		cfg:      cfg,
 		log:      cfg.Logger,

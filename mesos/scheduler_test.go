@@ -648,3 +648,12 @@ func TestDeclineRacingRevive(t *testing.T) {
 		t.Fatalf("calls after declining a small offer = %v, want DECLINE only", got)
 	}
 }
+
+func TestStateFileNotWritable(t *testing.T) {
+	cfg := baseConfig(newRig(t, nil).mem)
+	cfg.StateFile = filepath.Join(t.TempDir(), "no", "such", "dir", "state.json")
+	_, err := New(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "StateFile") {
+		t.Fatalf("New with an unwritable state file = %v, want an error naming StateFile", err)
+	}
+}
