@@ -135,7 +135,7 @@ func (p *Proc) startOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pid, err := p.waitReady(ctx, c, 0)
+	pid, err := p.waitReady(ctx, c, 0, 0)
 	if err != nil {
 		p.kill(c)
 		return err
@@ -220,8 +220,10 @@ func (p *Proc) spawn(finish []int) (*child, error) {
 }
 
 // waitReady polls the stats socket until it reports a worker pid other
-// than oldPID, and returns that pid.
-func (p *Proc) waitReady(ctx context.Context, c *child, oldPID int) (int, error) {
+// than oldPID, and returns that pid. With MasterWorker it also waits for
+// the master's "Loading success." number minLoads+1, so that the master
+// is ready for a reload when waitReady returns.
+func (p *Proc) waitReady(ctx context.Context, c *child, oldPID, minLoads int) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -229,13 +231,17 @@ func (p *Proc) waitReady(ctx context.Context, c *child, oldPID int) (int, error)
 	var lastErr error
 	for {
 		pid, err := p.socketPID(ctx)
-		if err == nil && pid != oldPID {
+		loads, _ := c.tail.loads()
+		if err == nil && pid != oldPID && (!p.cfg.MasterWorker || loads > minLoads) {
 			return pid, nil
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			lastErr = err
-		} else {
+		case pid == oldPID:
 			lastErr = fmt.Errorf("stats socket still answers for the old process %d", pid)
+		default:
+			lastErr = errors.New("the master has not reported \"Loading success.\" yet")
 		}
 		select {
 		case <-c.done:
@@ -357,7 +363,7 @@ func (p *Proc) Restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pid, err := p.waitReady(ctx, c, oldWorker)
+	pid, err := p.waitReady(ctx, c, oldWorker, 0)
 	if err != nil {
 		p.kill(c)
 		return fmt.Errorf("haproxyproc: restart: %w", err)
@@ -384,10 +390,11 @@ func (p *Proc) Reload(ctx context.Context) error {
 	if c == nil {
 		return errors.New("haproxyproc: not running")
 	}
-	if err := c.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		return fmt.Errorf("haproxyproc: reload: %w", err)
+	loads, _ := c.tail.loads()
+	if err := p.signalReload(ctx, c); err != nil {
+		return err
 	}
-	pid, err := p.waitReady(ctx, c, oldWorker)
+	pid, err := p.waitReady(ctx, c, oldWorker, loads)
 	if err != nil {
 		return fmt.Errorf("haproxyproc: reload: %w", err)
 	}
@@ -396,6 +403,44 @@ func (p *Proc) Reload(ctx context.Context) error {
 	p.mu.Unlock()
 	p.log.Info("haproxy reloaded", "worker", pid)
 	return nil
+}
+
+// signalReload sends SIGUSR2 to the master until it says "Reloading
+// HAProxy". A master that has only just started can miss the signal (seen
+// here on haproxy 2.6.12 when USR2 follows start-up closely: its handler
+// is registered only after "Loading success."). A second reload caused by
+// a late answer is harmless.
+func (p *Proc) signalReload(ctx context.Context, c *child) error {
+	before, _ := c.tail.reloading()
+	for attempt := 1; ; attempt++ {
+		if err := c.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+			return fmt.Errorf("haproxyproc: reload: %w", err)
+		}
+		timeout := time.NewTimer(300 * time.Millisecond)
+		for {
+			n, change := c.tail.reloading()
+			if n > before {
+				timeout.Stop()
+				return nil
+			}
+			select {
+			case <-change:
+				continue
+			case <-ctx.Done():
+				timeout.Stop()
+				return fmt.Errorf("haproxyproc: reload: %w", ctx.Err())
+			case <-c.done:
+				timeout.Stop()
+				return fmt.Errorf("haproxyproc: reload: haproxy exited (%v): %s", c.err, c.tail.String())
+			case <-timeout.C:
+			}
+			break
+		}
+		if attempt == 10 {
+			return fmt.Errorf("haproxyproc: reload: the master did not take SIGUSR2 in %d tries: %s", attempt, c.tail.String())
+		}
+		p.log.Debug("master did not take SIGUSR2; sending it again", "attempt", attempt)
+	}
 }
 
 // Stop kills every haproxy process this Proc started (SIGTERM, then
@@ -450,6 +495,35 @@ func freePort() (int, error) {
 type tail struct {
 	mu    sync.Mutex
 	lines []string
+	// loaded counts "Loading success." lines: a master-worker haproxy's
+	// master prints one when a worker is up and the master is in its loop,
+	// ready for the next SIGUSR2.
+	loaded int
+	// reloads counts "Reloading HAProxy" lines: the master took a SIGUSR2.
+	reloads int
+	change  chan struct{} // closed and replaced on every line
+}
+
+// reloading returns the number of "Reloading HAProxy" lines so far and a
+// channel closed at the next line of output.
+func (t *tail) reloading() (int, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.change == nil {
+		t.change = make(chan struct{})
+	}
+	return t.reloads, t.change
+}
+
+// loads returns the number of "Loading success." lines so far and a
+// channel closed at the next line of output.
+func (t *tail) loads() (int, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.change == nil {
+		t.change = make(chan struct{})
+	}
+	return t.loaded, t.change
 }
 
 func (t *tail) copy(r io.Reader, log *slog.Logger) {
@@ -458,6 +532,16 @@ func (t *tail) copy(r io.Reader, log *slog.Logger) {
 		line := sc.Text()
 		log.Debug("haproxy", "line", line)
 		t.mu.Lock()
+		if strings.Contains(line, "Loading success.") {
+			t.loaded++
+		}
+		if strings.Contains(line, "Reloading HAProxy") {
+			t.reloads++
+		}
+		if t.change != nil {
+			close(t.change)
+			t.change = nil
+		}
 		t.lines = append(t.lines, line)
 		if len(t.lines) > 20 {
 			t.lines = t.lines[1:]

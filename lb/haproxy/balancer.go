@@ -17,6 +17,11 @@ import (
 type Balancer struct {
 	cfg Config
 	api runtimeAPI
+	// reader, if set, runs the read-only `show` commands (see rawRuntime);
+	// else they go through api.
+	reader interface {
+		query(ctx context.Context, command string) (string, error)
+	}
 	log *slog.Logger
 
 	// sem serialises membership changes (Add, Drain, Remove, SetWeight)
@@ -55,7 +60,8 @@ func New(ctx context.Context, cfg Config) (*Balancer, error) {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return nil, fmt.Errorf("haproxy: config: Socket %q: want tcp://host:port: %w", cfg.Socket, lb.ErrInvalid)
 		}
-		b.api = rawRuntime{addr: addr, timeout: cfg.Timeout}
+		raw := rawRuntime{network: "tcp", addr: addr, timeout: cfg.Timeout}
+		b.api, b.reader = raw, raw
 	} else {
 		if err := b.checkSocketFile(); err != nil {
 			return nil, err
@@ -69,6 +75,7 @@ func New(ctx context.Context, cfg Config) (*Balancer, error) {
 				Fix: "check that HAProxy runs and that Socket is its `stats socket` path"}
 		}
 		b.api = api
+		b.reader = rawRuntime{network: "unix", addr: cfg.Socket, timeout: cfg.Timeout}
 	}
 	return b.open(ctx)
 }
@@ -290,6 +297,17 @@ func runCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
 // raw runs commands and returns HAProxy's answer.
 func (b *Balancer) raw(ctx context.Context, cmd string) (string, error) {
 	return runCtx(ctx, func() (string, error) { return b.api.ExecuteRaw(cmd) })
+}
+
+// show runs read-only commands and returns HAProxy's answer.
+func (b *Balancer) show(ctx context.Context, cmd string) (string, error) {
+	if b.reader == nil {
+		return b.raw(ctx, cmd)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return b.reader.query(ctx, cmd)
 }
 
 // exec runs one client-native call.

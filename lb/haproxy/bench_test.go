@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,62 +34,101 @@ func BenchmarkPoolChanges(b *testing.B) {
 		b.Skip("set WEBFARM_BENCH=1 (make bench) to run")
 	}
 	needHAProxy(b)
-	type row struct {
-		way string
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("WEBFARM_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	ways := []string{"control", "driver", "restart", "reload"}
+	type run struct {
 		res loadgen.Result
 		cut int64
 	}
-	var table []row
-	for _, way := range []string{"control", "driver", "restart", "reload"} {
-		b.Run(way, func(b *testing.B) {
-			for range b.N {
-				farm := newWebFarm(b, 6)
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer cancel()
-				var (
-					p *haproxyproc.Proc
-					w poolWay
-				)
-				switch way {
-				case "control", "driver":
-					p = startProc(b, haproxyproc.Config{})
-					dw := &driverWay{b: connect(b, p, Config{}), farm: farm}
-					if err := dw.setPool(ctx, 2); err != nil {
-						b.Fatal(err)
-					}
-					w = dw
-					if way == "control" {
-						w = noWay{}
-					}
-				case "restart", "reload":
-					p = startProc(b, haproxyproc.Config{MasterWorker: way == "reload", Servers: nil})
-					fw := &fileWay{p: p, farm: farm, reload: way == "reload"}
-					if err := fw.setPool(ctx, 2); err != nil {
-						b.Fatal(err)
-					}
-					w = fw
+	runs := map[string][]run{}
+	// The machine is shared: run the ways in turn, several rounds, and
+	// compare medians.
+	for round := range rounds {
+		for k := range ways {
+			way := ways[(k+round)%len(ways)]
+			b.Run(way, func(b *testing.B) {
+				for range b.N {
+					res, cut := poolChangeRun(b, way)
+					b.ReportMetric(float64(res.Failed), "failed")
+					b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
+					b.ReportMetric(res.RPS(), "req/s")
+					runs[way] = append(runs[way], run{res, cut})
 				}
-				res, done, err := scaleRun{url: p.URL(), way: w, events: 20, every: 500 * time.Millisecond,
-					limit: time.Minute, concurrency: 32}.run(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if done != 20 {
-					b.Fatalf("%d of 20 pool changes", done)
-				}
-				b.ReportMetric(float64(res.Failed), "failed")
-				b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
-				b.ReportMetric(res.RPS(), "req/s")
-				table = append(table, row{way, res, farm.cut.Load()})
-			}
-		})
+			})
+		}
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "\n%-8s %10s %7s %5s %9s %8s  %s\n", "way", "requests", "failed", "cut", "req/s", "p99", "errors")
-	for _, r := range table {
-		fmt.Fprintf(&out, "%-8s %10d %7d %5d %9.0f %8s  %v\n", r.way, r.res.Requests, r.res.Failed, r.cut, r.res.RPS(), r.res.P99.Round(10*time.Microsecond), r.res.Errors)
+	fmt.Fprintf(&out, "\n20 pool changes (2 <-> 6 servers), 32 keep-alive clients, median of %d runs:\n", rounds)
+	fmt.Fprintf(&out, "%-8s %9s %7s %5s %9s %9s %8s\n", "way", "requests", "failed", "cut", "req/s", "vs ctrl", "p99")
+	median := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
+	var ctrl float64
+	for _, way := range ways {
+		var reqs, failed, cut, rps, p99 []float64
+		for _, r := range runs[way] {
+			reqs = append(reqs, float64(r.res.Requests))
+			failed = append(failed, float64(r.res.Failed))
+			cut = append(cut, float64(r.cut))
+			rps = append(rps, r.res.RPS())
+			p99 = append(p99, float64(r.res.P99))
+		}
+		if len(reqs) == 0 {
+			continue
+		}
+		m := median(rps)
+		if way == "control" {
+			ctrl = m
+		}
+		fmt.Fprintf(&out, "%-8s %9.0f %7.0f %5.0f %9.0f %+8.1f%% %8s\n", way, median(reqs), median(failed), median(cut), m,
+			100*(m-ctrl)/ctrl, time.Duration(median(p99)).Round(10*time.Microsecond))
+		for _, r := range runs[way] {
+			if len(r.res.Errors) > 0 {
+				fmt.Fprintf(&out, "         errors: %v\n", r.res.Errors)
+			}
+		}
 	}
 	fmt.Print(out.String())
+}
+
+// poolChangeRun runs one way once on a fresh haproxy and web farm.
+func poolChangeRun(b *testing.B, way string) (loadgen.Result, int64) {
+	farm := newWebFarm(b, 6)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var (
+		p *haproxyproc.Proc
+		w poolWay
+	)
+	switch way {
+	case "control", "driver":
+		p = startProc(b, haproxyproc.Config{})
+		dw := &driverWay{b: connect(b, p, Config{}), farm: farm}
+		if err := dw.setPool(ctx, 2); err != nil {
+			b.Fatal(err)
+		}
+		w = dw
+		if way == "control" {
+			w = noWay{}
+		}
+	case "restart", "reload":
+		p = startProc(b, haproxyproc.Config{MasterWorker: way == "reload"})
+		fw := &fileWay{p: p, farm: farm, reload: way == "reload"}
+		if err := fw.setPool(ctx, 2); err != nil {
+			b.Fatal(err)
+		}
+		w = fw
+	}
+	res, done, err := scaleRun{url: p.URL(), way: w, events: 20, every: 500 * time.Millisecond,
+		limit: time.Minute, concurrency: 32}.run(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if done != 20 {
+		b.Fatalf("%d of 20 pool changes", done)
+	}
+	return res, farm.cut.Load()
 }
 
 // BenchmarkStats reads Stats with 10, 100 and 1,000 servers in the

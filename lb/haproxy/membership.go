@@ -32,7 +32,7 @@ func (b *Balancer) servers(ctx context.Context) ([]server, error) {
 	if err := b.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	out, err := b.raw(ctx, fmt.Sprintf("show stat %s 4 -1", b.cfg.Backend))
+	out, err := b.show(ctx, fmt.Sprintf("show stat %s 4 -1", b.cfg.Backend))
 	if err != nil {
 		return nil, fmt.Errorf("haproxy: list servers: %w", err)
 	}

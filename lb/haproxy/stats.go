@@ -72,7 +72,7 @@ func (b *Balancer) read(ctx context.Context, perServer bool) (Reading, error) {
 	if b.cfg.Frontend != "" {
 		fmt.Fprintf(&cmd, ";show stat %s 1 -1", b.cfg.Frontend)
 	}
-	out, err := b.raw(ctx, cmd.String())
+	out, err := b.show(ctx, cmd.String())
 	if err != nil {
 		return Reading{}, fmt.Errorf("haproxy: stats: %w", err)
 	}
