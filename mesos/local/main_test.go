@@ -10,8 +10,12 @@ import (
 
 // TestMain lets the test binary double as a task: with
 // LOCAL_TEST_HELPER=http it serves HTTP on 127.0.0.1:$PORT, answering
-// /health with status $HEALTH_STATUS (default 200).
+// /health with status $HEALTH_STATUS (default 200); with
+// LOCAL_TEST_HELPER=executor it is a custom executor (see runTestExecutor).
 func TestMain(m *testing.M) {
+	if os.Getenv("LOCAL_TEST_HELPER") == "executor" {
+		os.Exit(runTestExecutor())
+	}
 	if os.Getenv("LOCAL_TEST_HELPER") == "http" {
 		status := 200
 		if s := os.Getenv("HEALTH_STATUS"); s != "" {
