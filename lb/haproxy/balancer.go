@@ -33,6 +33,7 @@ type Balancer struct {
 	mu     sync.Mutex
 	closed bool
 	names  map[string]string // server name → ID, for names that do not decode (hashed)
+	pool   map[string]member // what this Balancer put in (or found in) the pool, by ID
 	last   processInfo       // the process of the last reading
 	lastN  uint64            // the last reading's Requests
 	haveIt bool              // last and lastN are set
@@ -87,6 +88,7 @@ func newBalancer(cfg Config) *Balancer {
 		sem:      make(chan struct{}, 1),
 		statsSem: make(chan struct{}, 1),
 		names:    make(map[string]string),
+		pool:     make(map[string]member),
 	}
 }
 
@@ -103,6 +105,9 @@ func (b *Balancer) open(ctx context.Context) (*Balancer, error) {
 		ids := make([]string, 0, len(servers))
 		for _, s := range servers {
 			ids = append(ids, s.id)
+			if s.addr.IsValid() {
+				b.setMember(s.backend(), state(s.row.status) == lb.StateDraining)
+			}
 		}
 		b.log.Info("adopted servers already in the backend", "count", len(servers), "ids", ids)
 	}
@@ -218,6 +223,10 @@ func (b *Balancer) probe(ctx context.Context) error {
 		return &ConfigError{Problem: ProblemVersion, Detail: "HAProxy " + r.info.version,
 			Fix: "use HAProxy 2.6 or later (add server / del server)"}
 	}
+	// The first reading compares with this process.
+	b.mu.Lock()
+	b.last, b.lastN, b.haveIt = r.info, 0, true
+	b.mu.Unlock()
 	return nil
 }
 

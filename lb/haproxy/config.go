@@ -62,6 +62,11 @@ type Config struct {
 	// down (`shutdown sessions server`) and deletes it. If zero, 10s is
 	// used.
 	RemoveTimeout time.Duration
+	// Restore re-adds, when a reading finds that HAProxy restarted or
+	// reloaded, the servers this Balancer had in the pool and not draining
+	// (a restart loses every server added at run time). If false, the
+	// caller re-adds them (Reading.Restarted tells when).
+	Restore bool
 	// AllowWorldWritableSocket lets New use a unix socket that any local
 	// user may write to (and so may use to reconfigure HAProxy). If false,
 	// New refuses such a socket; a group-writable one is logged as a

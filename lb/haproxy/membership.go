@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -93,9 +94,11 @@ func (b *Balancer) remember(name, id string) {
 	b.mu.Unlock()
 }
 
-func (b *Balancer) forget(name string) {
+// forget drops what the Balancer knows of a deleted server.
+func (b *Balancer) forget(name, id string) {
 	b.mu.Lock()
 	delete(b.names, name)
+	delete(b.pool, id)
 	b.mu.Unlock()
 }
 
@@ -133,6 +136,11 @@ func (b *Balancer) Add(ctx context.Context, bk lb.Backend) error {
 		return fmt.Errorf("haproxy: add %s: %w", bk, err)
 	}
 	defer b.unlock()
+	return b.add(ctx, bk)
+}
+
+// add is Add under the membership lock.
+func (b *Balancer) add(ctx context.Context, bk lb.Backend) error {
 	ss, err := b.servers(ctx)
 	if err != nil {
 		return fmt.Errorf("haproxy: add %s: %w", bk, err)
@@ -162,6 +170,7 @@ func (b *Balancer) Add(ctx context.Context, bk lb.Backend) error {
 		b.rollback(ctx, name)
 		return fmt.Errorf("haproxy: add %s: %w", bk, err)
 	}
+	b.setMember(bk, false)
 	return nil
 }
 
@@ -176,7 +185,44 @@ func (b *Balancer) adopt(ctx context.Context, s server, bk lb.Backend) error {
 			return fmt.Errorf("haproxy: add %s: %w", bk, err)
 		}
 	}
+	b.setMember(bk, strings.HasPrefix(s.row.status, "DRAIN"))
 	return nil
+}
+
+// member is a backend this Balancer keeps in the pool.
+type member struct {
+	backend  lb.Backend
+	draining bool
+}
+
+func (b *Balancer) setMember(bk lb.Backend, draining bool) {
+	b.mu.Lock()
+	b.pool[bk.ID] = member{bk, draining}
+	b.mu.Unlock()
+}
+
+// restore re-adds the members that are not draining, after HAProxy lost
+// them in a restart. It returns how many it added.
+func (b *Balancer) restore(ctx context.Context) (int, error) {
+	if err := b.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer b.unlock()
+	b.mu.Lock()
+	var want []lb.Backend
+	for _, m := range b.pool {
+		if !m.draining {
+			want = append(want, m.backend)
+		}
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, bk := range want {
+		if err := b.add(ctx, bk); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(want) - len(errs), errors.Join(errs...)
 }
 
 // enable turns health checks on (if configured) and makes the server ready.
@@ -203,7 +249,9 @@ func (b *Balancer) rollback(ctx context.Context, name string) {
 		b.log.Error("could not delete a half-added server", "server", name, "err", err)
 		return
 	}
-	b.forget(name)
+	b.mu.Lock()
+	delete(b.names, name)
+	b.mu.Unlock()
 }
 
 // Drain stops new connections to the server (`set server … state drain`);
@@ -222,12 +270,14 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("haproxy: drain %q: no such server in %s: %w", id, b.cfg.Backend, lb.ErrNotFound)
 	}
-	if strings.HasPrefix(s.row.status, "DRAIN") {
-		return nil
+	if !strings.HasPrefix(s.row.status, "DRAIN") {
+		err = b.exec(ctx, func(api runtimeAPI) error { return api.SetServerState(b.cfg.Backend, s.name, "drain") })
+		if err != nil {
+			return fmt.Errorf("haproxy: drain %q: %w", id, notFound(err))
+		}
 	}
-	err = b.exec(ctx, func(api runtimeAPI) error { return api.SetServerState(b.cfg.Backend, s.name, "drain") })
-	if err != nil {
-		return fmt.Errorf("haproxy: drain %q: %w", id, notFound(err))
+	if s.addr.IsValid() {
+		b.setMember(s.backend(), true)
 	}
 	return nil
 }
@@ -250,6 +300,9 @@ func (b *Balancer) Remove(ctx context.Context, id string) error {
 	}
 	s, ok := find(ss, id)
 	if !ok {
+		b.mu.Lock()
+		delete(b.pool, id)
+		b.mu.Unlock()
 		return nil
 	}
 	be := b.cfg.Backend
@@ -259,6 +312,7 @@ func (b *Balancer) Remove(ctx context.Context, id string) error {
 	if !s.inMaint() {
 		if err := maint(); err != nil {
 			if said(err, msgNoServer) {
+				b.forget(s.name, id)
 				return nil
 			}
 			return fmt.Errorf("haproxy: remove %q: set server %s/%s state maint: %w", id, be, s.name, err)
@@ -271,7 +325,7 @@ func (b *Balancer) Remove(ctx context.Context, id string) error {
 		err := b.exec(ctx, func(api runtimeAPI) error { return api.DeleteServer(be, s.name) })
 		switch {
 		case err == nil || said(err, msgNoServer):
-			b.forget(s.name)
+			b.forget(s.name, id)
 			return nil
 		case said(err, msgNotMaint): // made ready meanwhile, by someone else
 			if err := maint(); err != nil && !said(err, msgNoServer) {

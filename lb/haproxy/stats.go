@@ -26,6 +26,9 @@ type Reading struct {
 	// a counter that went down as a reset; Restarted also catches a
 	// restart after which the counter has already passed its old value.)
 	Restarted bool
+	// Restored is the number of servers re-added after a restart, with
+	// Config.Restore.
+	Restored int
 }
 
 // Stats reads the counters with [Balancer.Read], or with
@@ -134,7 +137,16 @@ func (b *Balancer) read(ctx context.Context, perServer bool) (Reading, error) {
 	b.mu.Unlock()
 	if r.Restarted {
 		b.log.Warn("HAProxy restarted: counters start from zero and servers added at run time are gone",
-			"pid", r.PID, "started", r.Started)
+			"pid", r.PID, "started", r.Started, "restore", b.cfg.Restore)
+		if b.cfg.Restore {
+			n, err := b.restore(ctx)
+			r.Restored = n
+			if err != nil {
+				b.log.Error("could not restore servers after HAProxy restarted", "restored", n, "err", err)
+			} else {
+				b.log.Info("restored servers after HAProxy restarted", "restored", n)
+			}
+		}
 	}
 	return r, nil
 }
