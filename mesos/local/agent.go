@@ -35,10 +35,10 @@ func portsResource(b, e uint64) mesos.Resource {
 	return mesos.Resource{Name: "ports", Type: mesos.RANGES.Enum(), Ranges: &mesos.Value_Ranges{Range: []mesos.Value_Range{{Begin: b, End: e}}}}
 }
 
-func (c *Cluster) startAgent(ctx context.Context, i int) (*agent, error) {
+func (c *Cluster) startAgent(ctx context.Context, i int, id string) (*agent, error) {
 	pr := agentPorts(c.cfg.Ports, i, c.cfg.Agents)
 	a := &agent{
-		id:       c.masterID[:8] + "-S" + strconv.Itoa(i),
+		id:       id,
 		index:    i,
 		hostname: c.cfg.Hostname,
 		ports:    pr,

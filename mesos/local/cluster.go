@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 	}()
 	for i := range cfg.Agents {
-		a, err := c.startAgent(ctx, i)
+		a, err := c.startAgent(ctx, i, c.masterID[:8]+"-S"+strconv.Itoa(i))
 		if err != nil {
 			return fail(err)
 		}

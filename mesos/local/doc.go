@@ -77,8 +77,10 @@
 // # Faults
 //
 // FailoverMaster drops every stream but keeps the state; StopAgent makes an
-// agent's tasks TASK_LOST (TASK_UNREACHABLE for PARTITION_AWARE frameworks);
-// KillTaskProcess signals a task's process from outside.
+// agent's tasks TASK_LOST (TASK_UNREACHABLE for PARTITION_AWARE frameworks)
+// and RestartAgent brings it back empty under a new agent ID;
+// KillTaskProcess signals a task's process from outside. Tasks and Agents
+// return snapshots for assertions.
 //
 // # Security
 //

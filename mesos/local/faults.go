@@ -145,3 +145,46 @@ func (c *Cluster) KillTaskProcess(ctx context.Context, frameworkID, taskID strin
 	p.signal(sig)
 	return nil
 }
+
+// RestartAgent brings a stopped agent back as a new, empty agent with the
+// same resources and ports, as a machine that rebooted and lost its state
+// re-registers under a new agent ID. It returns the new ID.
+func (c *Cluster) RestartAgent(ctx context.Context, agentID string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("local: restart agent: %w", err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return "", ErrClosed
+	}
+	old := c.agentByID(agentID)
+	if old == nil {
+		c.mu.Unlock()
+		return "", fmt.Errorf("local: restart agent %q: %w", agentID, ErrNotFound)
+	}
+	if !old.stopped {
+		c.mu.Unlock()
+		return "", fmt.Errorf("local: restart agent %q: it is running (StopAgent first)", agentID)
+	}
+	id := c.nextID("S")
+	c.mu.Unlock()
+	a, err := c.startAgent(ctx, old.index, id)
+	if err != nil {
+		return "", fmt.Errorf("local: restart agent %q: %w", agentID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		go a.srv.Close()
+		return "", ErrClosed
+	}
+	for i, x := range c.agents {
+		if x == old {
+			c.agents[i] = a
+		}
+	}
+	c.log.Info("agent restarted", "old", agentID, "agent", a.id)
+	c.kick()
+	return a.id, nil
+}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"syscall"
 	"testing"
@@ -351,8 +352,20 @@ func TestFaults(t *testing.T) {
 			t.Errorf("FAILURE %+v, want agent %s", f, o.AgentID.Value)
 		}
 		waitFor(t, "the process is gone", func() bool { return syscall.Kill(pid, 0) != nil })
-		if err := c.StopAgent(context.Background(), "nope"); err == nil {
-			t.Error("StopAgent of an unknown agent: nil error")
+		if err := c.StopAgent(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("StopAgent of an unknown agent: %v, want ErrNotFound", err)
+		}
+		if _, err := c.RestartAgent(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("RestartAgent of an unknown agent: %v, want ErrNotFound", err)
+		}
+		// Restarted, the agent comes back empty under a new ID and is offered.
+		newID, err := c.RestartAgent(context.Background(), o.AgentID.Value)
+		if err != nil || newID == o.AgentID.Value {
+			t.Fatalf("RestartAgent = %q, %v; want a new agent ID", newID, err)
+		}
+		back := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+		if cpus, _, ports := offerCPUs(back); back.AgentID.Value != newID || cpus != DefaultCPUs || ports[0] != (mesos.Value_Range{Begin: 31000, End: 32999}) {
+			t.Errorf("offer after restart %+v, want agent %s with all its resources", back, newID)
 		}
 	})
 	t.Run("KillTaskProcess fails the task", func(t *testing.T) {
