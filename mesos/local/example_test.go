@@ -64,7 +64,7 @@ func exampleBinaries(t *testing.T) (sched, executor string) {
 		t.Skipf("cannot fetch mesos-go's example modules (no module proxy?): %v", err)
 	}
 	for _, b := range []struct{ name, out string }{{"example-scheduler", sched}, {"example-executor", executor}} {
-		tmp := b.out + ".tmp"
+		tmp := fmt.Sprintf("%s.%d.tmp", b.out, os.Getpid()) // concurrent test runs may build too
 		if err := run("build", "-o", tmp, pkg+b.name); err != nil {
 			t.Fatalf("build %s: %v", b.name, err)
 		}
