@@ -253,7 +253,7 @@ func TestTeardownKillsTasks(t *testing.T) {
 	pid := c.Tasks()[0].PID
 	s.mustCall(&scheduler.Call{Type: scheduler.Call_TEARDOWN})
 	waitFor(t, "the task is killed", func() bool { return taskState(c, "t1") == "TASK_KILLED" })
-	waitFor(t, "the process is gone", func() bool { return syscall.Kill(pid, 0) != nil })
+	waitFor(t, "the process is gone", func() bool { return processGone(pid) })
 	if code, _ := s.call(&scheduler.Call{Type: scheduler.Call_REVIVE}); code != http.StatusBadRequest {
 		t.Errorf("call after TEARDOWN: %d, want 400", code)
 	}
@@ -351,7 +351,7 @@ func TestFaults(t *testing.T) {
 		if f := s.next(scheduler.Event_FAILURE).Failure; f.GetAgentID().GetValue() != o.AgentID.Value {
 			t.Errorf("FAILURE %+v, want agent %s", f, o.AgentID.Value)
 		}
-		waitFor(t, "the process is gone", func() bool { return syscall.Kill(pid, 0) != nil })
+		waitFor(t, "the process is gone", func() bool { return processGone(pid) })
 		if err := c.StopAgent(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("StopAgent of an unknown agent: %v, want ErrNotFound", err)
 		}

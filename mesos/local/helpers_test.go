@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,4 +277,19 @@ func (s *sched) use(t *testing.T) func() {
 	old := s.t
 	s.t = t
 	return func() { s.t = old }
+}
+
+// processGone reports whether pid has exited (a zombie waiting for a reaper
+// counts as gone: PID 1 here may reap late).
+func processGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) STATE ...: comm may contain spaces, so look after the last ')'.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] == 'Z' || s[i+2] == 'X'
+	}
+	return false
 }

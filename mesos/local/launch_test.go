@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +234,38 @@ func TestLaunchGroup(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestProcessGroupIsCleanedUp(t *testing.T) {
+	tests := []struct {
+		name  string
+		cmd   string
+		kill  bool
+		state mesos.TaskState
+	}{
+		{name: "killed task takes its children", cmd: `sleep 60 & echo $! > child; wait`, kill: true, state: mesos.TASK_KILLED},
+		{name: "finished task leaves no children", cmd: `sleep 60 & echo $! > child; sleep 0.2; exit 0`, state: mesos.TASK_FINISHED},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, Config{Agents: 1})
+			s := newSched(t, c, mediaJSON)
+			s.subscribe(frameworkInfo("t"))
+			o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+			s.mustCall(launchCall(o, 0, cmdTask(o, "p", tc.cmd, nil)))
+			s.update("p", mesos.TASK_RUNNING)
+			sandbox := c.Tasks()[0].Sandbox
+			var child int
+			waitFor(t, "the child's pid", func() bool {
+				b, err := os.ReadFile(filepath.Join(sandbox, "child"))
+				_, serr := fmt.Sscan(string(b), &child)
+				return err == nil && serr == nil && child > 0
+			})
+			if tc.kill {
+				s.mustCall(&scheduler.Call{Type: scheduler.Call_KILL, Kill: &scheduler.Call_Kill{TaskID: mesos.TaskID{Value: "p"}}})
+			}
+			s.update("p", tc.state)
+			waitFor(t, "the child to be gone", func() bool { return processGone(child) })
+		})
+	}
 }
