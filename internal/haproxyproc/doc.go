@@ -22,6 +22,7 @@
 //	    stats socket /run/haproxy/admin.sock mode 600 level admin
 //	    stats timeout 30s
 //	    hard-stop-after 15s          # bounds an old process after a reload
+//	    maxconn 4096
 //
 //	defaults
 //	    mode http

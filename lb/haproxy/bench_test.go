@@ -168,12 +168,21 @@ func BenchmarkStats(b *testing.B) {
 				if mode.perServer && len(r.Backends) != n {
 					b.Fatalf("Backends has %d entries, want %d", len(r.Backends), n)
 				}
+				mask := 2
+				if mode.perServer {
+					mask = 6
+				}
+				out, err := bal.show(ctx, fmt.Sprintf("show info;show stat webfarm %d -1", mask))
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ResetTimer()
 				for range b.N {
 					if _, err := bal.read(ctx, mode.perServer); err != nil {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(float64(len(out)), "reply-bytes")
 			})
 		}
 	}

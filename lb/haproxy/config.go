@@ -24,8 +24,8 @@ const DefaultServerOptions = "pool-max-conn -1 pool-purge-delay 5s"
 // field doc gives the default used when the field is zero.
 type Config struct {
 	// Socket is HAProxy's stats socket at `level admin`: a unix socket
-	// path ("/run/haproxy/admin.sock"), or "tcp://127.0.0.1:9999" for a
-	// TCP socket. Give the worker's socket, never the master CLI. If
+	// path ("/run/haproxy/admin.sock", or "unix:///run/…"), or
+	// "tcp://127.0.0.1:9999" for a TCP socket. Give the worker's socket, never the master CLI. If
 	// empty, "/run/haproxy/admin.sock" is used.
 	Socket string
 	// Backend is the backend section whose servers the driver manages. It
@@ -85,6 +85,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Socket == "" {
 		c.Socket = "/run/haproxy/admin.sock"
 	}
+	c.Socket = strings.TrimPrefix(c.Socket, "unix://")
 	if c.Backend == "" {
 		c.Backend = "webfarm"
 	}
