@@ -256,9 +256,9 @@ func (c *Cluster) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request
 		writeError(w, herr)
 		return
 	}
-	call := new(mexec.Call)
-	if err := unmarshalMessage(media, body, call); err != nil {
-		writeError(w, badRequest("Failed to parse body into Call: %v", err))
+	call, herr := decodeExecutorCall(media, body)
+	if herr != nil {
+		writeError(w, herr)
 		return
 	}
 	if call.FrameworkID.Value == "" || call.ExecutorID.Value == "" {
@@ -359,4 +359,18 @@ func (c *Cluster) executorUpdate(ex *executor, u *mexec.Call_Update) *httpError 
 	}
 	c.statusUpdate(t, st)
 	return nil
+}
+
+// decodeExecutorCall decodes an executor Call; it never panics.
+func decodeExecutorCall(media string, body []byte) (call *mexec.Call, herr *httpError) {
+	defer func() {
+		if p := recover(); p != nil {
+			call, herr = nil, badRequest("Failed to parse body into Call: %v", p)
+		}
+	}()
+	call = new(mexec.Call)
+	if err := unmarshalMessage(media, body, call); err != nil {
+		return nil, badRequest("Failed to parse body into Call: %v", err)
+	}
+	return call, nil
 }

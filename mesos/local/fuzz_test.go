@@ -1,7 +1,9 @@
 package local
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -66,4 +68,83 @@ func seedCalls() []*scheduler.Call {
 		{Type: scheduler.Call_SUPPRESS, FrameworkID: fid, Suppress: &scheduler.Call_Suppress{}},
 		{Type: scheduler.Call_TEARDOWN, FrameworkID: fid},
 	}
+}
+
+// FuzzHandleCall runs decoded calls (but SUBSCRIBE and TEARDOWN) through a
+// live master (one cluster per fuzz process, a subscribed framework): no
+// input may panic or wedge it.
+// Commands are replaced by "exit 0" so that fuzzed tasks run nothing
+// harmful; the placeholder offer ID "o1" and agent ID "a" of the seeds are
+// swapped for a real outstanding offer so that launches get exercised.
+func FuzzHandleCall(f *testing.F) {
+	for _, call := range seedCalls() {
+		b, err := marshal(mediaProtobuf, call)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	c, err := Start(context.Background(), Config{Agents: 2, AllocationInterval: 10 * time.Millisecond,
+		KillGracePeriod: 10 * time.Millisecond, StatusUpdateRetry: time.Hour})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { c.Close() })
+	s := newSched(f, c, mediaProtobuf)
+	s.subscribe(frameworkInfo("fuzz"))
+	go func() {
+		for range s.events {
+		}
+	}()
+	safe := func(ci *mesos.CommandInfo) {
+		if ci != nil {
+			*ci = mesos.CommandInfo{Value: ptr("exit 0"), Environment: ci.Environment}
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		call, herr := decodeCall(mediaProtobuf, body)
+		if herr != nil || call.Type == scheduler.Call_SUBSCRIBE || call.Type == scheduler.Call_TEARDOWN {
+			return // TEARDOWN would end the framework the harness needs (unit-tested elsewhere)
+		}
+		call.FrameworkID = &mesos.FrameworkID{Value: s.fwID}
+		c.mu.Lock()
+		var o *offer
+		for _, x := range c.offers {
+			o = x
+			break
+		}
+		c.mu.Unlock()
+		if a := call.Accept; a != nil {
+			for i := range a.OfferIDs {
+				if a.OfferIDs[i].Value == "o1" && o != nil {
+					a.OfferIDs[i].Value = o.id
+				}
+			}
+			for _, op := range a.Operations {
+				if op.LaunchGroup != nil {
+					safe(op.LaunchGroup.Executor.Command)
+				}
+				for i := range opTasks(op) {
+					ti := &opTasks(op)[i]
+					if ti.AgentID.Value == "a" && o != nil {
+						ti.AgentID.Value = o.agent.id
+					}
+					safe(ti.Command)
+					if ti.Executor != nil {
+						safe(ti.Executor.Command)
+					}
+					if ti.HealthCheck != nil {
+						safe(ti.HealthCheck.Command)
+					}
+				}
+			}
+		}
+		if herr := c.handleCall(s.streamID, call); herr != nil && herr.code >= 500 && herr.code != 501 {
+			t.Fatalf("%v: %v", call.Type, herr)
+		}
+		// The master still answers.
+		if herr := c.handleCall(s.streamID, &scheduler.Call{Type: scheduler.Call_REVIVE, FrameworkID: call.FrameworkID}); herr != nil {
+			t.Fatalf("REVIVE after %v: %v", call.Type, herr)
+		}
+	})
 }
