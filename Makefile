@@ -8,7 +8,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -p 2 -timeout 15m
 
-.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fuzz-scaler fmt
+.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fuzz-scaler fuzz-mesos-local fmt
 
 all: test
 
@@ -52,6 +52,12 @@ simulate:
 # fuzz-scaler: every policy stays in [Min, Max] and never panics, on any input.
 fuzz-scaler:
 	$(GO) test ./scaler -run '^$$' -fuzz FuzzPolicies -fuzztime 60s
+
+# fuzz-mesos-local: call decoding, calls through a live master, RecordIO framing.
+fuzz-mesos-local:
+	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzDecodeCall -fuzztime 60s
+	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzHandleCall -fuzztime 60s
+	$(GO) test ./mesos/local/internal/recordio -run '^$$' -fuzz FuzzReader -fuzztime 60s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
