@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -764,4 +765,20 @@ func TestLocalFrameworkRemoved(t *testing.T) {
 			t.Errorf("dead task %s still in the pool", b.ID)
 		}
 	}
+}
+
+// TestLocalRunLeavesNothing: after Run returns, no goroutine it started
+// lives on: not the converge loop, the token source, the event stream or
+// a pooled HTTP connection (nor their server ends in the master).
+func TestLocalRunLeavesNothing(t *testing.T) {
+	c := startCluster(t, nil)
+	time.Sleep(100 * time.Millisecond) // let the cluster's own start-up goroutines settle
+	before := runtime.NumGoroutine()
+	f := startFarm(t, localConfig(t, c, lbtest.NewMemory()))
+	eventually(t, 10*time.Second, "subscribed", func() (bool, string) { return f.s.Connected(), "" })
+	f.stop()
+	eventually(t, 5*time.Second, "goroutines back to the baseline", func() (bool, string) {
+		n := runtime.NumGoroutine()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before Run", n, before)
+	})
 }

@@ -310,6 +310,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	s.connected = false
 	s.mu.Unlock()
+	s.closeIdle()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -3,9 +3,11 @@ package mesos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -595,6 +597,7 @@ func TestRunTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -614,6 +617,12 @@ func TestRunTwice(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+	// Every goroutine Run started (converge loop, registration tokens,
+	// HTTP connections) ends with it.
+	eventually(t, 5*time.Second, "goroutines back to the baseline", func() (bool, string) {
+		n := runtime.NumGoroutine()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before Run", n, before)
+	})
 }
 
 // TestDeclineRacingRevive: an offer declined (count 0) while the count goes
