@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -103,12 +104,13 @@ type summary struct {
 	finalTasks    int
 	ups, downs    int
 	poolChanges   int
+	lastReason    string
 	balancerStats string
 }
 
 func (s summary) String() string {
-	return fmt.Sprintf("load: %s\ntasks: peak %d, final %d; decisions: %d up, %d down; pool changes: %d\n%s",
-		s.load, s.maxTasks, s.finalTasks, s.ups, s.downs, s.poolChanges, s.balancerStats)
+	return fmt.Sprintf("load: %s\ntasks: peak %d, final %d; decisions: %d up, %d down; pool changes: %d\nlast reason: %s\n%s",
+		s.load, s.maxTasks, s.finalTasks, s.ups, s.downs, s.poolChanges, s.lastReason, s.balancerStats)
 }
 
 // run serves the proxy, runs the controller and the load, and returns when
@@ -139,13 +141,18 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
 		Target: o.target, Min: o.min, Max: o.max,
 		StableWindow: 6 * time.Second, PanicWindow: 2 * time.Second, DownStabilization: 4 * time.Second,
+		DownLimit: scaler.RateLimit{Percent: 100}, // no limit: the short run should visibly give tasks back
 	})
 	if err != nil {
 		return summary{}, err
 	}
 	var sum summary
+	var mu sync.Mutex // guards sum while the controller runs
 	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: tasks, Interval: o.interval, Logger: log,
 		OnDecision: func(r scaler.Report) {
+			mu.Lock()
+			defer mu.Unlock()
+			sum.lastReason = r.Reason
 			switch r.Direction() {
 			case scaler.Up:
 				sum.ups++
@@ -157,19 +164,20 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 	go func() { defer close(ctlDone); _ = ctl.Run(ctx) }()
 	defer func() { cancel(); <-ctlDone }()
 
-	// Load: up to the peak at 40 % of the run, back to a trickle at 70 %.
+	// Load: up to the peak at 30 % of the run, back to a trickle at 50 %,
+	// which lasts the second half so the farm has time to shrink.
 	d := o.duration
 	rate := func(e time.Duration) float64 {
 		f := float64(e) / float64(d)
 		switch {
-		case f < 0.4:
-			return o.peak * (0.1 + 0.9*f/0.4)
-		case f < 0.7:
-			return o.peak * (1 - 0.9*(f-0.4)/0.3)
+		case f < 0.3:
+			return o.peak * (0.1 + 0.9*f/0.3)
+		case f < 0.5:
+			return o.peak * (1 - 0.9*(f-0.3)/0.2)
 		}
 		return o.peak * 0.1
 	}
-	load := loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: 16, RateFunc: rate, Duration: d})
+	load := loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: 64, RateFunc: rate, Duration: d})
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	for done := false; !done; {
@@ -179,11 +187,17 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
+			mu.Lock()
 			sum.maxTasks = max(sum.maxTasks, tasks.running())
+			mu.Unlock()
 		}
 	}
-	sum.load, err = load.Wait()
-	if err != nil && ctx.Err() == nil {
+	res, err := load.Wait()
+	interrupted := ctx.Err() != nil
+	cancel() // stop the controller before reading what it recorded
+	<-ctlDone
+	sum.load = res
+	if err != nil && !interrupted {
 		return sum, fmt.Errorf("load: %w", err)
 	}
 	sum.finalTasks = tasks.running()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -239,7 +238,9 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 			return sum, err
 		}
 		fmt.Fprintf(out, "webfarm: load profile: %s, peak %.0f req/s (ramp up, plateau, spike, ramp down)\n", prof.length(), prof.peak())
-		load = loadgen.Start(ctx, loadgen.Config{URL: proc.URL(), Concurrency: 32, RateFunc: prof.rate,
+		// Enough workers that a slow moment (a loaded machine) delays
+		// requests rather than skipping them.
+		load = loadgen.Start(ctx, loadgen.Config{URL: proc.URL(), Concurrency: max(64, int(prof.peak()/4)), RateFunc: prof.rate,
 			Duration: prof.length(), Timeout: 10 * time.Second})
 	} else {
 		fmt.Fprintf(out, "webfarm: no built-in load (-load=false): send requests to %s\n", proc.URL())
@@ -337,8 +338,8 @@ func waitServing(ctx context.Context, sched *mesos.Scheduler, n int, limit time.
 var forceStop atomic.Bool
 
 // drainFarm scales the farm to zero through the scheduler, which drains
-// each backend before killing its task, and waits (up to 30 s) until no
-// task runs.
+// each backend before killing its task, and waits (up to 30 s) until Mesos
+// reports every task ended.
 func drainFarm(sched *mesos.Scheduler, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -347,19 +348,27 @@ func drainFarm(sched *mesos.Scheduler, log *slog.Logger) error {
 	}
 	log.Info("stopping: scaling the farm to zero")
 	for {
-		st, err := sched.Status(ctx)
-		if err == nil && st.Running == 0 && st.Starting == 0 {
-			return nil
+		var live []string
+		for _, t := range sched.Tasks() {
+			if !terminal[t.State] {
+				live = append(live, t.ID+" "+t.State)
+			}
 		}
-		if forceStop.Load() {
+		if len(live) == 0 || forceStop.Load() {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stop: tasks still running after 30s (%+v): %w", st, errors.Join(err, ctx.Err()))
+			return fmt.Errorf("stop: tasks still running after 30s: %q", live)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// terminal holds the Mesos task states a task does not leave.
+var terminal = map[string]bool{
+	"TASK_FINISHED": true, "TASK_FAILED": true, "TASK_KILLED": true, "TASK_LOST": true, "TASK_ERROR": true,
+	"TASK_DROPPED": true, "TASK_GONE": true, "TASK_GONE_BY_OPERATOR": true,
 }
 
 var _ lb.Balancer = (*haproxy.Balancer)(nil)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/internal/status"
+	"github.com/webfarm/webfarm/mesos/local"
 )
 
 // TestMain lets the test binary be the web-server task: the scheduler
@@ -151,6 +152,7 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 		}
 		return "ok"
 	})
+	checkLivePage(t, statusURL)
 	resp, err := http.Get(statusURL + "metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -232,4 +234,146 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// checkLivePage loads the running farm's status page in headless Chromium
+// and checks that it drew the chart and filled the tiles and the pool from
+// the live farm. Without chromium it logs why and returns.
+func checkLivePage(t *testing.T, url string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Log("chromium is not installed: skipping the live status page check (scripts/deps.sh test installs it)")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", "--virtual-time-budget=3000", url)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		t.Errorf("chromium --dump-dom %s: %v", url, err)
+		return
+	}
+	dom := string(out)
+	find := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(dom)
+		if m == nil {
+			t.Errorf("live page DOM lacks %s", re)
+			return ""
+		}
+		return m[1]
+	}
+	if n, _ := strconv.Atoi(find(`<body data-polls="(\d+)"`)); n < 2 {
+		t.Errorf("live page polled %d times, want ≥ 2", n)
+	}
+	if n, _ := strconv.Atoi(find(`<b id="running">(\d+)</b>`)); n < 2 {
+		t.Errorf("live page shows %d running tasks, want ≥ 2", n)
+	}
+	if rps, err := strconv.Atoi(find(`<b id="rps">(\d+)</b>`)); err != nil || rps <= 0 {
+		t.Errorf("live page shows requests/s %d (%v), want a positive rate", rps, err)
+	}
+	if pts := strings.Fields(find(`id="line-rps"[^>]*points="([^"]*)"`)); len(pts) < 3 {
+		t.Errorf("live chart's rate line has %d vertices, want ≥ 3", len(pts))
+	}
+	if !regexp.MustCompile(`<td>127\.0\.0\.1:\d+</td><td class="ready">ready</td>`).MatchString(dom) {
+		t.Errorf("live pool table lists no ready backend on 127.0.0.1")
+	}
+}
+
+// TestDemoExternalMaster runs the farm with -master pointing at a Mesos
+// master it did not start (mesos/local stands in for a real cluster), with
+// no built-in load: the tasks serve through HAProxy, and stopping the farm
+// drains and kills them on that master instead of relying on the cluster
+// going away.
+func TestDemoExternalMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Mesos master, HAProxy and tasks; skipped with -short")
+	}
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err := local.Start(context.Background(), local.Config{Agents: 1, Ports: local.PortRange{Begin: 29500, End: 29599}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cfg, _, err := parseFarm([]string{"-master", cluster.URL(), "-load=false", "-task-bind", "127.0.0.1", "-backend", "go",
+		"-task-exe", exe}, io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx) // stop() is the user's Ctrl-C
+	defer stop()
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := runFarm(runCtx, cfg, &out, slog.New(slog.NewTextHandler(&logs, nil)))
+		done <- err
+	}()
+	defer func() {
+		if t.Failed() {
+			t.Logf("output:\n%s\nlogs (last 8 KiB):\n%s", out.String(), tail(logs.String(), 8<<10))
+		}
+	}()
+	farmURL := waitFor(t, done, func() string {
+		m := regexp.MustCompile(`farm at (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(out.String())
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	})
+	served := map[string]bool{}
+	waitFor(t, done, func() string {
+		resp, err := http.Get(farmURL)
+		if err != nil {
+			return ""
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && strings.Contains(string(body), "Hello from the web farm") {
+			served[resp.Header.Get("X-Served-By")] = true
+		}
+		if len(served) < cfg.min {
+			return ""
+		}
+		return "ok"
+	})
+	running := 0
+	for _, ti := range cluster.Tasks() {
+		if ti.State == "TASK_RUNNING" {
+			running++
+		}
+	}
+	if running != cfg.min {
+		t.Errorf("external master runs %d tasks, want -min %d", running, cfg.min)
+	}
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runFarm after stop: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the farm did not stop within 90s")
+	}
+	for _, ti := range cluster.Tasks() {
+		if ti.State != "TASK_KILLED" {
+			t.Errorf("task %s is %s after the farm stopped, want TASK_KILLED (drained, then killed)", ti.TaskID, ti.State)
+		}
+	}
+	if !strings.Contains(logs.String(), `msg="mesos: backend draining"`) {
+		t.Errorf("the farm stopped without draining its backends")
+	}
 }

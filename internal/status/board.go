@@ -84,6 +84,9 @@ type Point struct {
 	// serving traffic.
 	Desired int `json:"desired"`
 	Running int `json:"running"`
+	// Target is the rate the client load generator aimed at, or nil when
+	// none was running.
+	Target *float64 `json:"target,omitempty"`
 }
 
 // Decision is one scaling decision that changed the count (or failed).
@@ -225,6 +228,10 @@ func (b *Board) Record(r scaler.Report) {
 		desired = r.Count
 	}
 	p := Point{T: r.At.UnixMilli(), Desired: desired, Running: r.Input.Ready}
+	if b.load != nil && b.load.Running && finite(b.load.TargetRPS) {
+		v := b.load.TargetRPS
+		p.Target = &v
+	}
 	if r.Rate != nil && finite(r.Rate.PerSecond) {
 		v := r.Rate.PerSecond
 		p.RPS = &v

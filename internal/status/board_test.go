@@ -60,10 +60,17 @@ func TestBoardRecordTimeline(t *testing.T) {
 		t.Fatalf("a hold is not a decision: decisions %v, reason %q", s.Decisions, s.Reason)
 	}
 
-	// t=1s: scale up, applied.
+	// t=1s: scale up, applied, while a load generator aims at 420 req/s.
 	c.Advance(time.Second)
+	b.SetLoad(Load{Running: true, TargetRPS: 420})
 	b.Record(report(c, 2, 5, 2, 400, true, "rps 400 → 5"))
 	s = b.Snapshot()
+	if got := s.Last.Target; got == nil || *got != 420 {
+		t.Errorf("last point's client target = %v, want 420", got)
+	}
+	if s.Points[0].Target != nil {
+		t.Errorf("a point before any load has a client target")
+	}
 	if got := s.Last; got == nil || got.Desired != 5 || got.Running != 2 || got.RPS == nil || *got.RPS != 400 {
 		t.Fatalf("last point = %+v, want desired 5 (applied), running 2, rps 400", got)
 	}
