@@ -155,6 +155,12 @@ func (c *Cluster) allocate(now time.Time) {
 				}
 			}
 			_, port := splitHostPort(a.endpoint)
+			res := o.resources.Clone()
+			var alloc *mesos.Resource_AllocationInfo
+			if role := fw.allocationRole(); role != "" {
+				res.Allocate(role)
+				alloc = &mesos.Resource_AllocationInfo{Role: ptr(role)}
+			}
 			batches[fw] = append(batches[fw], mesos.Offer{
 				ID:          mesos.OfferID{Value: o.id},
 				FrameworkID: mesos.FrameworkID{Value: fw.id},
@@ -162,8 +168,9 @@ func (c *Cluster) allocate(now time.Time) {
 				Hostname:    a.hostname,
 				URL: &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: ptr(a.hostname), IP: ptr("127.0.0.1"), Port: int32(port)},
 					Path: ptr("/slave(1)")},
-				Resources:   o.resources.Clone(),
-				ExecutorIDs: execIDs,
+				Resources:      res,
+				ExecutorIDs:    execIDs,
+				AllocationInfo: alloc,
 			})
 			start++
 			break

@@ -51,7 +51,9 @@
 // capability get TASK_KILLING first. HTTP, TCP and COMMAND health checks run
 // as the command executor runs them; changes of health are sent as
 // TASK_RUNNING updates with `healthy` set, and a task failing
-// consecutive_failures checks is killed.
+// consecutive_failures checks is killed. A task that outlives its
+// max_completion_time fails with REASON_MAX_COMPLETION_TIME_REACHED.
+// Offers to MULTI_ROLE frameworks carry allocation_info for their role.
 //
 // LAUNCH_GROUP runs each task of the group as a process under an emulated
 // default executor: a task that does not finish kills the rest of its group.
@@ -91,7 +93,9 @@
 //
 // # Not emulated
 //
-// Containers and images (ContainerInfo other than MESOS without image),
-// roles, reservations, quota, volumes, inverse offers, maintenance, the
-// operator API, executor authentication and agent recovery.
+// Containers and images (ContainerInfo other than MESOS without image is
+// refused with TASK_ERROR), reservations, quota, weights, volumes, inverse
+// offers, maintenance, general checks (TaskInfo.check), archive extraction
+// by the fetcher, the operator API, leader election (there is one master:
+// no 307 redirects), executor authentication and agent recovery.
 package local

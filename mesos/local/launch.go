@@ -97,6 +97,12 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 	return nil
 }
 
+// unallocated copies resources without their allocation_info (which
+// MULTI_ROLE frameworks echo from offers), for accounting.
+func unallocated(rs []mesos.Resource) mesos.Resources {
+	return mesos.Resources(rs).Clone().Unallocate()
+}
+
 func opTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
 	switch {
 	case op.Launch != nil:
@@ -157,6 +163,12 @@ func (c *Cluster) validateTask(fw *framework, a *agent, ti *mesos.TaskInfo, grou
 	if ti.Container != nil && ti.Container.GetType() != mesos.ContainerInfo_MESOS {
 		return fmt.Errorf("container type %s is not supported by mesos/local", ti.Container.GetType())
 	}
+	if ti.Container != nil && ti.Container.Mesos != nil && ti.Container.Mesos.Image != nil {
+		return fmt.Errorf("container images are not supported by mesos/local (tasks run on the host)")
+	}
+	if mct := ti.MaxCompletionTime; mct != nil && mct.Nanoseconds <= 0 {
+		return fmt.Errorf("task's max_completion_time must be positive")
+	}
 	if kp := ti.KillPolicy; kp != nil && kp.GracePeriod != nil && kp.GracePeriod.Nanoseconds < 0 {
 		return fmt.Errorf("task's kill policy has a negative grace period")
 	}
@@ -198,7 +210,7 @@ func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []
 			verr = fmt.Errorf("executor %s is terminating or of another type", ei.ExecutorID.Value)
 		}
 		if ex == nil {
-			need.Add(ei.Resources...)
+			need.Add(unallocated(ei.Resources)...)
 		}
 	}
 	if len(tis) == 0 {
@@ -217,7 +229,7 @@ func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []
 		if err := c.validateTask(fw, a, &tis[i], group); err != nil {
 			verr = err
 		}
-		need.Add(tis[i].Resources...)
+		need.Add(unallocated(tis[i].Resources)...)
 	}
 	if verr == nil && !containsAll(*avail, need) {
 		verr = fmt.Errorf("task uses more resources %s than available %s", need, *avail)
@@ -241,7 +253,7 @@ func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []
 	}
 	var launched []*task
 	for _, ti := range tis {
-		t := &task{fw: fw, agent: a, info: ti, res: mesos.Resources(ti.Resources).Clone(), state: mesos.TASK_STAGING, exec: ex, launched: time.Now()}
+		t := &task{fw: fw, agent: a, info: ti, res: unallocated(ti.Resources), state: mesos.TASK_STAGING, exec: ex, launched: time.Now()}
 		t.latest = mesos.TaskStatus{TaskID: ti.TaskID, State: mesos.TASK_STAGING.Enum(), AgentID: &mesos.AgentID{Value: a.id}, Timestamp: ptr(nowSeconds())}
 		fw.tasks[ti.TaskID.Value] = t
 		launched = append(launched, t)
@@ -314,6 +326,15 @@ func (c *Cluster) execCommandTask(t *task, err error) {
 	if t.info.HealthCheck != nil {
 		c.startHealthCheck(t)
 	}
+	if mct := t.info.MaxCompletionTime; mct != nil {
+		t.deadline = time.AfterFunc(time.Duration(mct.Nanoseconds), func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if !isTerminal(t.state) && !c.closed {
+				c.killTask(t, &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{}}, mesos.REASON_MAX_COMPLETION_TIME_REACHED)
+			}
+		})
+	}
 }
 
 // commandExited reports the end of a command task's process.
@@ -326,6 +347,10 @@ func (c *Cluster) commandExited(t *task, p *process) {
 	code, msg := describeExit(p.exit)
 	st := mesos.TaskStatus{Message: ptr(msg)}
 	switch {
+	case t.killing && t.killWhy == mesos.REASON_MAX_COMPLETION_TIME_REACHED:
+		st.State = mesos.TASK_FAILED.Enum()
+		st.Reason = t.killWhy.Enum()
+		st.Message = ptr("Task reached its max completion time")
 	case t.killing:
 		st.State = mesos.TASK_KILLED.Enum()
 		if t.killWhy != 0 {

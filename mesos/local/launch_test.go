@@ -39,6 +39,12 @@ func TestLaunchInvalid(t *testing.T) {
 		{name: "HTTP health check without http", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) {
 			ti.HealthCheck = &mesos.HealthCheck{Type: mesos.HealthCheck_HTTP}
 		}, want: mesos.TASK_ERROR, wantMsg: "health check"},
+		{name: "container image", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) {
+			ti.Container = &mesos.ContainerInfo{Type: mesos.ContainerInfo_MESOS.Enum(), Mesos: &mesos.ContainerInfo_MesosInfo{Image: &mesos.Image{}}}
+		}, want: mesos.TASK_ERROR, wantMsg: "images"},
+		{name: "docker container", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) {
+			ti.Container = &mesos.ContainerInfo{Type: mesos.ContainerInfo_DOCKER.Enum()}
+		}, want: mesos.TASK_ERROR, wantMsg: "DOCKER"},
 		{name: "missing executable", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) {
 			ti.Command = &mesos.CommandInfo{Shell: ptr(false), Value: ptr("/nonexistent/binary")}
 		}, want: mesos.TASK_FAILED, wantMsg: "Failed to launch"},
@@ -268,4 +274,42 @@ func TestProcessGroupIsCleanedUp(t *testing.T) {
 			waitFor(t, "the child to be gone", func() bool { return processGone(child) })
 		})
 	}
+}
+
+func TestMaxCompletionTime(t *testing.T) {
+	c := startCluster(t, Config{Agents: 1})
+	s := newSched(t, c, mediaJSON)
+	s.subscribe(frameworkInfo("t"))
+	o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	ti := cmdTask(o, "slow", "exec sleep 60", nil)
+	ti.MaxCompletionTime = &mesos.DurationInfo{Nanoseconds: (200 * time.Millisecond).Nanoseconds()}
+	start := time.Now()
+	s.mustCall(launchCall(o, 0, ti))
+	st := s.update("slow", mesos.TASK_FAILED)
+	if st.GetReason() != mesos.REASON_MAX_COMPLETION_TIME_REACHED || time.Since(start) < 200*time.Millisecond {
+		t.Errorf("%+v after %v: want REASON_MAX_COMPLETION_TIME_REACHED after 200ms", st, time.Since(start))
+	}
+}
+
+func TestMultiRoleOffersCarryAllocationInfo(t *testing.T) {
+	c := startCluster(t, Config{Agents: 1})
+	s := newSched(t, c, mediaProtobuf)
+	fi := frameworkInfo("t")
+	fi.Roles = []string{"web"}
+	fi.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE}}
+	s.subscribe(fi)
+	o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	if o.AllocationInfo.GetRole() != "web" {
+		t.Errorf("offer allocation_info %v, want role web", o.AllocationInfo)
+	}
+	for _, r := range o.Resources {
+		if r.AllocationInfo.GetRole() != "web" {
+			t.Errorf("resource %v without allocation_info role web", r)
+		}
+	}
+	// Tasks echo allocation_info, as a MULTI_ROLE scheduler must.
+	ti := cmdTask(o, "t1", "exit 0", nil)
+	mesos.Resources(ti.Resources).Allocate("web")
+	s.mustCall(launchCall(o, 0, ti))
+	s.update("t1", mesos.TASK_FINISHED)
 }

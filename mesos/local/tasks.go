@@ -28,6 +28,7 @@ type task struct {
 	healthy   *bool
 	lost      bool // the agent is gone: the process's exit is not reported
 	killTimer *time.Timer
+	deadline  *time.Timer // max_completion_time
 	health    context.CancelFunc
 
 	// The agent's status update manager: updates wait here, the oldest one
@@ -61,6 +62,9 @@ func (t *task) stopTimers() {
 	t.stopRetry()
 	if t.killTimer != nil {
 		t.killTimer.Stop()
+	}
+	if t.deadline != nil {
+		t.deadline.Stop()
 	}
 	if t.health != nil {
 		t.health()
@@ -144,6 +148,9 @@ func (c *Cluster) taskEnded(t *task) {
 	t.ended = time.Now()
 	if t.killTimer != nil {
 		t.killTimer.Stop()
+	}
+	if t.deadline != nil {
+		t.deadline.Stop()
 	}
 	if t.health != nil {
 		t.health()
