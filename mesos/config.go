@@ -100,6 +100,13 @@ type Config struct {
 	// LaunchTimeout is how long a task may stay staging before it is
 	// killed and replaced. If zero, 5m is used.
 	LaunchTimeout time.Duration
+	// RelaunchBackoff delays launches after tasks die unexpectedly before
+	// they served for RelaunchBackoffMax: the second such death in a row
+	// holds launches for RelaunchBackoff, each further one twice as long,
+	// up to RelaunchBackoffMax; a task that serves for RelaunchBackoffMax
+	// ends the streak. This stops a broken command from crash-looping at
+	// the rate offers arrive. If zero, 1s and 1m are used.
+	RelaunchBackoff, RelaunchBackoffMax time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between subscription
 	// attempts. If zero, 1s and 15s are used.
 	ReconnectMin, ReconnectMax time.Duration
@@ -347,6 +354,7 @@ func (c *Config) validate() error {
 		{"SlowStart", c.SlowStart}, {"DeclineFor", c.DeclineFor},
 		{"ReconcileTimeout", c.ReconcileTimeout}, {"LaunchTimeout", c.LaunchTimeout},
 		{"ReconnectMin", c.ReconnectMin}, {"ReconnectMax", c.ReconnectMax},
+		{"RelaunchBackoff", c.RelaunchBackoff}, {"RelaunchBackoffMax", c.RelaunchBackoffMax},
 		{"RequestTimeout", c.RequestTimeout}, {"Tick", c.Tick},
 	} {
 		if err := badDuration(d.name, d.d); err != nil {
@@ -466,6 +474,11 @@ func (c Config) withDefaults() Config {
 	def(&c.DeclineFor, 10*time.Minute)
 	def(&c.ReconcileTimeout, 30*time.Second)
 	def(&c.LaunchTimeout, 5*time.Minute)
+	def(&c.RelaunchBackoff, time.Second)
+	def(&c.RelaunchBackoffMax, time.Minute)
+	if c.RelaunchBackoffMax < c.RelaunchBackoff {
+		c.RelaunchBackoffMax = c.RelaunchBackoff
+	}
 	def(&c.ReconnectMin, time.Second)
 	def(&c.ReconnectMax, 15*time.Second)
 	if c.ReconnectMax < c.ReconnectMin {

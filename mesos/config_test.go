@@ -38,6 +38,7 @@ func TestConfigValidation(t *testing.T) {
 		{"negative failover timeout", func(c *Config) { c.FailoverTimeout = -1 }, "FailoverTimeout"},
 		{"backoff max below min", func(c *Config) { c.ReconnectMin, c.ReconnectMax = 5*time.Second, time.Second }, "ReconnectMax"},
 		{"negative heartbeats", func(c *Config) { c.MissedHeartbeats = -2 }, "MissedHeartbeats"},
+		{"negative relaunch backoff", func(c *Config) { c.RelaunchBackoff = -time.Second }, "RelaunchBackoff"},
 		{"no command or image", func(c *Config) { c.Task.Command = nil }, "Task.Command"},
 		{"empty executable", func(c *Config) { c.Task.Command = []string{"", "x"} }, "Task.Command[0]"},
 		{"NUL in argument", func(c *Config) { c.Task.Command = []string{"/bin/x", "a\x00b"} }, "Task.Command[1]"},

@@ -130,6 +130,9 @@ func (s *Scheduler) updateEvent(ctx context.Context, st mesos.TaskStatus, now ti
 				t.reason = "died: " + state.String()
 				s.log.Warn("mesos: task ended unexpectedly", "task", id, "state", state.String(),
 					"reason", st.GetReason().String(), "message", st.GetMessage(), "agent", t.host)
+				if t.servedAt.IsZero() || now.Sub(t.servedAt) < s.cfg.RelaunchBackoffMax {
+					s.failedLocked(now)
+				}
 			} else {
 				t.reason = "killed"
 			}
@@ -146,6 +149,9 @@ func (s *Scheduler) updateEvent(ctx context.Context, st mesos.TaskStatus, now ti
 				t.healthy = proto(st.GetHealthy())
 			}
 			t.inLB = s.poolAtStart[id]
+			if t.inLB { // it served before the restart: proven
+				t.servedAt = now.Add(-s.cfg.RelaunchBackoffMax)
+			}
 			if s.drainingAtStart[id] && t.inLB {
 				t.victim, t.drainStart = true, now
 				t.reason = "scale-down resumed after restart"
@@ -191,4 +197,22 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// failedLocked counts a task that died before it served for
+// RelaunchBackoffMax and holds further launches back, exponentially, from
+// the second such death in a row.
+func (s *Scheduler) failedLocked(now time.Time) {
+	s.failures++
+	if s.failures < 2 {
+		return
+	}
+	hold := s.cfg.RelaunchBackoff
+	for i := 2; i < s.failures && hold < s.cfg.RelaunchBackoffMax; i++ {
+		hold *= 2
+	}
+	hold = min(hold, s.cfg.RelaunchBackoffMax)
+	s.holdUntil = now.Add(hold)
+	s.log.Warn("mesos: tasks keep failing before they serve; holding launches back",
+		"failures", s.failures, "for", hold)
 }

@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -168,12 +169,14 @@ func localConfig(t *testing.T, c *local.Cluster, mem *lbtest.Memory) Config {
 		bal = mem
 	}
 	return Config{
-		Masters:          []string{c.URL()},
-		Balancer:         bal,
-		Task:             webTask(t),
-		Tick:             50 * time.Millisecond,
-		ReconnectMin:     50 * time.Millisecond,
-		ReconnectMax:     500 * time.Millisecond,
+		Masters:      []string{c.URL()},
+		Balancer:     bal,
+		Task:         webTask(t),
+		Tick:         50 * time.Millisecond,
+		ReconnectMin: 50 * time.Millisecond,
+		ReconnectMax: 500 * time.Millisecond,
+		// Tests crash tasks on purpose, several in a row.
+		RelaunchBackoff: 100 * time.Millisecond, RelaunchBackoffMax: time.Second,
 		ReconcileTimeout: 3 * time.Second,
 		DrainTimeout:     2 * time.Second,
 		RequestTimeout:   5 * time.Second,
@@ -781,4 +784,42 @@ func TestLocalRunLeavesNothing(t *testing.T) {
 		n := runtime.NumGoroutine()
 		return n <= before, fmt.Sprintf("%d goroutines, %d before Run", n, before)
 	})
+}
+
+// TestLocalCrashLoopBacksOff: a command that exits at once is relaunched
+// with growing delays, not at the rate offers arrive.
+func TestLocalCrashLoopBacksOff(t *testing.T) {
+	falseCmd, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1)")
+	}
+	c := startCluster(t, nil)
+	cfg := localConfig(t, c, lbtest.NewMemory())
+	cfg.Task.Command = []string{falseCmd}
+	cfg.RelaunchBackoff, cfg.RelaunchBackoffMax = 300*time.Millisecond, 1200*time.Millisecond
+	f := startFarm(t, cfg)
+	if err := f.s.SetDesired(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	var launches []time.Time
+	eventually(t, 30*time.Second, "5 failed launches", func() (bool, string) {
+		launches = launches[:0]
+		for _, tk := range c.Tasks() {
+			if tk.FrameworkID == f.s.FrameworkID() && tk.State == "TASK_FAILED" {
+				launches = append(launches, tk.Launched)
+			}
+		}
+		return len(launches) >= 5, fmt.Sprint(len(launches), " failed")
+	})
+	slices.SortFunc(launches, func(a, b time.Time) int { return a.Compare(b) })
+	// The hold after failure k starts when its TASK_FAILED arrives, after
+	// its launch: gaps between launches are at least the holds.
+	for i, min := range []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, 1200 * time.Millisecond} {
+		if gap := launches[i+1].Sub(launches[i]); gap < min {
+			t.Errorf("launch %d came %s after launch %d, want ≥ %s", i+2, gap, i+1, min)
+		}
+	}
+	if pool, _ := f.mem.Backends(context.Background()); len(pool) != 0 {
+		t.Errorf("pool %v: a failing task joined the balancer", pool)
+	}
 }

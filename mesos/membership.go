@@ -34,6 +34,7 @@ func (s *Scheduler) convergeLoop(ctx context.Context) {
 // goroutine at a time.
 func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.watchdog(now)
+	s.endFailureStreak(now)
 	s.finishReconcile(ctx, now)
 	s.removeGone(ctx)
 	s.syncServing(ctx, now)
@@ -42,6 +43,23 @@ func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.pickVictims(ctx)
 	s.drainAndKill(ctx, now)
 	s.setOfferMode(ctx)
+}
+
+// endFailureStreak forgets past failures once a task has served for
+// RelaunchBackoffMax: the command works.
+func (s *Scheduler) endFailureStreak(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures == 0 {
+		return
+	}
+	for _, t := range s.tasks {
+		if !t.gone && t.inLB && !t.servedAt.IsZero() && now.Sub(t.servedAt) >= s.cfg.RelaunchBackoffMax {
+			s.log.Info("mesos: a task serves again; launches no longer held back", "task", t.id, "failures", s.failures)
+			s.failures, s.holdUntil = 0, time.Time{}
+			return
+		}
+	}
 }
 
 // watchdog drops a subscription that has been silent for
@@ -176,6 +194,9 @@ func (s *Scheduler) syncServing(ctx context.Context, now time.Time) {
 		}
 		s.mu.Lock()
 		t.inLB = true
+		if t.servedAt.IsZero() {
+			t.servedAt = now
+		}
 		if w > 0 {
 			t.rampStart, t.weight = now, w
 		}

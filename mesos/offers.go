@@ -128,9 +128,9 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 }
 
 // needLocked is the number of tasks to launch now: none before
-// reconciliation ended.
+// reconciliation ended or while relaunches are held back.
 func (s *Scheduler) needLocked() int {
-	if !s.reconciled {
+	if !s.reconciled || s.now().Before(s.holdUntil) {
 		return 0
 	}
 	return s.desired - s.liveLocked()

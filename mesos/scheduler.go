@@ -64,10 +64,12 @@ type Scheduler struct {
 	reconcileStart time.Time       // zero: no reconciliation pending
 	pending        map[string]bool // task IDs reconciliation has not answered
 	offers         offerMode
-	lastNeed       int // need at the last setOfferMode
-	subscriptions  int // SUBSCRIBED events received
-	offersSeen     int // offers received
-	reviveGen      int // REVIVEs sent
+	lastNeed       int       // need at the last setOfferMode
+	subscriptions  int       // SUBSCRIBED events received
+	offersSeen     int       // offers received
+	reviveGen      int       // REVIVEs sent
+	failures       int       // unexpected deaths in a row of tasks that never served
+	holdUntil      time.Time // no launches before (relaunch backoff)
 	lastKill       map[string]time.Time
 }
 

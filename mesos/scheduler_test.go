@@ -666,3 +666,64 @@ func TestStateFileNotWritable(t *testing.T) {
 		t.Fatalf("New with an unwritable state file = %v, want an error naming StateFile", err)
 	}
 }
+
+func TestRelaunchBackoff(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.RelaunchBackoff = 2 * time.Second; c.RelaunchBackoffMax = 5 * time.Second })
+	r.start("fw", 15)
+	r.setDesired(1)
+	r.step(0)
+	r.fc.take()
+	n := 0
+	// launch launches one task from a fresh offer and fails it at once.
+	launchAndFail := func() {
+		t.Helper()
+		n++
+		r.offers(offer(fmt.Sprint("o", n), "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+		ids := idsOf(launched(r.fc.take()))
+		if len(ids) != 1 {
+			t.Fatalf("launch %d: launched %v, want 1 task", n, ids)
+		}
+		r.update(ids[0], mesos.TASK_FAILED, fmt.Sprint("f", n), nil)
+		r.step(0)
+		r.fc.take()
+	}
+	// expectHeld checks that offers are declined for d, then used again.
+	expectHeld := func(d time.Duration) {
+		t.Helper()
+		if d > 0 {
+			r.offers(offer("held", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+			if got := len(launched(r.fc.take())); got != 0 {
+				t.Fatalf("launched during the %s hold", d)
+			}
+			r.step(d - time.Millisecond)
+			if got := types(r.fc.take()); slices.Contains(got, "REVIVE") {
+				t.Fatalf("revived before the %s hold ended: %v", d, got)
+			}
+			r.step(time.Millisecond)
+			if got := types(r.fc.take()); !slices.Contains(got, "REVIVE") {
+				t.Fatalf("no REVIVE when the %s hold ended: %v", d, got)
+			}
+		}
+	}
+	launchAndFail() // first failure: relaunch at once
+	expectHeld(0)
+	launchAndFail() // second in a row: 2s
+	expectHeld(2 * time.Second)
+	launchAndFail() // third: 4s
+	expectHeld(4 * time.Second)
+	launchAndFail() // fourth: capped at 5s
+	expectHeld(5 * time.Second)
+	// A task that serves for RelaunchBackoffMax ends the streak.
+	r.offers(offer("ok", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+	good := idsOf(launched(r.fc.take()))[0]
+	r.update(good, mesos.TASK_RUNNING, "run", nil)
+	r.step(0)
+	r.step(5 * time.Second) // served for RelaunchBackoffMax: proven
+	r.update(good, mesos.TASK_FAILED, "crash", nil)
+	r.step(0)
+	r.fc.take()
+	r.offers(offer("again", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+	if got := len(launched(r.fc.take())); got != 1 {
+		t.Fatalf("a served task's crash held launches back: launched %d", got)
+	}
+}

@@ -46,6 +46,7 @@ type task struct {
 
 	// Balancer membership, changed only by the converge loop.
 	inLB      bool
+	servedAt  time.Time // first joined the balancer (zero: never)
 	rampStart time.Time // slow start began (zero: no ramp)
 	weight    int       // weight last set while ramping
 
