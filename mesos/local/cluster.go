@@ -38,9 +38,7 @@ type Cluster struct {
 	workDir  string
 	ownsWork bool
 	masterID string
-	url      string
-	srv      *http.Server
-	ln       net.Listener
+	masters  []*master // masters[leader] serves, the others redirect to it
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -56,6 +54,15 @@ type Cluster struct {
 	offers     map[string]*offer
 	completed  []TaskInfo // finished tasks the master no longer tracks, newest last
 	fwOrder    []string   // round-robin order of frameworks for the allocator
+	leader     int        // index into masters
+	noLeader   time.Time  // masters answer 503 until then (an election)
+}
+
+// master is one master endpoint.
+type master struct {
+	addr string // host:port
+	url  string
+	srv  *http.Server
 }
 
 // Start starts a master and cfg.Agents agents listening on 127.0.0.1 (on
@@ -95,32 +102,13 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.Close()
 		return nil, fmt.Errorf("local: start: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp4", "127.0.0.1:0")
-	if err != nil {
-		return fail(fmt.Errorf("listen: %w", err))
-	}
-	scheme := "http"
-	if cfg.TLS != nil {
-		tc := cfg.TLS.Clone()
-		if len(tc.NextProtos) == 0 {
-			tc.NextProtos = []string{"http/1.1"}
+	for i := range cfg.Masters {
+		m, err := c.startMaster(ctx, i)
+		if err != nil {
+			return fail(err)
 		}
-		ln = tls.NewListener(ln, tc)
-		scheme = "https"
+		c.masters = append(c.masters, m)
 	}
-	c.ln = ln
-	c.url = scheme + "://" + ln.Addr().String() + SchedulerPath
-	mux := http.NewServeMux()
-	mux.HandleFunc(SchedulerPath, c.serveScheduler)
-	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.log.Error("master server stopped", "err", err)
-		}
-	}()
 	for i := range cfg.Agents {
 		a, err := c.startAgent(ctx, i, c.masterID[:8]+"-S"+strconv.Itoa(i))
 		if err != nil {
@@ -132,12 +120,59 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c.wg.Add(1)
 	go c.allocatorLoop()
-	c.log.Info("mesos/local started", "url", c.url, "agents", cfg.Agents, "work_dir", c.workDir)
+	c.log.Info("mesos/local started", "url", c.masters[0].url, "masters", cfg.Masters, "agents", cfg.Agents, "work_dir", c.workDir)
 	return c, nil
 }
 
-// URL returns the scheduler endpoint, e.g. http://127.0.0.1:PORT/api/v1/scheduler.
-func (c *Cluster) URL() string { return c.url }
+// URL returns the scheduler endpoint of the leading master, e.g.
+// http://127.0.0.1:PORT/api/v1/scheduler. It changes only when
+// FailoverMaster moves the leadership (Config.Masters > 1).
+func (c *Cluster) URL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.masters[c.leader].url
+}
+
+// URLs returns the scheduler endpoints of all masters, leader or not, in a
+// fixed order: the list a scheduler is configured with.
+func (c *Cluster) URLs() []string {
+	out := make([]string, len(c.masters))
+	for i, m := range c.masters {
+		out[i] = m.url
+	}
+	return out
+}
+
+// startMaster starts master endpoint i on 127.0.0.1.
+func (c *Cluster) startMaster(ctx context.Context, i int) (*master, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("master %d: listen: %w", i, err)
+	}
+	scheme := "http"
+	if c.cfg.TLS != nil {
+		tc := c.cfg.TLS.Clone()
+		if len(tc.NextProtos) == 0 {
+			tc.NextProtos = []string{"http/1.1"}
+		}
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
+	m := &master{addr: ln.Addr().String()}
+	m.url = scheme + "://" + m.addr + SchedulerPath
+	mux := http.NewServeMux()
+	mux.HandleFunc(SchedulerPath, func(w http.ResponseWriter, r *http.Request) { c.serveMaster(i, w, r) })
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error("master server stopped", "master", i, "err", err)
+		}
+	}()
+	return m, nil
+}
 
 // WorkDir returns the directory holding the agents' sandboxes.
 func (c *Cluster) WorkDir() string { return c.workDir }
@@ -187,9 +222,9 @@ func (c *Cluster) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error
-	if c.srv != nil {
-		if err := c.srv.Shutdown(ctx); err != nil {
-			c.srv.Close()
+	for _, m := range c.masters {
+		if err := m.srv.Shutdown(ctx); err != nil {
+			m.srv.Close()
 		}
 	}
 	for _, a := range agents {

@@ -43,6 +43,14 @@ type Credentials struct {
 type Config struct {
 	// Agents is the number of agents. If zero, DefaultAgents is used.
 	Agents int
+	// Masters is the number of master endpoints (at most 5). One leads;
+	// the others answer 307 with the leader's Location, as standby Mesos
+	// masters do, and FailoverMaster moves the leadership to the next one.
+	// If zero, 1 is used.
+	Masters int
+	// ElectionDelay is how long every master answers 503 ("No leader
+	// elected") after FailoverMaster. Zero means no gap.
+	ElectionDelay time.Duration
 	// CPUs is the cpus resource of each agent. If zero, DefaultCPUs is used.
 	CPUs float64
 	// Mem is the mem resource (MiB) of each agent. If zero, DefaultMem is used.
@@ -90,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.Agents == 0 {
 		c.Agents = DefaultAgents
 	}
+	if c.Masters == 0 {
+		c.Masters = 1
+	}
 	if c.CPUs == 0 {
 		c.CPUs = DefaultCPUs
 	}
@@ -129,6 +140,9 @@ func (c Config) validate() error {
 	if c.Agents < 0 || c.Agents > 1000 {
 		errs = append(errs, fmt.Errorf("invalid Agents %d: want 1..1000", c.Agents))
 	}
+	if c.Masters < 0 || c.Masters > 5 {
+		errs = append(errs, fmt.Errorf("invalid Masters %d: want 1..5", c.Masters))
+	}
 	if c.CPUs < 0 || math.IsNaN(c.CPUs) || math.IsInf(c.CPUs, 0) {
 		errs = append(errs, fmt.Errorf("invalid CPUs %v: want a positive number", c.CPUs))
 	}
@@ -149,6 +163,7 @@ func (c Config) validate() error {
 		{"StatusUpdateRetry", c.StatusUpdateRetry},
 		{"KillGracePeriod", c.KillGracePeriod},
 		{"ExecutorShutdownGracePeriod", c.ExecutorShutdownGracePeriod},
+		{"ElectionDelay", c.ElectionDelay},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("invalid %s %v: must not be negative", d.name, d.v))

@@ -21,6 +21,8 @@ func TestStartRejectsBadConfig(t *testing.T) {
 	}{
 		{name: "negative agents", cfg: Config{Agents: -1}, want: "Agents -1"},
 		{name: "too many agents", cfg: Config{Agents: 5000}, want: "Agents 5000"},
+		{name: "too many masters", cfg: Config{Masters: 6}, want: "Masters 6"},
+		{name: "negative election delay", cfg: Config{ElectionDelay: -1}, want: "ElectionDelay"},
 		{name: "NaN cpus", cfg: Config{CPUs: math.NaN()}, want: "CPUs"},
 		{name: "negative mem", cfg: Config{Mem: -5}, want: "Mem -5"},
 		{name: "ports reversed", cfg: Config{Ports: PortRange{2000, 1000}}, want: "Ports 2000-1000"},

@@ -76,6 +76,13 @@
 // of a connected framework fails the old stream over (ERROR "Framework
 // failed over").
 //
+// # Masters
+//
+// Config.Masters > 1 starts standby master endpoints (URLs) that answer 307
+// with the leader's protocol-relative Location (//127.0.0.1:PORT/api/v1/scheduler),
+// as non-leading Mesos masters do; FailoverMaster moves the leadership to
+// the next one, after Config.ElectionDelay of 503 "No leader elected".
+//
 // # Faults
 //
 // FailoverMaster drops every stream but keeps the state; StopAgent makes an
@@ -96,6 +103,6 @@
 // Containers and images (ContainerInfo other than MESOS without image is
 // refused with TASK_ERROR), reservations, quota, weights, volumes, inverse
 // offers, maintenance, general checks (TaskInfo.check), archive extraction
-// by the fetcher, the operator API, leader election (there is one master:
-// no 307 redirects), executor authentication and agent recovery.
+// by the fetcher, the operator API, real leader election (there is
+// one state behind all masters), executor authentication and agent recovery.
 package local

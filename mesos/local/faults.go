@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -12,6 +13,9 @@ import (
 // FailoverMaster simulates a master failover: every subscription stream is
 // dropped (schedulers see their connection end) and outstanding offers are
 // forgotten, but frameworks, tasks and unacknowledged updates are kept.
+// With Config.Masters > 1 the next master becomes the leader (the old one
+// answers 307 to it); with Config.ElectionDelay all masters answer 503 for
+// that long first.
 // Schedulers must SUBSCRIBE again with their framework ID; the new stream
 // gets a new Mesos-Stream-Id, and pending updates are resent. As after a
 // real master failover, frameworks are not removed for failing to come back.
@@ -38,7 +42,9 @@ func (c *Cluster) FailoverMaster(ctx context.Context) error {
 		}
 	}
 	c.masterID = newUUIDString()[:8] + c.masterID[8:]
-	c.log.Info("master failed over")
+	c.leader = (c.leader + 1) % len(c.masters)
+	c.noLeader = time.Now().Add(c.cfg.ElectionDelay)
+	c.log.Info("master failed over", "leader", c.masters[c.leader].url)
 	return nil
 }
 

@@ -244,7 +244,7 @@ func (c *Cluster) maybeForgetFramework(fw *framework) {
 }
 
 func (c *Cluster) masterInfo() *mesos.MasterInfo {
-	host, port := splitHostPort(c.ln.Addr().String())
+	host, port := splitHostPort(c.masters[c.leader].addr)
 	p32 := uint32(port)
 	return &mesos.MasterInfo{
 		ID:       c.masterID,

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
@@ -166,12 +167,32 @@ func (c *Cluster) authorized(r *http.Request) *httpError {
 	return nil
 }
 
-// serveScheduler is the handler of /api/v1/scheduler.
-func (c *Cluster) serveScheduler(w http.ResponseWriter, r *http.Request) {
+// serveMaster is the handler of /api/v1/scheduler on master i: after
+// authentication, a master that does not lead answers 307 with a
+// protocol-relative Location of the leader, and every master answers 503
+// during an election, as Mesos masters do.
+func (c *Cluster) serveMaster(i int, w http.ResponseWriter, r *http.Request) {
 	if herr := c.authorized(r); herr != nil {
 		writeError(w, herr)
 		return
 	}
+	c.mu.Lock()
+	leader, noLeader := c.leader, time.Now().Before(c.noLeader)
+	leaderAddr := c.masters[leader].addr
+	c.mu.Unlock()
+	switch {
+	case noLeader:
+		writeError(w, &httpError{http.StatusServiceUnavailable, "No leader elected"})
+	case i != leader:
+		w.Header().Set("Location", "//"+leaderAddr+SchedulerPath)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	default:
+		c.serveScheduler(w, r)
+	}
+}
+
+// serveScheduler serves a call on the leading master.
+func (c *Cluster) serveScheduler(w http.ResponseWriter, r *http.Request) {
 	media, herr := requestMedia(r)
 	if herr != nil {
 		writeError(w, herr)
