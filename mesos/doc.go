@@ -19,6 +19,7 @@
 //	})
 //	if err != nil { ... } // errors name the bad field and wrap ErrInvalid
 //	go sched.Run(ctx)     // subscribes, reconnects with backoff, until ctx is done
+//	for _, t := range sched.Tasks() { ... } // ID, agent, host, addr, state, healthy, in LB
 //	ctl := &scaler.Controller{Balancer: balancer, Scaler: policy, Target: sched}
 //	go ctl.Run(ctx)
 //
@@ -33,7 +34,11 @@
 //   - Membership: a task joins the balancer once RUNNING (and healthy, when
 //     a health check is set), its weight ramped in over SlowStart when the
 //     balancer implements [lb.Weighter]. A task that stops serving leaves
-//     the pool at once; one that dies is removed and replaced.
+//     the pool at once; one that dies is removed and replaced. Tasks that
+//     keep dying before they prove themselves (a broken command) are
+//     relaunched with exponential backoff (RelaunchBackoff), not at the rate
+//     offers arrive; a task that stays STAGING past LaunchTimeout is killed
+//     and replaced.
 //   - Scale-down: victims are chosen (tasks not serving yet first, then the
 //     fewest active connections when the balancer implements
 //     [lb.ConnCounter], else the youngest; see [VictimOrder]), drained until
@@ -45,7 +50,10 @@
 //     before it is answered. The scheduler follows the leading master (HTTP
 //     307) for every call, not just SUBSCRIBE, moves to the next configured
 //     master when one is unreachable, re-subscribes with backoff, and drops
-//     a subscription that misses MissedHeartbeats heartbeats.
+//     a subscription that misses MissedHeartbeats heartbeats (dropping
+//     pooled connections, which may lead into the same partition). A
+//     framework the master removed (failover timeout expired) registers
+//     anew.
 //   - Restarts: StateFile keeps the framework ID, the desired count and the
 //     tasks' addresses. A restarted scheduler re-subscribes as the same
 //     framework and rebuilds its view from reconciliation plus
@@ -56,4 +64,12 @@
 // Logs go to Config.Logger (log/slog), one line per membership change
 // ("backend added", "backend draining", "backend removed", "task chosen for
 // removal", "killing task", "launching task").
+//
+// # Tests
+//
+// The package's tests run the scheduler against mesos/local (a v1 master
+// and agents on loopback; tasks are real processes) and, when haproxy is
+// installed, against a real HAProxy through lb/haproxy. TestLocalChaos runs
+// 8 random fault steps; WEBFARM_CHAOS=full runs 40. BenchmarkLaunch200
+// launches and registers 200 tasks (make bench).
 package mesos
