@@ -20,6 +20,8 @@ import (
 //
 //   - control: no change;
 //   - driver: this package (add → ready; drain → wait → maint → del);
+//   - driver-nopool: the same without pool-max-conn/pool-purge-delay
+//     (ServerOptions "none"), to show what the defaults are for;
 //   - restart: rewrite haproxy.cfg, start a new haproxy with -sf (the
 //     original Mesos web farm);
 //   - reload: rewrite haproxy.cfg, SIGUSR2 to a master-worker haproxy.
@@ -28,17 +30,19 @@ import (
 // them. The client's "failed" can under-count: Go's transport silently
 // retries a GET whose reused keep-alive connection was closed.
 //
-// Heavy (about a minute): it runs only with WEBFARM_BENCH=1 (make bench).
+// The machine is shared, so the ways run in turn, WEBFARM_BENCH_ROUNDS
+// rounds (default 5), and the table shows medians with ranges. Heavy
+// (about 4 minutes): it runs only with WEBFARM_BENCH=1 (make bench).
 func BenchmarkPoolChanges(b *testing.B) {
 	if os.Getenv("WEBFARM_BENCH") == "" {
 		b.Skip("set WEBFARM_BENCH=1 (make bench) to run")
 	}
 	needHAProxy(b)
-	rounds := 3
+	rounds := 5
 	if n, err := strconv.Atoi(os.Getenv("WEBFARM_BENCH_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
-	ways := []string{"control", "driver", "restart", "reload"}
+	ways := []string{"control", "driver", "driver-nopool", "restart", "reload"}
 	type run struct {
 		res loadgen.Result
 		cut int64
@@ -61,31 +65,30 @@ func BenchmarkPoolChanges(b *testing.B) {
 		}
 	}
 	var out strings.Builder
-	fmt.Fprintf(&out, "\n20 pool changes (2 <-> 6 servers), 32 keep-alive clients, median of %d runs:\n", rounds)
-	fmt.Fprintf(&out, "%-8s %9s %7s %5s %9s %9s %8s\n", "way", "requests", "failed", "cut", "req/s", "vs ctrl", "p99")
+	fmt.Fprintf(&out, "\n20 pool changes (2 <-> 6 servers), 32 keep-alive clients; median [min–max] of %d runs:\n", rounds)
+	fmt.Fprintf(&out, "%-13s %6s %4s %20s %8s %24s\n", "way", "failed", "cut", "req/s", "vs ctrl", "p99")
 	median := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
 	var ctrl float64
 	for _, way := range ways {
-		var reqs, failed, cut, rps, p99 []float64
+		var failed, cut, rps, p99 []float64
 		for _, r := range runs[way] {
-			reqs = append(reqs, float64(r.res.Requests))
 			failed = append(failed, float64(r.res.Failed))
 			cut = append(cut, float64(r.cut))
 			rps = append(rps, r.res.RPS())
-			p99 = append(p99, float64(r.res.P99))
+			p99 = append(p99, float64(r.res.P99.Microseconds())/1000)
 		}
-		if len(reqs) == 0 {
+		if len(rps) == 0 {
 			continue
 		}
 		m := median(rps)
 		if way == "control" {
 			ctrl = m
 		}
-		fmt.Fprintf(&out, "%-8s %9.0f %7.0f %5.0f %9.0f %+8.1f%% %8s\n", way, median(reqs), median(failed), median(cut), m,
-			100*(m-ctrl)/ctrl, time.Duration(median(p99)).Round(10*time.Microsecond))
+		fmt.Fprintf(&out, "%-13s %6.0f %4.0f %6.0f [%5.0f–%5.0f] %+7.1f%% %6.2f ms [%5.2f–%6.2f]\n", way,
+			slices.Max(failed), slices.Max(cut), m, rps[0], rps[len(rps)-1], 100*(m-ctrl)/ctrl, median(p99), p99[0], p99[len(p99)-1])
 		for _, r := range runs[way] {
 			if len(r.res.Errors) > 0 {
-				fmt.Fprintf(&out, "         errors: %v\n", r.res.Errors)
+				fmt.Fprintf(&out, "              errors: %v\n", r.res.Errors)
 			}
 		}
 	}
@@ -102,9 +105,13 @@ func poolChangeRun(b *testing.B, way string) (loadgen.Result, int64) {
 		w poolWay
 	)
 	switch way {
-	case "control", "driver":
+	case "control", "driver", "driver-nopool":
 		p = startProc(b, haproxyproc.Config{})
-		dw := &driverWay{b: connect(b, p, Config{}), farm: farm}
+		cfg := Config{}
+		if way == "driver-nopool" {
+			cfg.ServerOptions = "none"
+		}
+		dw := &driverWay{b: connect(b, p, cfg), farm: farm}
 		if err := dw.setPool(ctx, 2); err != nil {
 			b.Fatal(err)
 		}
@@ -120,7 +127,7 @@ func poolChangeRun(b *testing.B, way string) (loadgen.Result, int64) {
 		}
 		w = fw
 	}
-	res, done, err := scaleRun{url: p.URL(), way: w, events: 20, every: 500 * time.Millisecond,
+	res, done, err := scaleRun{url: p.URL(), way: w, events: 20, every: 300 * time.Millisecond,
 		limit: time.Minute, concurrency: 32}.run(ctx)
 	if err != nil {
 		b.Fatal(err)

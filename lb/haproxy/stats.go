@@ -15,7 +15,8 @@ type Reading struct {
 	lb.Stats
 	// PID is the HAProxy process (the worker) that answered.
 	PID int
-	// Started is when that process started (second resolution).
+	// Started is when that process started (second resolution); zero if
+	// HAProxy does not say (Start_time_sec is in 2.6's show info).
 	Started time.Time
 	// Version is HAProxy's version string.
 	Version string
@@ -114,8 +115,10 @@ func (b *Balancer) read(ctx context.Context, perServer bool) (Reading, error) {
 			Queued:   int(beRow.qcur),
 		},
 		PID:     rep.info.pid,
-		Started: time.Unix(rep.info.startSec, 0),
 		Version: rep.info.version,
+	}
+	if rep.info.startSec > 0 {
+		r.Started = time.Unix(rep.info.startSec, 0)
 	}
 	if perServer {
 		ss := b.fromRows(rep.rows)
