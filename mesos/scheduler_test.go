@@ -224,6 +224,18 @@ func TestScaleDownDrainsFewestConnectionsFirst(t *testing.T) {
 	if got, want := r.pool(), sortedCopy([]string{ids[0], ids[2]}); !slices.Equal(got, want) {
 		t.Fatalf("pool after idle kill = %v, want %v", got, want)
 	}
+	// The status page sees the drain.
+	want := map[string][2]bool{ // draining, in LB
+		ids[0]: {false, true}, ids[1]: {true, false}, ids[2]: {true, true}, // ids[1]: killed, no update yet
+	}
+	if got := r.s.Tasks(); len(got) != 3 {
+		t.Fatalf("Tasks() = %+v, want 3", got)
+	}
+	for _, tk := range r.s.Tasks() {
+		if w := want[tk.ID]; tk.Draining != w[0] || tk.InLB != w[1] || tk.State != "TASK_RUNNING" || tk.Host != "10.0.0.1" {
+			t.Errorf("Tasks(): %+v, want draining=%v in LB=%v, running on 10.0.0.1", tk, w[0], w[1])
+		}
+	}
 	// ids[2] goes once idle.
 	r.step(time.Second)
 	if k := ofType(r.fc.take(), scheduler.Call_KILL); len(k) != 0 {
