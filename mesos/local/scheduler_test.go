@@ -141,6 +141,10 @@ func TestLaunchFinishAckAndResources(t *testing.T) {
 			if running.GetAgentID().GetValue() != o.AgentID.Value || running.GetSource() != mesos.SOURCE_EXECUTOR {
 				t.Errorf("RUNNING update %+v: want agent %s, source executor", running, o.AgentID.Value)
 			}
+			if cs := running.GetContainerStatus(); len(cs.GetNetworkInfos()) != 1 || cs.NetworkInfos[0].IPAddresses[0].GetIPAddress() != "127.0.0.1" ||
+				int(cs.GetExecutorPID()) != c.Tasks()[0].PID {
+				t.Errorf("RUNNING container_status %+v: want IP 127.0.0.1 and the task's pid", cs)
+			}
 			// The offer shrinks by the task's resources.
 			o2 := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 			if cpus, mem, _ := offerCPUs(o2); cpus != DefaultCPUs-0.1 || mem != DefaultMem-32 {
