@@ -34,8 +34,8 @@ type AgentInfo struct {
 	FreeMem  float64
 }
 
-// Tasks returns every task the master tracks, then (Ended set) up to 1000
-// completed tasks it no longer tracks, sorted by framework and task ID.
+// Tasks returns the tasks the master tracks and up to 1000 completed ones
+// it has forgotten (Ended set), sorted by framework and task ID.
 func (c *Cluster) Tasks() []TaskInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
