@@ -24,7 +24,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 // servers starts n loopback HTTP backends that answer with their index and
 // count what they served.
-func servers(t *testing.T, n int, delay time.Duration) ([]netip.AddrPort, []*atomic.Int64) {
+func servers(t testing.TB, n int, delay time.Duration) ([]netip.AddrPort, []*atomic.Int64) {
 	t.Helper()
 	addrs := make([]netip.AddrPort, n)
 	counts := make([]*atomic.Int64, n)
@@ -45,7 +45,7 @@ func servers(t *testing.T, n int, delay time.Duration) ([]netip.AddrPort, []*ato
 }
 
 // front serves b on loopback and returns its URL.
-func front(t *testing.T, b *Balancer) string {
+func front(t testing.TB, b *Balancer) string {
 	t.Helper()
 	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
