@@ -22,6 +22,9 @@ import (
 // HAProxy reaches every task, and a scale-down under load drains before it
 // kills, failing no request.
 func TestLocalHAProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts haproxy, mesos/local and task processes")
+	}
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		if _, err := exec.LookPath("/usr/sbin/haproxy"); err != nil {
 			t.Skip("haproxy not installed (make test installs it)")

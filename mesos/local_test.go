@@ -113,6 +113,9 @@ func testLogger(t testing.TB) *slog.Logger {
 // startCluster starts mesos/local with fast timers.
 func startCluster(t testing.TB, mod func(*local.Config)) *local.Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts mesos/local and task processes (make unit skips them)")
+	}
 	// A port range of its own: other packages' tests run clusters and web
 	// servers on this host at the same time.
 	base := 20000 + 200*uint64(mrand.IntN(45))
