@@ -51,6 +51,6 @@
 // trace scaled to a 5,000 req/s peak with 30 s task start-up
 // (`make simulate`). On it, with a target of 90% of a task's capacity,
 // TargetTracking ran 14.1% more task-seconds than an oracle that knows the
-// future, with 0.39% of requests over capacity; the HPA-equivalent ran
-// +15.2% with 0.48%.
+// future, with 0.39% of requests over capacity and 19 flaps in 62 days;
+// the HPA-equivalent ran +15.2% with 0.48% and 574 flaps.
 package scaler

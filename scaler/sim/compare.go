@@ -52,21 +52,27 @@ func Compare(ctx context.Context, tr Trace, cfg Config, policies []Policy) ([]Re
 }
 
 // WriteTable writes results as an aligned table, task-seconds relative to
-// the last row when it is the oracle.
+// the last row when it is the oracle. "reversals<2m" counts actions that
+// undo the previous one within FlapWindow, "flaps" those of them with no
+// change in demand in between; neither is counted for the oracle.
 func WriteTable(w io.Writer, results []Result) error {
 	var oracle *Result
 	if n := len(results); n > 0 && results[n-1].Name == "oracle" {
 		oracle = &results[n-1]
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\ttask-hours\tvs oracle\tseconds over\trequests over\tover %\tactions\tpeak tasks\t")
+	fmt.Fprintln(tw, "policy\ttask-hours\tvs oracle\tseconds over\trequests over\tover %\tactions\treversals<2m\tflaps\tpeak tasks\t")
 	for _, r := range results {
 		vs := "-"
 		if oracle != nil && oracle.TaskSeconds > 0 {
 			vs = fmt.Sprintf("%+.1f%%", 100*(r.TaskSeconds/oracle.TaskSeconds-1))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%d\t%.0f\t%.3f%%\t%d\t%d\t\n",
-			r.Name, r.TaskHours(), vs, r.SecondsOver, r.RequestsOver, r.OverPercent(), r.Actions, r.PeakTasks)
+		rev, flaps := fmt.Sprint(r.Reversals), fmt.Sprint(r.Flaps)
+		if r.Name == "oracle" {
+			rev, flaps = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%d\t%.0f\t%.3f%%\t%d\t%s\t%s\t%d\t\n",
+			r.Name, r.TaskHours(), vs, r.SecondsOver, r.RequestsOver, r.OverPercent(), r.Actions, rev, flaps, r.PeakTasks)
 	}
 	return tw.Flush()
 }

@@ -25,6 +25,11 @@
 // violation. Buckets of unknown demand (NaN) are left out of every figure,
 // and the policy sees no data while they last.
 //
+// Besides cost (task-seconds) and SLO (requests and seconds over
+// capacity), a [Result] counts scaling actions, reversals (an action that
+// undoes the previous one within [FlapWindow]) and flaps (a reversal with
+// no change in demand in between: the policy oscillating on its own).
+//
 // The oracle runs exactly ⌈rate/Capacity⌉ tasks (within Min and Max),
 // launching each Startup before it is needed, and keeps a task idle rather
 // than relaunching it when it is needed again within Startup: the least

@@ -72,6 +72,14 @@ type Result struct {
 	SecondsOver int
 	// Actions is the number of times the desired count changed.
 	Actions int
+	// Reversals is the number of actions that reversed the direction of
+	// the previous one less than FlapWindow after it: up then down, or
+	// down then up, within two minutes.
+	Reversals int
+	// Flaps is the number of those reversals with no change in demand in
+	// between (the same trace bucket): oscillation of the policy itself,
+	// rather than a reaction to new traffic.
+	Flaps int
 	// PeakTasks is the largest count of tasks running or starting.
 	PeakTasks int
 }
@@ -86,6 +94,10 @@ func (r Result) OverPercent() float64 {
 
 // TaskHours is TaskSeconds in hours.
 func (r Result) TaskHours() float64 { return r.TaskSeconds / 3600 }
+
+// FlapWindow is the span within which an action that undoes the previous
+// one counts as a reversal.
+const FlapWindow = 2 * time.Minute
 
 // farm is the simulated target: ready tasks and tasks starting.
 type farm struct {
@@ -150,6 +162,8 @@ func Run(ctx context.Context, tr Trace, s scaler.Scaler, cfg Config) (Result, er
 	}
 	f := &farm{ready: initial}
 	desired := initial
+	lastDir, lastAt, lastBucket := 0, math.MinInt/2, -1
+	flap := int(FlapWindow / time.Second)
 	var res Result
 	var sum float64
 	sumN, unknown := 0, false
@@ -189,6 +203,17 @@ func Run(ctx context.Context, tr Trace, s scaler.Scaler, cfg Config) (Result, er
 			return res, fmt.Errorf("sim: policy returned a negative count %d at %s (%s)", d.Count, now, d.Reason)
 		}
 		if d.Count != desired {
+			dir := 1
+			if d.Count < desired {
+				dir = -1
+			}
+			if dir == -lastDir && t+1-lastAt < flap {
+				res.Reversals++
+				if t/step == lastBucket {
+					res.Flaps++
+				}
+			}
+			lastDir, lastAt, lastBucket = dir, t+1, t/step
 			res.Actions++
 			desired = d.Count
 			f.set(desired, t+1, startup)

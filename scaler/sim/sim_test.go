@@ -55,6 +55,29 @@ func TestRunByHand(t *testing.T) {
 	}
 }
 
+// seesaw adds a task at one poll and removes it at the next.
+type seesaw struct{ n int }
+
+func (s *seesaw) Decide(in scaler.Input) scaler.Decision {
+	s.n++
+	return scaler.Decision{Current: in.Current, Count: 1 + s.n%2, Reason: "seesaw"}
+}
+
+func TestRunCountsFlaps(t *testing.T) {
+	// Two 60 s buckets, a poll every 10 s: the seesaw acts at every poll
+	// (12 actions, each undoing the previous one within 2 minutes: 11
+	// reversals), and the reversal at 70 s follows one in the other
+	// bucket, so it is not a flap.
+	tr := sim.Trace{Start: time.Unix(0, 0), Step: time.Minute, Rates: []float64{50, 60}}
+	got, err := sim.Run(context.Background(), tr, &seesaw{}, sim.Config{Capacity: 100, Poll: 10 * time.Second, Initial: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Actions != 12 || got.Reversals != 11 || got.Flaps != 10 {
+		t.Errorf("seesaw: %d actions, %d reversals, %d flaps; want 12, 11, 10", got.Actions, got.Reversals, got.Flaps)
+	}
+}
+
 func TestOracleKeepsIdleTasksOverShortGaps(t *testing.T) {
 	tr := sim.Trace{Start: time.Unix(0, 0), Step: 10 * time.Second, Rates: []float64{300, 100, 300}}
 	tests := []struct {
@@ -171,6 +194,9 @@ func goal(t *testing.T, res []sim.Result, maxCost, maxOver float64) {
 	if !(cheaper && notWorse || safer && notCostlier) {
 		t.Errorf("webfarm (%.0f task-s, %.0f over) does not beat the HPA-equivalent (%.0f task-s, %.0f over) on one without losing on the other",
 			ours.TaskSeconds, ours.RequestsOver, hpa.TaskSeconds, hpa.RequestsOver)
+	}
+	if ours.Flaps > hpa.Flaps {
+		t.Errorf("webfarm flapped %d times (reversals with no change in demand), the HPA-equivalent %d", ours.Flaps, hpa.Flaps)
 	}
 	if oracle.RequestsOver != 0 {
 		t.Errorf("oracle ran %v requests over capacity", oracle.RequestsOver)
