@@ -268,6 +268,11 @@ func (f *farm) settled(c *local.Cluster, n int) (bool, string) {
 			return false, state + " " + b.ID + " not ready"
 		}
 	}
+	for _, tk := range c.Tasks() { // every update acknowledged
+		if tk.FrameworkID == f.s.FrameworkID() && tk.Pending != 0 {
+			return false, fmt.Sprintf("%s %s: %d updates unacknowledged", state, tk.TaskID, tk.Pending)
+		}
+	}
 	return true, state
 }
 
