@@ -80,9 +80,9 @@
 //
 // Without `pool-max-conn`, a server added at run time in 2.6 keeps no idle
 // server-side connections, and every request opens one: measured here,
-// that cost 38 % of the throughput and took p99 from 8.6 to 21.6 ms while
-// the pool changed. The defaults make dynamic servers perform like static
-// ones.
+// that cost half the throughput and took p99 from 12 to 31 ms while the
+// pool changed (see Measured). The defaults make dynamic servers perform
+// like static ones.
 //
 // # Server names
 //
@@ -123,18 +123,22 @@
 //
 // # Measured
 //
-// On this project's 2-core machine (shared with other builds, load
-// average 10–20), Debian's haproxy 2.6.12, backends and load generator
-// on 127.0.0.1. Pool changes under load (`make bench`, BenchmarkPoolChanges:
-// 20 changes between 2 and 6 servers, 32 keep-alive clients, closed loop,
-// median of 3 runs):
+// On this project's 2-core machine, shared with other builds (load average
+// 10–20), with Debian's haproxy 2.6.12, backends and load generator on
+// 127.0.0.1. Pool changes under load (`make bench`, BenchmarkPoolChanges:
+// 20 changes between 2 and 6 servers, 32 keep-alive clients, closed loop;
+// median [min–max] of 5 runs, the ways taking turns):
 //
-//	way                                  failed   req/s   vs control   p99
-//	control (no change)                       0   14522        —      11.7 ms
-//	this driver (runtime API)                 0   13600     −6.4 %    12.9 ms
-//	rewrite config + haproxy -sf restart      0   10002    −31.1 %    20.4 ms
-//	rewrite config + master-worker reload     0   10093    −30.5 %    26.9 ms
+//	way                               failed   req/s                vs control   p99
+//	control (no change)                    0   14081 [ 9592–16886]      —        12.2 ms
+//	this driver (runtime API)              0   15158 [ 5292–18754]    +7.7 %     12.4 ms
+//	  same, ServerOptions "none"           0    6647 [ 4727– 7486]   −52.8 %     31.5 ms
+//	rewrite config + haproxy -sf           0    9716 [ 3818–16625]   −31.0 %     27.4 ms
+//	rewrite config + master-worker USR2    0   10755 [ 5681–14317]   −23.6 %     19.6 ms
 //
+// The driver is within the noise of the control run; without
+// pool-max-conn a dynamic server opens a connection per request and
+// halves the throughput.
 // The Go client retries a GET whose idle keep-alive connection was
 // closed, so the old ways' resets show as latency here, not as failures
 // (wrk counted about 11 failures per restart, DESIGN.md). The test
