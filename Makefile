@@ -44,7 +44,7 @@ bench:
 
 chaos:
 	@scripts/deps.sh chaos
-	WEBFARM_CHAOS=full $(GO) test -run Chaos -timeout 60m -v ./examples/...
+	WEBFARM_CHAOS=full $(GO) test -race -run Chaos -timeout 60m -v ./examples/chaos ./mesos
 
 simulate:
 	$(GO) run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s
