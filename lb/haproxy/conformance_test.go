@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 				return connect(t, p, cfg)
 			}, lbtest.Config{
 				Addr:    func(i int) netip.AddrPort { return farm.addr(i) },
-				Timeout: 2 * time.Second,
+				Timeout: 3 * time.Second, // generous: the machine is shared
 				Traffic: func(ctx context.Context) error {
 					// With no server, haproxy answers 503 (HTTP) or
 					// closes (TCP); either way its counters move.

@@ -35,6 +35,9 @@ type fakeAPI struct {
 	// busyUntilShutdown makes del server answer "still has connections"
 	// until `shutdown sessions server` runs.
 	busyUntilShutdown bool
+	// onBusy, if set, is called (without f.mu) when del server answers
+	// "still has connections".
+	onBusy func()
 }
 
 type fakeServer struct {
@@ -143,7 +146,16 @@ func (f *fakeAPI) AddServer(backend, name, attributes string) error {
 func (f *fakeAPI) DeleteServer(backend, name string) error {
 	f.wait()
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	onBusy := f.onBusy
+	err := f.deleteServer(backend, name)
+	f.mu.Unlock()
+	if onBusy != nil && err != nil && strings.Contains(err.Error(), msgBusy) {
+		onBusy()
+	}
+	return err
+}
+
+func (f *fakeAPI) deleteServer(backend, name string) error {
 	f.log("del server %s/%s", backend, name)
 	s, err := f.server(backend, name)
 	switch {

@@ -24,7 +24,9 @@ func TestHealthChecks(t *testing.T) {
 	dead := netip.MustParseAddrPort(l.Addr().String())
 	l.Close()
 
-	p := startProc(t, haproxyproc.Config{})
+	// Checks every 50 ms, but each may take 5 s: a loaded machine must not
+	// fail the live server.
+	p := startProc(t, haproxyproc.Config{BackendLines: []string{"timeout check 5s"}})
 	b := connect(t, p, Config{HealthCheck: true, ServerOptions: DefaultServerOptions + " check inter 50ms fall 1 rise 1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
