@@ -35,8 +35,17 @@ staticcheck:
 	@test -x .bin/staticcheck || scripts/deps.sh test
 	.bin/staticcheck $(PKGS)
 
+# lint adds govulncheck, which needs its vulnerability database: GOVULNDB
+# (https://vuln.go.dev, or file:///path/to/a/copy). When the database cannot
+# be reached lint says so and skips that step; VULNCHECK=required fails instead.
+GOVULNDB ?= https://vuln.go.dev
 lint: vet staticcheck
-	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.1.4 $(PKGS)
+	@out=$$($(GO) run golang.org/x/vuln/cmd/govulncheck@v1.1.4 -db $(GOVULNDB) $(PKGS) 2>&1); rc=$$?; echo "$$out"; \
+	if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'fetching vulnerabilities'; then \
+		echo "lint: WARNING: govulncheck SKIPPED: its vulnerability database $(GOVULNDB) cannot be reached from this machine"; \
+		echo "lint: (set GOVULNDB=file:///path/to/a/vulndb copy, or run make lint where vuln.go.dev is reachable; VULNCHECK=required makes this an error)"; \
+		[ "$(VULNCHECK)" != required ] || exit 1; exit 0; \
+	fi; exit $$rc
 
 bench:
 	@scripts/deps.sh bench
@@ -57,7 +66,7 @@ fuzz-scaler:
 fuzz-mesos-local:
 	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzDecodeCall -fuzztime 60s
 	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzHandleCall -fuzztime 60s
-	$(GO) test ./mesos/local/internal/recordio -run '^$$' -fuzz FuzzReader -fuzztime 60s
+	$(GO) test ./internal/recordio -run '^$$' -fuzz FuzzReader -fuzztime 60s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
