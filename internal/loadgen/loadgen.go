@@ -55,6 +55,12 @@ type Config struct {
 	MaxRequests int64
 	// Timeout bounds each request. If zero, 5s is used.
 	Timeout time.Duration
+	// Retry lets Go's HTTP client resend a request once when the server
+	// closed a reused keep-alive connection under it, as browsers do. It is
+	// off by default: a load generator exists to count what the server
+	// dropped, and a silent retry hides exactly the failures a reload or
+	// restart causes (wrk and hey count them too).
+	Retry bool
 }
 
 func (c Config) validate() (Config, error) {
@@ -295,6 +301,9 @@ func (l *Load) do(ctx context.Context, client *http.Client) {
 		l.record(time.Since(start), "request: "+err.Error())
 		return
 	}
+	if !l.cfg.Retry {
+		noRetry(req)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		l.record(time.Since(start), classify(err))
@@ -310,6 +319,16 @@ func (l *Load) do(ctx context.Context, client *http.Client) {
 	default:
 		l.record(time.Since(start), "")
 	}
+}
+
+// noRetry makes req non-replayable for net/http's Transport, which resends a
+// body-less GET on a new connection when a reused one turns out closed. A
+// request with a Body and no GetBody is not replayable; the Transport probes
+// the empty body, finds it empty, and sends no body on the wire.
+func noRetry(req *http.Request) {
+	req.Body = io.NopCloser(strings.NewReader(""))
+	req.GetBody = nil
+	req.ContentLength = 0
 }
 
 func (l *Load) record(d time.Duration, failure string) {

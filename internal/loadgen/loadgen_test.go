@@ -1,8 +1,11 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -111,5 +114,58 @@ func TestHistogramQuantiles(t *testing.T) {
 		if got < want || float64(got) > float64(want)*1.03 {
 			t.Errorf("quantile(%v) = %s, want within 3%% above %s", q, got, want)
 		}
+	}
+}
+
+// closeSecond serves the first request of each connection with keep-alive,
+// then closes the connection when the second request arrives, without an
+// answer: what a restarting server does to an idle keep-alive client.
+func closeSecond(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				_, _ = http.ReadRequest(br) // then drop the connection
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+func TestRetryHidesDroppedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retry      bool
+		wantFailed int64
+	}{
+		{"strict by default: the drop is counted", false, 1},
+		{"Retry: Go's client resends on a new connection", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Run(context.Background(), Config{URL: closeSecond(t), Concurrency: 1, Duration: 5 * time.Second, MaxRequests: 2, Retry: tc.retry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests != 2 || res.Failed != tc.wantFailed {
+				t.Errorf("%s, want 2 requests and %d failed", res, tc.wantFailed)
+			}
+		})
 	}
 }
