@@ -27,8 +27,9 @@ import (
 //   - reload: rewrite haproxy.cfg, SIGUSR2 to a master-worker haproxy.
 //
 // "cut" counts requests whose connection closed while a backend served
-// them. The client's "failed" can under-count: Go's transport silently
-// retries a GET whose reused keep-alive connection was closed.
+// them. "failed" counts what the clients saw fail, dropped keep-alive
+// connections included: loadgen does not let Go's transport retry them
+// (loadgen.Config.Retry is off).
 //
 // The machine is shared, so the ways run in turn, WEBFARM_BENCH_ROUNDS
 // rounds (default 5), and the table shows medians with ranges. Heavy

@@ -139,9 +139,18 @@
 // The driver is within the noise of the control run; without
 // pool-max-conn a dynamic server opens a connection per request and
 // halves the throughput.
-// The Go client retries a GET whose idle keep-alive connection was
-// closed, so the old ways' resets show as latency here, not as failures
-// (wrk counted about 11 failures per restart, DESIGN.md). The test
+// A later single round with a strict client (loadgen no longer lets Go's
+// transport resend a request whose reused keep-alive connection was closed,
+// so a dropped connection counts as failed; `WEBFARM_BENCH=1
+// WEBFARM_BENCH_ROUNDS=1 go test -run '^$' -bench PoolChanges -benchtime 1x
+// ./lb/haproxy`): control 25,358 req/s, p99 5.6 ms; driver 22,061 (−13 %),
+// 7.3 ms; without pool options 7,495, 15.4 ms; -sf restart 15,992 (−37 %),
+// 9.6 ms; master-worker reload 16,078 (−37 %), 11.7 ms; 0 failed in every
+// way. The old ways drop nothing here because haproxyproc's configuration
+// closes idle keep-alive connections cleanly (`option idle-close-on-response`,
+// `hard-stop-after`); their cost is throughput and latency, and every
+// restart loses the counters the scaler reads. (With the seed's plain
+// config, wrk counted about 11 failures per restart, DESIGN.md.) The test
 // TestPoolChangesUnderLoad also counts, on the backends, requests cut off
 // while being served: 0 over 24 changes with requests in flight.
 //
