@@ -67,7 +67,7 @@ type farm struct {
 	cluster *local.Cluster
 	proc    *haproxyproc.Proc
 	driver  *haproxy.Balancer
-	mcfg    mesos.Config
+	ca      *localtls.Bundle
 	sched   schedRef
 	policy  *chaosPolicy
 	load    *loadgen.Load
@@ -114,48 +114,17 @@ func startFarm(ctx context.Context, opt options, out io.Writer, logs io.Writer) 
 		return f, fmt.Errorf("mesos/local: %w", err)
 	}
 
-	// HAProxy and its driver; Restore re-adds the pool after a restart.
+	// HAProxy, with its admin socket.
 	f.proc, err = haproxyproc.Start(ctx, haproxyproc.Config{Dir: filepath.Join(f.tmp, "hap"), Logger: f.log.With("component", "haproxy")})
 	if err != nil {
 		return f, fmt.Errorf("haproxy: %w", err)
 	}
-	f.driver, err = haproxy.New(ctx, haproxy.Config{Socket: f.proc.Socket(), Backend: f.proc.Backend(), Frontend: f.proc.Frontend(),
-		Restore: true, Timeout: 2 * time.Second, RemoveTimeout: 5 * time.Second, Logger: f.log.With("component", "lb/haproxy")})
-	if err != nil {
-		return f, fmt.Errorf("haproxy driver: %w", err)
-	}
-
-	// The scheduler; its state file lets a restarted one carry on.
-	f.mcfg = mesos.Config{
-		Masters: []string{f.cluster.URL()}, Name: "webfarm-chaos", Principal: principal, Secret: secret, TLS: ca.Client,
-		FailoverTimeout: time.Minute, StateFile: filepath.Join(f.tmp, "scheduler.json"),
-		Task: mesos.TaskTemplate{Name: "web", Command: []string{opt.Exe, "serve"}, CPUs: 0.1, Mem: 32,
-			HealthCheck:     &mesos.HealthCheck{Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: time.Second, GracePeriod: 5 * time.Second},
-			KillGracePeriod: 2 * time.Second},
-		MaxPerAgent: 2, // spread tasks, so that losing an agent leaves some serving
-		Balancer:    f.driver, DrainTimeout: 5 * time.Second, Tick: 200 * time.Millisecond,
-		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond, ReconcileTimeout: 3 * time.Second,
-		RequestTimeout: 5 * time.Second,
-		Resolve:        func(context.Context, string) (netip.Addr, error) { return netip.MustParseAddr("127.0.0.1"), nil },
-	}
-	if err := f.startScheduler(ctx, 0); err != nil {
+	// The control plane's fixed configuration; startControl starts it.
+	f.ca = ca
+	f.policy = &chaosPolicy{script: 1}
+	if err := f.startControl(ctx, 0); err != nil {
 		return f, err
 	}
-
-	// The controller: target tracking, overridden by the scenarios' script.
-	track, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: opt.Target, Min: 1, Max: opt.MaxTasks,
-		StableWindow: 6 * opt.Interval, PanicWindow: 2 * opt.Interval, DownStabilization: 3 * opt.Interval,
-		DownLimit: scaler.RateLimit{Percent: 100}, MaxAge: 10 * opt.Interval})
-	if err != nil {
-		return f, err
-	}
-	f.policy = &chaosPolicy{track: track, script: 1}
-	ctl := &scaler.Controller{Balancer: f.driver, Scaler: f.policy, Target: &f.sched, Interval: opt.Interval,
-		Logger: f.log.With("component", "scaler"), OnDecision: f.record}
-	cctx, stopCtl := context.WithCancel(context.Background())
-	ctlDone := make(chan struct{})
-	go func() { defer close(ctlDone); _ = ctl.Run(cctx) }()
-	f.stopCtl = func() { stopCtl(); <-ctlDone }
 
 	if err := f.waitSettled(ctx, 1, 60*time.Second); err != nil {
 		return f, fmt.Errorf("first task: %w", err)
@@ -177,6 +146,7 @@ func startFarm(ctx context.Context, opt options, out io.Writer, logs io.Writer) 
 func (f *farm) Close() {
 	if f.stopCtl != nil {
 		f.stopCtl()
+		f.stopCtl = nil
 	}
 	if f.stopLoad != nil {
 		f.stopLoad()
@@ -192,10 +162,7 @@ func (f *farm) Close() {
 		}
 		cancel()
 	}
-	f.stopScheduler()
-	if f.driver != nil {
-		_ = f.driver.Close()
-	}
+	f.stopControl()
 	if f.proc != nil {
 		_ = f.proc.Stop()
 	}
@@ -207,25 +174,73 @@ func (f *farm) Close() {
 	}
 }
 
-// startScheduler starts a scheduler process-equivalent: a new
-// mesos.Scheduler on the same state file, running until stopScheduler.
-func (f *farm) startScheduler(ctx context.Context, gen int) error {
-	cfg := f.mcfg
-	cfg.Logger = f.log.With("component", "mesos", "scheduler", gen)
+// startControl starts the control plane as one webfarm process would: the
+// HAProxy driver (Restore re-adds the pool after an HAProxy restart), the
+// scheduler on its state file, and the controller with a fresh
+// target-tracking policy. gen numbers the incarnation in the logs.
+func (f *farm) startControl(ctx context.Context, gen int) error {
+	opt := f.opt
+	log := f.log.With("incarnation", gen)
+	driver, err := haproxy.New(ctx, haproxy.Config{Socket: f.proc.Socket(), Backend: f.proc.Backend(), Frontend: f.proc.Frontend(),
+		Restore: true, Timeout: 2 * time.Second, RemoveTimeout: 5 * time.Second, Logger: log.With("component", "lb/haproxy")})
+	if err != nil {
+		return fmt.Errorf("haproxy driver: %w", err)
+	}
+	f.driver = driver
+	cfg := mesos.Config{
+		Masters: []string{f.cluster.URL()}, Name: "webfarm-chaos", Principal: principal, Secret: secret, TLS: f.ca.Client,
+		FailoverTimeout: time.Minute, StateFile: filepath.Join(f.tmp, "scheduler.json"),
+		Task: mesos.TaskTemplate{Name: "web", Command: []string{opt.Exe, "serve"}, CPUs: 0.1, Mem: 32,
+			HealthCheck:     &mesos.HealthCheck{Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: time.Second, GracePeriod: 5 * time.Second},
+			KillGracePeriod: 2 * time.Second},
+		MaxPerAgent: 2, // spread tasks, so that losing an agent leaves some serving
+		Balancer:    driver, DrainTimeout: 5 * time.Second, Tick: 200 * time.Millisecond,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond, ReconcileTimeout: 3 * time.Second,
+		RequestTimeout: 5 * time.Second,
+		Resolve:        func(context.Context, string) (netip.Addr, error) { return netip.MustParseAddr("127.0.0.1"), nil },
+		Logger:         log.With("component", "mesos"),
+	}
 	s, err := mesos.New(ctx, cfg)
 	if err != nil {
+		_ = driver.Close()
 		return fmt.Errorf("scheduler: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(rctx) }()
 	f.sched.set(s, func() { cancel(); <-done })
+
+	// The controller: target tracking, overridden by the scenarios' script.
+	track, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: opt.Target, Min: 1, Max: opt.MaxTasks,
+		StableWindow: 6 * opt.Interval, PanicWindow: 2 * opt.Interval, DownStabilization: 3 * opt.Interval,
+		DownLimit: scaler.RateLimit{Percent: 100}, MaxAge: 10 * opt.Interval})
+	if err != nil {
+		f.stopControl()
+		return err
+	}
+	f.policy.setTrack(track)
+	ctl := &scaler.Controller{Balancer: driver, Scaler: f.policy, Target: &f.sched, Interval: opt.Interval,
+		Logger: log.With("component", "scaler"), OnDecision: f.record}
+	cctx, stopCtl := context.WithCancel(context.Background())
+	ctlDone := make(chan struct{})
+	go func() { defer close(ctlDone); _ = ctl.Run(cctx) }()
+	f.stopCtl = func() { stopCtl(); <-ctlDone }
 	return nil
 }
 
-// stopScheduler stops the running scheduler as a crash would, except
-// that its state file is complete: the tasks keep running.
-func (f *farm) stopScheduler() { f.sched.stop() }
+// stopControl stops the controller, the scheduler and the driver, as the
+// end of a webfarm process would: the tasks keep running, HAProxy keeps
+// its pool, and the state file holds what the next incarnation needs.
+func (f *farm) stopControl() {
+	if f.stopCtl != nil {
+		f.stopCtl()
+		f.stopCtl = nil
+	}
+	f.sched.stop()
+	if f.driver != nil {
+		_ = f.driver.Close()
+	}
+}
 
 func (f *farm) record(r scaler.Report) {
 	f.mu.Lock()
@@ -418,9 +433,15 @@ func (r *schedRef) SetDesired(ctx context.Context, n int) error {
 // script): scale events come from the controller's own loop, through the
 // same path as the policy's.
 type chaosPolicy struct {
-	track  scaler.Scaler
 	mu     sync.Mutex
+	track  scaler.Scaler
 	script int // < 0: follow the tracking policy
+}
+
+func (p *chaosPolicy) setTrack(s scaler.Scaler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.track = s
 }
 
 func (p *chaosPolicy) set(n int) {
@@ -432,10 +453,10 @@ func (p *chaosPolicy) set(n int) {
 // Decide asks the tracking policy (so its history stays current) and
 // returns the script's count when one is pinned.
 func (p *chaosPolicy) Decide(in scaler.Input) scaler.Decision {
-	d := p.track.Decide(in)
 	p.mu.Lock()
-	n := p.script
+	track, n := p.track, p.script
 	p.mu.Unlock()
+	d := track.Decide(in)
 	if n < 0 {
 		return d
 	}

@@ -39,7 +39,7 @@ var scenarios = []scenario{
 	{"master failover during scale-up", failoverUp},
 	{"master failover during scale-down", failoverDown},
 	{"agent lost with tasks", agentLost},
-	{"scheduler restarted mid-scale-down", schedulerRestart},
+	{"scheduler process restarted mid-scale-down", schedulerRestart},
 	{"stats socket unavailable", statsOutage},
 	{"haproxy restarted by operator", haproxyRestart},
 	{"backend task killed", backendKilled},
@@ -259,8 +259,9 @@ func killedChecks(ctx context.Context, f *farm, r *result, t0 time.Time, outOfLB
 	return errors.Join(errs...)
 }
 
-// schedulerRestart stops the scheduler while a backend drains and starts
-// a new one on the same state file.
+// schedulerRestart stops the control plane (driver, scheduler,
+// controller: one webfarm process) while backends drain, and starts a new
+// one on the same state file, as a process restart would.
 func schedulerRestart(ctx context.Context, f *farm, r *result) error {
 	if _, err := scaleTo(ctx, f, 4); err != nil {
 		return err
@@ -286,15 +287,16 @@ func schedulerRestart(ctx context.Context, f *farm, r *result) error {
 	if err != nil {
 		return err
 	}
-	f.stopScheduler()
+	f.stopControl()
 	stopped := time.Now()
-	// Down for one poll: the controller finds no target and holds.
+	// Down for one poll, then a new incarnation: new driver, scheduler
+	// and controller, on the same state file.
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(f.opt.Interval):
 	}
-	if err := f.startScheduler(ctx, 1); err != nil {
+	if err := f.startControl(ctx, 1); err != nil {
 		return err
 	}
 	if err := f.waitSettled(ctx, 1, 60*time.Second); err != nil {
@@ -308,7 +310,7 @@ func schedulerRestart(ctx context.Context, f *farm, r *result) error {
 		}
 	}
 	pool, _ := f.pool(ctx)
-	r.Injected = fmt.Sprintf("4 → 1 tasks; scheduler stopped while %v drained, restarted %s later on its state file", draining, f.opt.Interval)
+	r.Injected = fmt.Sprintf("4 → 1 tasks; driver, scheduler and controller stopped while %v drained, new ones started %s later on the state file", draining, f.opt.Interval)
 	r.Measured = fmt.Sprintf("settled %s after the stop; tasks launched: %d; HAProxy pool %v = Mesos %v; 3 s requests on draining backends: %d of 8 ok",
 		time.Since(stopped).Round(time.Millisecond), len(launched), pool, f.live(), slowOK)
 	var errs []error

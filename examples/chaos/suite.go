@@ -26,7 +26,7 @@ func security(ctx context.Context, f *farm, logs func() string) result {
 	}
 	// The whole suite ran on an authenticated, TLS-verified subscription;
 	// a call without credentials must get 401.
-	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: f.mcfg.TLS}}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: f.ca.Client}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.cluster.URL(), strings.NewReader(`{"type":"SUBSCRIBE"}`))
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json")
