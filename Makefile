@@ -62,11 +62,13 @@ simulate:
 fuzz-scaler:
 	$(GO) test ./scaler -run '^$$' -fuzz FuzzPolicies -fuzztime 60s
 
-# fuzz-mesos-local: call decoding, calls through a live master, RecordIO framing.
+# fuzz-mesos-local: call decoding, calls through a live master, RecordIO framing
+# (our reader, and the guard in front of mesos-go's reader).
 fuzz-mesos-local:
 	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzDecodeCall -fuzztime 60s
 	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzHandleCall -fuzztime 60s
 	$(GO) test ./internal/recordio -run '^$$' -fuzz FuzzReader -fuzztime 60s
+	$(GO) test ./internal/recordio -run '^$$' -fuzz FuzzGuard -fuzztime 60s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -60,6 +60,17 @@
 //     Balancer.Backends: entries with no live task are removed, live tasks
 //     missing from the pool are added, a backend found draining resumes its
 //     scale-down, and no task is launched twice.
+//   - Robustness against the master: every event stream is read through a
+//     RecordIO guard (internal/recordio.Guard) before mesos-go sees it.
+//     mesos-go v0.0.11's reader panics on a record length of 2^63 or more,
+//     so a faulty or hostile master, or anyone on a path without TLS, could
+//     otherwise crash the process with one line; behind the guard such a
+//     length, one over the 4 MiB frame limit, or a malformed one ends the
+//     stream with an error ("master sent a malformed event stream", logged
+//     at Error) and the scheduler re-subscribes with backoff. A panic while
+//     decoding or handling an event ends the subscription the same way, and
+//     one in the converge loop (a balancer driver's, say) skips that tick;
+//     each is logged at Error with its stack ("recovered from a panic").
 //
 // Logs go to Config.Logger (log/slog), one line per membership change
 // ("backend added", "backend draining", "backend removed", "task chosen for
@@ -70,6 +81,9 @@
 // The package's tests run the scheduler against mesos/local (a v1 master
 // and agents on loopback; tasks are real processes) and, when haproxy is
 // installed, against a real HAProxy through lb/haproxy. TestLocalChaos runs
-// 8 random fault steps; WEBFARM_CHAOS=full runs 40. BenchmarkLaunch200
+// 8 random fault steps; WEBFARM_CHAOS=full runs 40 (make chaos).
+// TestMaliciousStreamResubscribes answers SUBSCRIBE from a fake master on
+// 127.0.0.1 with the length that crashes mesos-go (and other bad ones) and
+// checks the scheduler logs it and subscribes again. BenchmarkLaunch200
 // launches and registers 200 tasks (make bench).
 package mesos

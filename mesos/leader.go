@@ -112,7 +112,7 @@ func (l *leader) wrap(do httpcli.DoFunc) httpcli.DoFunc {
 }
 
 // newCaller builds the mesos-go caller stack: an httpcli client aimed by l,
-// with TLS, basic auth and timeouts, httpsched's subscription state
+// with TLS, basic auth, timeouts and event streams behind streamGuard, httpsched's subscription state
 // machine, and callrules.WithFrameworkID so every call but SUBSCRIBE
 // carries the framework ID.
 //
@@ -124,6 +124,9 @@ func newCaller(c *Config, l *leader, frameworkID func() string) (caller calls.Ca
 	opts := []httpcli.ConfigOpt{
 		httpcli.Timeout(c.RequestTimeout),
 		httpcli.Transport(func(t *http.Transport) { tr = t }),
+		httpcli.WrapRoundTripper(func(rt http.RoundTripper) http.RoundTripper {
+			return streamGuard{next: rt, log: c.Logger}
+		}),
 	}
 	if c.TLS != nil {
 		opts = append(opts, httpcli.TLSConfig(c.TLS.Clone()))

@@ -19,7 +19,7 @@ func (s *Scheduler) convergeLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
 	for {
-		s.converge(ctx, s.now())
+		s.safeConverge(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -27,6 +27,17 @@ func (s *Scheduler) convergeLoop(ctx context.Context) {
 		case <-s.kick:
 		}
 	}
+}
+
+// safeConverge runs converge; a panic (a balancer driver's, say) is logged
+// with its stack and the loop goes on at the next tick.
+func (s *Scheduler) safeConverge(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			_ = s.recovered("converging", p)
+		}
+	}()
+	s.converge(ctx, s.now())
 }
 
 // converge moves the tasks and the balancer one step towards the desired

@@ -279,10 +279,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	err := controller.Run(ctx, s.fw, calls.CallerFunc(s.callSubscribe),
-		controller.WithEventHandler(events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
-			s.handleEvent(ctx, e)
-			return nil
-		})),
+		controller.WithEventHandler(events.HandlerFunc(s.safeHandleEvent)),
 		controller.WithFrameworkID(s.FrameworkID),
 		controller.WithRegistrationTokens(s.tokens(done)),
 		controller.WithSubscriptionTerminated(func(err error) {
@@ -343,7 +340,24 @@ func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos
 	s.subCancel = cancel
 	s.mu.Unlock()
 	s.log.Debug("mesos: subscribing", "master", s.leader.URL(), "framework_id", fid)
-	return s.caller.Call(sctx, &c2)
+	resp, err := s.caller.Call(sctx, &c2)
+	if resp != nil {
+		resp = safeResponse{Response: resp, s: s}
+	}
+	return resp, err
+}
+
+// safeHandleEvent is the event handler given to mesos-go: a panic while
+// handling an event is logged and ends the subscription with an error, so
+// that the scheduler re-subscribes (and reconciles) instead of crashing.
+func (s *Scheduler) safeHandleEvent(ctx context.Context, e *scheduler.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = s.recovered("handling "+e.GetType().String(), p)
+		}
+	}()
+	s.handleEvent(ctx, e)
+	return nil
 }
 
 // tokens yields a registration token at once, then after a delay that

@@ -22,6 +22,10 @@ type agent struct {
 	ports    PortRange
 	total    mesos.Resources
 	free     mesos.Resources // neither offered nor used
+	// held are ports of the agent's range that were busy on 127.0.0.1
+	// (something outside the cluster holds them) at its last offer: kept
+	// out of offers and of free, and probed again at the next offer.
+	held     mesos.Resources
 	stopped  bool
 	srv      *http.Server
 	endpoint string // host:port of the executor API
@@ -145,8 +149,14 @@ func (c *Cluster) allocate(now time.Time) {
 				}
 				delete(fw.filters, a.id)
 			}
-			o := &offer{id: c.nextID("O"), fw: fw, agent: a, resources: a.free}
-			a.free = nil
+			cand := a.free.Clone()
+			cand.Add(a.held...)
+			offered, held := withoutBusyPorts(cand, portFree)
+			if len(held) > 0 {
+				c.log.Debug("ports busy on 127.0.0.1; not offered", "agent", a.id, "ports", portList(held))
+			}
+			o := &offer{id: c.nextID("O"), fw: fw, agent: a, resources: offered}
+			a.free, a.held = nil, held
 			c.offers[o.id] = o
 			var execIDs []mesos.ExecutorID
 			for _, ex := range fw.executors {

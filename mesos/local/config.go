@@ -57,7 +57,8 @@ type Config struct {
 	Mem float64
 	// Ports is the range of ports of the whole cluster; it is split evenly
 	// between the agents so that no two agents offer the same port (they all
-	// run on this host). If zero, 31000-32999 is used.
+	// run on this host). If zero, 31000-32999 is used. Only ports free on
+	// 127.0.0.1 when an offer is made are offered (see the package doc).
 	Ports PortRange
 	// Hostname is the hostname agents report in offers and AgentInfo; tasks
 	// are reachable there on their offered ports. If empty, "127.0.0.1".

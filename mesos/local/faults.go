@@ -75,7 +75,7 @@ func (c *Cluster) StopAgent(ctx context.Context, agentID string) error {
 			c.removeOffer(o, true)
 		}
 	}
-	a.free = nil
+	a.free, a.held = nil, nil
 	for _, fw := range c.frameworks {
 		for _, t := range fw.tasks {
 			if t.agent != a {

@@ -364,8 +364,12 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("RestartAgent = %q, %v; want a new agent ID", newID, err)
 		}
 		back := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
-		if cpus, _, ports := offerCPUs(back); back.AgentID.Value != newID || cpus != DefaultCPUs || ports[0] != (mesos.Value_Range{Begin: 31000, End: 32999}) {
+		cpus, _, ports := offerCPUs(back)
+		if back.AgentID.Value != newID || cpus != DefaultCPUs {
 			t.Errorf("offer after restart %+v, want agent %s with all its resources", back, newID)
+		}
+		if err := offeredShare(ports, PortRange{DefaultPortsBegin, DefaultPortsEnd}); err != nil {
+			t.Errorf("offer after restart: %v", err)
 		}
 	})
 	t.Run("KillTaskProcess fails the task", func(t *testing.T) {

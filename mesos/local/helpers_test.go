@@ -15,7 +15,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 
-	"github.com/webfarm/webfarm/mesos/local/internal/recordio"
+	"github.com/webfarm/webfarm/internal/recordio"
 )
 
 // testTimeout bounds every wait in these tests.

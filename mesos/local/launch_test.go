@@ -96,13 +96,15 @@ func freePorts(t *testing.T, o mesos.Offer) (uint64, uint64) {
 	t.Helper()
 	_, _, ports := offerCPUs(o)
 	var free []uint64
-	for p := ports[0].Begin; p <= ports[0].End && len(free) < 2; p++ {
-		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
+	for _, rg := range ports {
+		for p := rg.Begin; p <= rg.End && len(free) < 2; p++ {
+			ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				continue
+			}
+			ln.Close()
+			free = append(free, p)
 		}
-		ln.Close()
-		free = append(free, p)
 	}
 	if len(free) < 2 {
 		t.Fatalf("no two free ports in %v", ports)

@@ -42,10 +42,13 @@ func TestSubscribeOffersHeartbeat(t *testing.T) {
 				if cpus != DefaultCPUs || mem != DefaultMem || o.Hostname != "127.0.0.1" || o.FrameworkID.Value != s.fwID {
 					t.Errorf("offer %+v: cpus %v mem %v, want %v %v on 127.0.0.1", o, cpus, mem, DefaultCPUs, DefaultMem)
 				}
-				if len(ports) != 1 || ports[0].Begin <= prevEnd || ports[0].End-ports[0].Begin != 499 {
-					t.Errorf("agent %s ports %v: want 500 ports not overlapping the previous agent's", a.ID, ports)
+				if a.Ports.Begin <= prevEnd || a.Ports.End-a.Ports.Begin != 499 {
+					t.Errorf("agent %s has ports %v: want 500 ports not overlapping the previous agent's", a.ID, a.Ports)
 				}
-				prevEnd = ports[0].End
+				if err := offeredShare(ports, a.Ports); err != nil {
+					t.Errorf("agent %s: %v", a.ID, err)
+				}
+				prevEnd = a.Ports.End
 			}
 			s.next(scheduler.Event_HEARTBEAT)
 		})

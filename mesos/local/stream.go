@@ -11,7 +11,7 @@ import (
 
 	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 
-	"github.com/webfarm/webfarm/mesos/local/internal/recordio"
+	"github.com/webfarm/webfarm/internal/recordio"
 )
 
 // Media types of the v1 HTTP APIs.

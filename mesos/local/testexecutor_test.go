@@ -10,7 +10,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	mexec "github.com/mesos/mesos-go/api/v1/lib/executor"
 
-	"github.com/webfarm/webfarm/mesos/local/internal/recordio"
+	"github.com/webfarm/webfarm/internal/recordio"
 )
 
 // runTestExecutor is a small v1 HTTP executor (JSON): it reports launched

@@ -12,6 +12,13 @@
 // Unlike mesos-go v0.0.11's reader (whose size check converts the length to
 // int, so a length of 2^63 or more turns negative and panics), the Reader
 // rejects any length above its limit before allocating.
+//
+// Guard protects a reader that cannot be fixed, such as mesos-go's: it
+// passes a stream through unchanged while checking its framing, and ends it
+// with an error at the first bad length, before the consumer sees that
+// length's newline:
+//
+//	body = recordio.Guard(resp.Body, 4<<20) // then hand body to mesos-go
 package recordio
 
 import (
@@ -62,7 +69,7 @@ type Reader struct {
 // bytes (max <= 0 means 4 MiB, mesos-go's limit).
 func NewReader(r io.Reader, max int) *Reader {
 	if max <= 0 {
-		max = 4 << 20
+		max = DefaultMax
 	}
 	return &Reader{r: bufio.NewReader(r), max: max}
 }
@@ -91,36 +98,56 @@ func (r *Reader) ReadRecord() ([]byte, error) {
 }
 
 func (r *Reader) readLength() (int, error) {
-	var n uint64
-	digits := 0
+	var h header
 	for {
 		b, err := r.r.ReadByte()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				if digits == 0 {
+				if h.digits == 0 {
 					return 0, io.EOF
 				}
 				return 0, fmt.Errorf("recordio: length: %w", io.ErrUnexpectedEOF)
 			}
 			return 0, fmt.Errorf("recordio: %w", err)
 		}
-		switch {
-		case b == '\n':
-			if digits == 0 {
-				return 0, fmt.Errorf("%w: empty length line", ErrBadLength)
-			}
-			return int(n), nil
-		case b >= '0' && b <= '9':
-			digits++
-			if digits > maxLengthDigits {
-				return 0, fmt.Errorf("%w: more than %d digits", ErrBadLength, maxLengthDigits)
-			}
-			n = n*10 + uint64(b-'0')
-			if n > uint64(r.max) {
-				return 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, r.max)
-			}
-		default:
-			return 0, fmt.Errorf("%w: byte %q", ErrBadLength, b)
+		done, err := h.add(b, r.max)
+		if err != nil {
+			return 0, err
 		}
+		if done {
+			return int(h.n), nil
+		}
+	}
+}
+
+// header parses one length line, a byte at a time.
+type header struct {
+	n      uint64
+	digits int
+}
+
+// add consumes the next byte of a length line. It reports whether b ended
+// the line (h.n is then the length), or an error wrapping ErrBadLength or
+// ErrTooLarge as soon as the line cannot be valid: a length is refused at
+// the digit that takes it over max, so it never overflows.
+func (h *header) add(b byte, max int) (done bool, err error) {
+	switch {
+	case b == '\n':
+		if h.digits == 0 {
+			return false, fmt.Errorf("%w: empty length line", ErrBadLength)
+		}
+		return true, nil
+	case b >= '0' && b <= '9':
+		h.digits++
+		if h.digits > maxLengthDigits {
+			return false, fmt.Errorf("%w: more than %d digits", ErrBadLength, maxLengthDigits)
+		}
+		h.n = h.n*10 + uint64(b-'0')
+		if h.n > uint64(max) {
+			return false, fmt.Errorf("%w: length over %d bytes", ErrTooLarge, max)
+		}
+		return false, nil
+	default:
+		return false, fmt.Errorf("%w: byte %q", ErrBadLength, b)
 	}
 }
