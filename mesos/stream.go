@@ -99,15 +99,15 @@ func (r safeResponse) Decode(u encoding.Unmarshaler) (err error) {
 
 // recovered logs a recovered panic with its stack and returns it as an
 // error. A panic may leave s.mu locked, and nothing could go on then: if
-// the lock stays held for lockWait, recovered panics again rather than
-// let the scheduler hang silently.
+// the lock stays held for recoverLockWait, recovered panics again rather
+// than let the scheduler hang silently.
 func (s *Scheduler) recovered(where string, p any) error {
 	err := fmt.Errorf("mesos: panic %s: %v", where, p)
 	s.log.Error("mesos: recovered from a panic", "where", where, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-	deadline := time.Now().Add(lockWait)
+	deadline := time.Now().Add(recoverLockWait)
 	for !s.mu.TryLock() {
 		if time.Now().After(deadline) {
-			panic(fmt.Sprintf("mesos: state lock still held %v after a panic %s: %v", lockWait, where, p))
+			panic(fmt.Sprintf("mesos: state lock still held %v after a panic %s: %v", recoverLockWait, where, p))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -115,5 +115,6 @@ func (s *Scheduler) recovered(where string, p any) error {
 	return err
 }
 
-// lockWait is how long recovered waits for s.mu to be free.
-const lockWait = 10 * time.Second
+// recoverLockWait is how long recovered waits for s.mu to be free (far
+// longer than any holder keeps it). A variable for tests.
+var recoverLockWait = 10 * time.Second

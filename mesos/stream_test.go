@@ -263,3 +263,23 @@ func (p *panickyBalancer) Add(ctx context.Context, b lb.Backend) error {
 	}
 	return p.Balancer.Add(ctx, b)
 }
+
+// TestPanicWithLockHeldIsNotSwallowed: a panic that leaves the state lock
+// held cannot be recovered from; recovered panics again, loudly, rather
+// than let the scheduler hang.
+func TestPanicWithLockHeldIsNotSwallowed(t *testing.T) {
+	r := newRig(t, nil)
+	old := recoverLockWait
+	recoverLockWait = 50 * time.Millisecond
+	t.Cleanup(func() { recoverLockWait = old })
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		_ = r.s.recovered("handling UPDATE", "bug under the lock")
+	}()
+	if msg := fmt.Sprint(got); !strings.Contains(msg, "state lock still held") || !strings.Contains(msg, "bug under the lock") {
+		t.Fatalf("recovered with the lock held: panic %v, want one saying the lock is still held", got)
+	}
+}

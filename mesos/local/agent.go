@@ -151,7 +151,7 @@ func (c *Cluster) allocate(now time.Time) {
 			}
 			cand := a.free.Clone()
 			cand.Add(a.held...)
-			offered, held := withoutBusyPorts(cand, portFree)
+			offered, held := withoutBusyPorts(cand, func(p uint64) bool { return c.probes.free(p, now, portFree) })
 			if len(held) > 0 {
 				c.log.Debug("ports busy on 127.0.0.1; not offered", "agent", a.id, "ports", portList(held))
 			}

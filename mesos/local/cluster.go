@@ -56,6 +56,7 @@ type Cluster struct {
 	fwOrder    []string   // round-robin order of frameworks for the allocator
 	leader     int        // index into masters
 	noLeader   time.Time  // masters answer 503 until then (an election)
+	probes     portProbes // recent port probes, for offers
 }
 
 // master is one master endpoint.

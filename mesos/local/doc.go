@@ -42,8 +42,9 @@
 // once; about 10 µs a port): a port something else on the host holds (a
 // server of another test, another cluster's task) is left out of the offer
 // and logged at Debug ("ports busy on 127.0.0.1; not offered"), and probed
-// again at the agent's next offer. A port taken between the probe and the
-// task's bind still makes that task fail, as on a real agent.
+// again at the agent's next offer. A probe is trusted for a second, so
+// offers in quick succession do not probe again; a port taken between the
+// probe and the task's bind still makes that task fail, as on a real agent.
 //
 // Command tasks (TaskInfo.command) run as /bin/sh -c VALUE (shell true, the
 // default) or VALUE with ARGUMENTS (shell false), in their own process group,

@@ -3,6 +3,7 @@ package local
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
@@ -65,4 +66,45 @@ func portList(rs mesos.Resources) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// probeTTL is how long a port probe is trusted. Offers made in quick
+// succession (a scheduler declining with refuse_seconds 0 while the
+// allocator runs every few milliseconds) then cost one probe a port per
+// probeTTL; a probe is stale anyway once the offer is out, until the
+// task binds.
+const probeTTL = time.Second
+
+// portProbes caches the results of portFree for probeTTL. The zero value
+// is ready to use; the cluster lock guards it.
+type portProbes struct {
+	m map[uint64]portProbe
+	n int // probes since the last sweep of old entries
+}
+
+type portProbe struct {
+	free bool
+	at   time.Time
+}
+
+// free returns portFree(p), probing again when the last probe of p is
+// older than probeTTL.
+func (c *portProbes) free(p uint64, now time.Time, portFree func(uint64) bool) bool {
+	if r, ok := c.m[p]; ok && now.Sub(r.at) < probeTTL && !now.Before(r.at) {
+		return r.free
+	}
+	if c.m == nil {
+		c.m = make(map[uint64]portProbe)
+	}
+	if c.n++; c.n > 65536 { // keep the map to the ports still offered
+		c.n = 0
+		for q, r := range c.m {
+			if now.Sub(r.at) >= probeTTL {
+				delete(c.m, q)
+			}
+		}
+	}
+	f := portFree(p)
+	c.m[p] = portProbe{free: f, at: now}
+	return f
 }

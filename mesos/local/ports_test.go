@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/resources"
@@ -138,13 +139,15 @@ func TestBusyPortNeverOffered(t *testing.T) {
 	if !portFree(busy) {
 		t.Skipf("port %d taken by someone else after Close", busy)
 	}
+	// Probes are trusted for probeTTL: the port comes back after that.
+	deadline := time.Now().Add(3 * probeTTL)
 	for i := 0; ; i++ {
 		o := s.next(scheduler.Event_OFFERS).GetOffers().Offers[0]
 		if offered(o) {
 			break
 		}
-		if i == 20 {
-			t.Fatalf("port %d not offered in 20 offers after its listener closed", busy)
+		if i == 100000 || time.Now().After(deadline) {
+			t.Fatalf("port %d not offered in %d offers (%v) after its listener closed", busy, i+1, 3*probeTTL)
 		}
 		s.decline(o, 0)
 	}
@@ -167,4 +170,35 @@ func offeredShare(got []mesos.Value_Range, share PortRange) error {
 		return fmt.Errorf("offered ports %v: %d of the %d of %d-%d, want at least 90%%", got, n, total, share.Begin, share.End)
 	}
 	return nil
+}
+
+// TestPortProbesTTL drives the probe cache's clock by hand.
+func TestPortProbesTTL(t *testing.T) {
+	var c portProbes
+	busy := map[uint64]bool{7: true}
+	probes := 0
+	probe := func(p uint64) bool { probes++; return !busy[p] }
+	t0 := time.Date(2026, 11, 28, 22, 0, 0, 0, time.UTC)
+	steps := []struct {
+		name       string
+		at         time.Duration
+		port       uint64
+		busyNow    bool
+		wantFree   bool
+		wantProbes int // total so far
+	}{
+		{name: "first probe of a busy port", at: 0, port: 7, busyNow: true, wantFree: false, wantProbes: 1},
+		{name: "freed, but the probe is trusted", at: probeTTL / 2, port: 7, wantFree: false, wantProbes: 1},
+		{name: "re-probed after the TTL", at: probeTTL, port: 7, wantFree: true, wantProbes: 2},
+		{name: "another port is probed on its own", at: probeTTL, port: 8, wantFree: true, wantProbes: 3},
+		{name: "taken again, trusted free within the TTL", at: probeTTL + probeTTL/2, port: 8, busyNow: true, wantFree: true, wantProbes: 3},
+		{name: "and busy once re-probed", at: 2 * probeTTL, port: 8, busyNow: true, wantFree: false, wantProbes: 4},
+		{name: "a clock going back re-probes", at: probeTTL, port: 8, wantFree: true, wantProbes: 5},
+	}
+	for _, st := range steps {
+		busy[st.port] = st.busyNow
+		if got := c.free(st.port, t0.Add(st.at), probe); got != st.wantFree || probes != st.wantProbes {
+			t.Errorf("%s: free(%d) = %v after %d probes, want %v after %d", st.name, st.port, got, probes, st.wantFree, st.wantProbes)
+		}
+	}
 }
