@@ -15,7 +15,7 @@ const (
 	DefaultCPUs               = 4.0
 	DefaultMem                = 4096.0 // MiB
 	DefaultPortsBegin         = 31000
-	DefaultPortsEnd           = 32999
+	DefaultPortsEnd           = 32000
 	DefaultHeartbeatInterval  = 15 * time.Second
 	DefaultAllocationInterval = time.Second
 	DefaultStatusUpdateRetry  = 10 * time.Second
@@ -57,7 +57,9 @@ type Config struct {
 	Mem float64
 	// Ports is the range of ports of the whole cluster; it is split evenly
 	// between the agents so that no two agents offer the same port (they all
-	// run on this host). If zero, 31000-32999 is used. Only ports free on
+	// run on this host). If zero, 31000-32000 is used: the real Mesos
+	// agent's default, below Linux's ephemeral range (32768-60999), so an
+	// outgoing connection never holds an offered port. Only ports free on
 	// 127.0.0.1 when an offer is made are offered (see the package doc).
 	Ports PortRange
 	// Hostname is the hostname agents report in offers and AgentInfo; tasks
