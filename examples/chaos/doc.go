@@ -22,8 +22,10 @@
 //   - master failover during scale-up and during scale-down;
 //   - an agent lost with tasks on it: they leave HAProxy within one poll
 //     and are replaced;
-//   - the scheduler stopped mid-scale-down and restarted on its state
-//     file: no task launched, no server left in HAProxy without a task;
+//   - the webfarm process (HAProxy driver, scheduler, controller) stopped
+//     mid-scale-down while backends drain, and a new one started on the
+//     same state file: the drains resume, no task is launched, no server is
+//     left in HAProxy without a task;
 //   - HAProxy's stats socket unavailable: the controller holds, never
 //     scales down or to zero;
 //   - HAProxy restarted by its operator: counters reset without a negative
@@ -39,5 +41,6 @@
 // assertion failed.
 //
 // The test (TestChaos) runs the bounded form, or the full one with
-// WEBFARM_CHAOS=full (make chaos).
+// WEBFARM_CHAOS=full (make chaos); WEBFARM_CHAOS_SEED replays a
+// scale-event sequence. docs/operations.md lists what the runs measured.
 package main
