@@ -29,6 +29,10 @@ type Balancer struct {
 	sem chan struct{}
 	// statsSem serialises readings (see read).
 	statsSem chan struct{}
+	// file is Config.ConfigFile, resolved; nil if not set. fileMu
+	// serialises its rewrites.
+	file   *configFile
+	fileMu sync.Mutex
 
 	mu     sync.Mutex
 	closed bool
@@ -57,6 +61,16 @@ func New(ctx context.Context, cfg Config) (*Balancer, error) {
 		return nil, err
 	}
 	b := newBalancer(cfg)
+	if cfg.ConfigFile != "" {
+		cf, ids, err := openConfigFile(cfg.ConfigFile, cfg.Backend)
+		if err != nil {
+			return nil, err
+		}
+		b.file = &cf
+		for name, id := range ids {
+			b.remember(name, id)
+		}
+	}
 	if addr, ok := strings.CutPrefix(cfg.Socket, "tcp://"); ok {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return nil, fmt.Errorf("haproxy: config: Socket %q: want tcp://host:port: %w", cfg.Socket, lb.ErrInvalid)
@@ -106,10 +120,16 @@ func (b *Balancer) open(ctx context.Context) (*Balancer, error) {
 		for _, s := range servers {
 			ids = append(ids, s.id)
 			if s.addr.IsValid() {
-				b.setMember(s.backend(), state(s.row.status) == lb.StateDraining)
+				// A server in maintenance takes no traffic either: kept
+				// as draining (written "disabled" to ConfigFile).
+				b.setMember(s.backend(), state(s.row.status) == lb.StateDraining || s.inMaint())
 			}
 		}
 		b.log.Info("adopted servers already in the backend", "count", len(servers), "ids", ids)
+	}
+	if err := b.persist(); err != nil {
+		return nil, &ConfigError{Problem: ProblemConfigFile, Detail: "cannot write the pool into " + b.cfg.ConfigFile, Err: err,
+			Fix: "let this process write the file and its directory"}
 	}
 	return b, nil
 }

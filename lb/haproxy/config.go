@@ -67,6 +67,23 @@ type Config struct {
 	// (a restart loses every server added at run time). If false, the
 	// caller re-adds them (Reading.Restarted tells when).
 	Restore bool
+	// ConfigFile, if set, is the haproxy.cfg HAProxy runs with. The driver
+	// then keeps the managed backend's server lines in it in step with the
+	// live pool, so that a restart or reload (by an operator, systemd,
+	// a package upgrade) starts with the pool instead of an empty backend.
+	// After every Add, Drain and Remove that changed HAProxy, it rewrites
+	// only the lines between MarkerBegin and MarkerEnd inside `backend
+	// <Backend>` (inserting both at the end of that section the first
+	// time), atomically (a temporary file in the same directory, then a
+	// rename; mode and owner kept). Servers are written with
+	// ServerOptions; a draining server is written "disabled", so a new
+	// process keeps it in maintenance (no new connections) until Remove
+	// deletes it. The driver never reloads HAProxy: changes still go
+	// through the runtime API. New checks that the file holds the section
+	// and that the file and its directory are writable, and writes the
+	// current pool into it. If empty, nothing is written: a restart loses
+	// the servers added at run time (see Restore).
+	ConfigFile string
 	// AllowWorldWritableSocket lets New use a unix socket that any local
 	// user may write to (and so may use to reconfigure HAProxy). If false,
 	// New refuses such a socket; a group-writable one is logged as a
@@ -117,6 +134,10 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("Timeout %s and RemoveTimeout %s must not be negative", c.Timeout, c.RemoveTimeout)
 	case strings.ContainsAny(c.Socket, "\n\r"):
 		return bad("Socket %q contains a newline", c.Socket)
+	case strings.ContainsAny(c.ConfigFile, "\x00"):
+		return bad("ConfigFile %q contains a NUL byte", c.ConfigFile)
+	case c.ConfigFile != "" && strings.ContainsAny(c.ServerOptions, `"'\`):
+		return bad("ServerOptions %q has quotes or a backslash, which haproxy.cfg would read differently from `add server`; drop them or leave ConfigFile empty", c.ServerOptions)
 	}
 	words := strings.Fields(c.ServerOptions)
 	for _, w := range words {

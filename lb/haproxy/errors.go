@@ -28,6 +28,9 @@ const (
 	ProblemStaticBalance
 	// ProblemVersion: HAProxy is older than 2.6.
 	ProblemVersion
+	// ProblemConfigFile: Config.ConfigFile cannot be read, has no section
+	// for the backend, has broken markers, or cannot be rewritten.
+	ProblemConfigFile
 )
 
 var problemNames = map[Problem]string{
@@ -38,6 +41,7 @@ var problemNames = map[Problem]string{
 	ProblemNoFrontend:        "frontend missing",
 	ProblemStaticBalance:     "backend algorithm is not dynamic",
 	ProblemVersion:           "HAProxy too old",
+	ProblemConfigFile:        "config file unusable",
 }
 
 // String returns a short description of the problem.

@@ -136,17 +136,24 @@ func (b *Balancer) Add(ctx context.Context, bk lb.Backend) error {
 		return fmt.Errorf("haproxy: add %s: %w", bk, err)
 	}
 	defer b.unlock()
-	return b.add(ctx, bk)
-}
-
-// add is Add under the membership lock.
-func (b *Balancer) add(ctx context.Context, bk lb.Backend) error {
-	ss, err := b.servers(ctx)
-	if err != nil {
+	if _, err := b.add(ctx, bk); err != nil {
+		return err
+	}
+	if err := b.persist(); err != nil {
 		return fmt.Errorf("haproxy: add %s: %w", bk, err)
 	}
+	return nil
+}
+
+// add is Add under the membership lock, without saving to ConfigFile.
+// added reports whether it ran `add server` (false: the server was there).
+func (b *Balancer) add(ctx context.Context, bk lb.Backend) (added bool, err error) {
+	ss, err := b.servers(ctx)
+	if err != nil {
+		return false, fmt.Errorf("haproxy: add %s: %w", bk, err)
+	}
 	if s, ok := find(ss, bk.ID); ok {
-		return b.adopt(ctx, s, bk)
+		return false, b.adopt(ctx, s, bk)
 	}
 	name := serverName(bk.ID)
 	attrs := strings.TrimSpace(bk.Addr.String() + " " + b.cfg.ServerOptions)
@@ -156,22 +163,22 @@ func (b *Balancer) add(ctx context.Context, bk lb.Backend) error {
 		// by another driver instance.
 		ss, lerr := b.servers(ctx)
 		if lerr != nil {
-			return fmt.Errorf("haproxy: add %s: %w", bk, lerr)
+			return false, fmt.Errorf("haproxy: add %s: %w", bk, lerr)
 		}
 		if s, ok := find(ss, bk.ID); ok {
-			return b.adopt(ctx, s, bk)
+			return false, b.adopt(ctx, s, bk)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("haproxy: add %s: add server %s/%s %s: %w", bk, b.cfg.Backend, name, attrs, err)
+		return false, fmt.Errorf("haproxy: add %s: add server %s/%s %s: %w", bk, b.cfg.Backend, name, attrs, err)
 	}
 	b.remember(name, bk.ID)
 	if err := b.enable(ctx, name); err != nil {
 		b.rollback(ctx, name)
-		return fmt.Errorf("haproxy: add %s: %w", bk, err)
+		return false, fmt.Errorf("haproxy: add %s: %w", bk, err)
 	}
 	b.setMember(bk, false)
-	return nil
+	return true, nil
 }
 
 // adopt handles Add of an ID HAProxy already has.
@@ -202,7 +209,9 @@ func (b *Balancer) setMember(bk lb.Backend, draining bool) {
 }
 
 // restore re-adds the members that are not draining, after HAProxy lost
-// them in a restart. It returns how many it added.
+// them in a restart. It returns how many it added: members already in
+// HAProxy (read from ConfigFile by the new process) are left as they are
+// and not counted.
 func (b *Balancer) restore(ctx context.Context) (int, error) {
 	if err := b.lock(ctx); err != nil {
 		return 0, err
@@ -217,12 +226,20 @@ func (b *Balancer) restore(ctx context.Context) (int, error) {
 	}
 	b.mu.Unlock()
 	var errs []error
+	n := 0
 	for _, bk := range want {
-		if err := b.add(ctx, bk); err != nil {
+		added, err := b.add(ctx, bk)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		if added {
+			n++
+		}
 	}
-	return len(want) - len(errs), errors.Join(errs...)
+	if err := b.persist(); err != nil {
+		errs = append(errs, err)
+	}
+	return n, errors.Join(errs...)
 }
 
 // enable turns health checks on (if configured) and makes the server ready.
@@ -279,6 +296,9 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	if s.addr.IsValid() {
 		b.setMember(s.backend(), true)
 	}
+	if err := b.persist(); err != nil {
+		return fmt.Errorf("haproxy: drain %q: %w", id, err)
+	}
 	return nil
 }
 
@@ -294,6 +314,18 @@ func (b *Balancer) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("haproxy: remove %q: %w", id, err)
 	}
 	defer b.unlock()
+	if err := b.remove(ctx, id); err != nil {
+		return err
+	}
+	if err := b.persist(); err != nil {
+		return fmt.Errorf("haproxy: remove %q: %w", id, err)
+	}
+	return nil
+}
+
+// remove is Remove under the membership lock, without saving to
+// ConfigFile.
+func (b *Balancer) remove(ctx context.Context, id string) error {
 	ss, err := b.servers(ctx)
 	if err != nil {
 		return fmt.Errorf("haproxy: remove %q: %w", id, err)

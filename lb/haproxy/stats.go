@@ -139,8 +139,13 @@ func (b *Balancer) read(ctx context.Context, perServer bool) (Reading, error) {
 	b.last, b.lastN, b.haveIt = rep.info, r.Requests, true
 	b.mu.Unlock()
 	if r.Restarted {
-		b.log.Warn("HAProxy restarted: counters start from zero and servers added at run time are gone",
-			"pid", r.PID, "started", r.Started, "restore", b.cfg.Restore)
+		if b.file != nil {
+			b.log.Warn("HAProxy restarted: counters start from zero; the pool comes from the config file",
+				"pid", r.PID, "started", r.Started, "file", b.file.path, "restore", b.cfg.Restore)
+		} else {
+			b.log.Warn("HAProxy restarted: counters start from zero and servers added at run time are gone",
+				"pid", r.PID, "started", r.Started, "restore", b.cfg.Restore)
+		}
 		if b.cfg.Restore {
 			n, err := b.restore(ctx)
 			r.Restored = n
