@@ -28,8 +28,11 @@
 //     left in HAProxy without a task;
 //   - HAProxy's stats socket unavailable: the controller holds, never
 //     scales down or to zero;
-//   - HAProxy restarted by its operator: counters reset without a negative
-//     or huge rate, and the pool is re-applied;
+//   - HAProxy restarted by its operator (a new process, -sf the old one):
+//     the new process reads the pool from haproxy.cfg, where the driver
+//     keeps it (lb/haproxy Config.ConfigFile), so no request fails and its
+//     pool equals the live tasks as soon as it answers; counters reset
+//     without a negative or huge rate, and nothing scales down;
 //   - a backend task SIGKILLed from outside: out of HAProxy within one
 //     poll, replaced.
 //

@@ -175,14 +175,17 @@ func (f *farm) Close() {
 }
 
 // startControl starts the control plane as one webfarm process would: the
-// HAProxy driver (Restore re-adds the pool after an HAProxy restart), the
+// HAProxy driver (ConfigFile writes the pool into haproxy.cfg, so an
+// HAProxy restart starts with it), the
 // scheduler on its state file, and the controller with a fresh
 // target-tracking policy. gen numbers the incarnation in the logs.
 func (f *farm) startControl(ctx context.Context, gen int) error {
 	opt := f.opt
 	log := f.log.With("incarnation", gen)
+	// ConfigFile keeps the pool in haproxy.cfg, so an HAProxy restart
+	// starts with it; Restore covers a change that raced the restart.
 	driver, err := haproxy.New(ctx, haproxy.Config{Socket: f.proc.Socket(), Backend: f.proc.Backend(), Frontend: f.proc.Frontend(),
-		Restore: true, Timeout: 2 * time.Second, RemoveTimeout: 5 * time.Second, Logger: log.With("component", "lb/haproxy")})
+		ConfigFile: f.proc.ConfigPath(), Restore: true, Timeout: 2 * time.Second, RemoveTimeout: 5 * time.Second, Logger: log.With("component", "lb/haproxy")})
 	if err != nil {
 		return fmt.Errorf("haproxy driver: %w", err)
 	}
