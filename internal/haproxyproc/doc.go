@@ -50,8 +50,15 @@
 // No `server` line is needed: lb/haproxy adds each web server with the
 // runtime API (add server … pool-max-conn -1 pool-purge-delay 5s, then
 // state ready), drains it, and deletes it once it has no connections.
-// Servers added at run time are not written to the file: a restart or a
-// reload loses them, and the driver's Stats reports the restart.
+// Servers added at run time live in the running process only: a restart
+// or a reload loses them, unless the driver keeps them in the file too
+// (lb/haproxy Config.ConfigFile = [Proc.ConfigPath]): it then writes the
+// pool between "# webfarm: servers begin" and "# webfarm: servers end"
+// lines at the end of the backend section, and [Proc.Restart] and
+// [Proc.Reload] start the new process from that file on disk.
+// [Start] and [Proc.SetServers] render the file afresh and overwrite
+// what the driver wrote: do not mix SetServers (the old way) with the
+// driver's ConfigFile.
 //
 // # Processes
 //

@@ -311,7 +311,9 @@ func (p *Proc) Backend() string { return p.cfg.Backend }
 // Frontend is the name of the frontend section.
 func (p *Proc) Frontend() string { return p.cfg.Frontend }
 
-// ConfigPath is the path of the haproxy.cfg in use.
+// ConfigPath is the path of the haproxy.cfg in use. Restart and Reload
+// read it from disk, so changes written to it (for example by lb/haproxy
+// with Config.ConfigFile set to this path) are what the new process runs.
 func (p *Proc) ConfigPath() string { return p.cfgPath }
 
 // PID is the pid of the process Start (or the last Restart) started: the
@@ -348,9 +350,11 @@ func (p *Proc) SetServers(servers []netip.AddrPort) error {
 	return p.writeConfig()
 }
 
-// Restart starts a new haproxy on the same configuration with -sf, so the
-// old process stops accepting, finishes its connections and exits. The
-// new process has fresh counters and none of the servers added at run time.
+// Restart starts a new haproxy with -sf, so the old process stops
+// accepting, finishes its connections and exits. The new process reads
+// haproxy.cfg from disk (ConfigPath), as an operator's restart would: it
+// has fresh counters, and of the servers added at run time only those
+// also written to the file (lb/haproxy's Config.ConfigFile).
 // It returns once the stats socket answers from the new process.
 func (p *Proc) Restart(ctx context.Context) error {
 	p.mu.Lock()
@@ -377,7 +381,8 @@ func (p *Proc) Restart(ctx context.Context) error {
 
 // Reload reloads a master-worker haproxy (SIGUSR2 to the master): a new
 // worker takes over the listeners and the old one finishes its connections.
-// Counters and servers added at run time are lost. It returns once the
+// The master re-reads haproxy.cfg from disk (ConfigPath). Counters are
+// lost, and so are servers added at run time but not written to the file. It returns once the
 // stats socket answers from the new worker. Without Config.MasterWorker it
 // returns an error wrapping ErrConfig.
 func (p *Proc) Reload(ctx context.Context) error {
