@@ -71,8 +71,11 @@ type Config struct {
 
 	// Balancer receives membership changes: a task is added once RUNNING
 	// (and healthy when Task.HealthCheck is set) and drained before it is
-	// killed. The scheduler owns the balancer's pool: entries with no live
-	// task are removed after reconciliation. Required.
+	// killed. The scheduler owns the entries of its tasks: those whose ID
+	// has its task-ID form (Task.Name + ".") or that the state file
+	// listed. Such an entry with no live task is removed after
+	// reconciliation and at every pool sync (PoolSyncInterval); other
+	// entries, such as a user's static servers, are left alone. Required.
 	Balancer lb.Balancer
 	// Victims is the order in which tasks are chosen for removal on a
 	// scale-down. If zero, FewestConnections is used.
@@ -82,6 +85,18 @@ type Config struct {
 	// balancer implements lb.ConnCounter the task is killed as soon as
 	// the backend has no active connection.
 	DrainTimeout time.Duration
+	// PoolSyncInterval is how often the scheduler reads the balancer's
+	// pool (Balancer.Backends) and repairs it against its tasks: a
+	// serving task missing from the pool (the balancer restarted and lost
+	// its dynamic servers, a service was recreated, a target group edited
+	// by hand) is added again, with the same health gating as a new one;
+	// an entry with no live task whose ID is a task ID of this scheduler
+	// (Task.Name + "." + hex) or was one is removed; other entries (a
+	// user's static servers) and backends being drained or killed are left
+	// alone. Each repair is logged. A pool read also follows at once when
+	// a run of balancer errors ends. If zero, 5s is used; a negative value
+	// turns the periodic read off.
+	PoolSyncInterval time.Duration
 	// SlowStart ramps a new backend's weight from low to Weight over this
 	// long, when the balancer implements lb.Weighter. If zero, backends
 	// are added at the balancer's default weight.
@@ -297,8 +312,31 @@ func badFloat(field string, f float64, min float64) error {
 	return nil
 }
 
+// Validate checks c as [New] does, except that it accepts a nil Balancer:
+// a program can check its whole configuration before it builds the
+// balancer (which may create things, such as an IPVS virtual service),
+// then set Balancer and call New. Validate also reads StateFile, if set,
+// and checks that it parses; it writes nothing and talks to no master.
+// A bad field gives an error that names it and wraps [ErrInvalid]; an
+// unreadable or corrupt state file gives the error New would.
+func (c *Config) Validate() error {
+	if err := c.validateFields(); err != nil {
+		return err
+	}
+	_, err := loadState(c.StateFile)
+	return err
+}
+
 // validate checks c and returns the first problem, naming the field.
 func (c *Config) validate() error {
+	if c.Balancer == nil {
+		return fieldErr("Balancer", "nil", "required")
+	}
+	return c.validateFields()
+}
+
+// validateFields checks every field but Balancer.
+func (c *Config) validateFields() error {
 	if len(c.Masters) == 0 {
 		return fieldErr("Masters", c.Masters, "at least one master is required")
 	}
@@ -327,9 +365,6 @@ func (c *Config) validate() error {
 	case "", "protobuf", "json":
 	default:
 		return fieldErr("Codec", fmt.Sprintf("%q", c.Codec), `want "protobuf" or "json"`)
-	}
-	if c.Balancer == nil {
-		return fieldErr("Balancer", "nil", "required")
 	}
 	if c.MaxPerHost < 0 {
 		return fieldErr("MaxPerHost", c.MaxPerHost, "must not be negative")
@@ -486,6 +521,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.RequestTimeout, 10*time.Second)
 	def(&c.Tick, time.Second)
+	def(&c.PoolSyncInterval, 5*time.Second)
 	if c.Resolve == nil {
 		c.Resolve = resolveHost
 	}

@@ -60,6 +60,19 @@
 //     Balancer.Backends: entries with no live task are removed, live tasks
 //     missing from the pool are added, a backend found draining resumes its
 //     scale-down, and no task is launched twice.
+//   - Pool repair: the scheduler does not trust its own record of the
+//     pool. Every PoolSyncInterval (5s by default), and at once when a
+//     balancer that failed answers again, it reads Balancer.Backends: a
+//     serving task missing from the pool (HAProxy restarted without its
+//     dynamic servers, an IPVS service recreated, a target group edited
+//     by hand) is added again through the same health gating and slow
+//     start as a new one ("backend re-added"); an entry of ours with no
+//     live task is removed ("pool repair: no live task"); a user's static
+//     servers and backends being drained or killed are left alone.
+//   - Secrets: [Config], [TaskTemplate] and [Scheduler] implement
+//     [log/slog.LogValuer] (and fmt's Stringer and GoStringer): Secret and
+//     Task.Env values log and print as "REDACTED". New logs the whole
+//     configuration that way at debug level.
 //   - Robustness against the master: every event stream is read through a
 //     RecordIO guard (internal/recordio.Guard) before mesos-go sees it.
 //     mesos-go v0.0.11's reader panics on a record length of 2^63 or more,
@@ -85,5 +98,9 @@
 // TestMaliciousStreamResubscribes answers SUBSCRIBE from a fake master on
 // 127.0.0.1 with the length that crashes mesos-go (and other bad ones) and
 // checks the scheduler logs it and subscribes again. BenchmarkLaunch200
-// launches and registers 200 tasks (make bench).
+// launches and registers 200 tasks (make bench). TestLocalPoolSync edits
+// the balancer behind the scheduler's back and waits for the repair;
+// TestLocalSecretNotLogged runs with authentication at debug level and
+// searches the log for the secret. FuzzLoadState fuzzes the state-file
+// parser (seed corpus in testdata/fuzz/FuzzLoadState).
 package mesos

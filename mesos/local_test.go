@@ -250,22 +250,35 @@ func mesosTasks(c *local.Cluster, fw string) map[string][]string {
 
 // settled reports whether the farm runs exactly n tasks, all in the pool
 // and serving HTTP, and Mesos runs exactly those.
-func (f *farm) settled(c *local.Cluster, n int) (bool, string) {
+func (f *farm) settled(c *local.Cluster, n int) (bool, string) { return f.settledWith(c, n) }
+
+// settledWith is settled for a pool that also holds the static servers
+// named (not tasks; the scheduler must leave them alone).
+func (f *farm) settledWith(c *local.Cluster, n int, static ...string) (bool, string) {
 	ctx := context.Background()
 	st, _ := f.s.Status(ctx)
 	bs, _ := f.mem.Backends(ctx)
 	var pool []string
 	for _, b := range bs {
+		if slices.Contains(static, b.ID) {
+			if f.mem.State(b.ID).String() != "ready" {
+				return false, "static server " + b.ID + " not ready"
+			}
+			continue
+		}
 		pool = append(pool, b.ID)
+	}
+	if got := len(bs) - len(pool); got != len(static) {
+		return false, fmt.Sprintf("%d of the static servers %v in the pool", got, static)
 	}
 	running := mesosTasks(c, f.s.FrameworkID())["TASK_RUNNING"]
 	state := fmt.Sprintf("status %+v pool %v mesos running %v", st, pool, running)
 	if st.Desired != n || st.Running != n || st.Starting != 0 || len(pool) != n || !slices.Equal(pool, running) {
 		return false, state
 	}
-	for _, b := range bs {
-		if f.mem.State(b.ID).String() != "ready" {
-			return false, state + " " + b.ID + " not ready"
+	for _, id := range pool {
+		if f.mem.State(id).String() != "ready" {
+			return false, state + " " + id + " not ready"
 		}
 	}
 	for _, tk := range c.Tasks() { // every update acknowledged

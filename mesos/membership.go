@@ -48,6 +48,7 @@ func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.endFailureStreak(now)
 	s.finishReconcile(ctx, now)
 	s.removeGone(ctx)
+	s.syncPool(ctx, now)
 	s.syncServing(ctx, now)
 	s.ramp(ctx, now)
 	s.expireLaunches(now)
@@ -112,7 +113,7 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 	var stale []string
 	if s.lbRead {
 		for _, id := range sortedIDs(s.poolAtStart) {
-			if t, ok := s.tasks[id]; !ok || t.gone {
+			if t, ok := s.tasks[id]; (!ok || t.gone) && s.ours(id) {
 				stale = append(stale, id)
 			}
 		}
@@ -128,6 +129,7 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 	for _, id := range stale {
 		if err := s.lb.Remove(ctx, id); err != nil {
 			s.log.Warn("mesos: cannot remove stale backend", "backend", id, "err", err)
+			s.lbFailed()
 			continue
 		}
 		s.log.Info("mesos: backend removed", "backend", id, "reason", "no live task after reconciliation")
@@ -157,6 +159,7 @@ func (s *Scheduler) removeGone(ctx context.Context) {
 		if inLB {
 			if err := s.lb.Remove(ctx, t.id); err != nil {
 				s.log.Warn("mesos: cannot remove backend", "backend", t.id, "err", err)
+				s.lbFailed()
 				continue
 			}
 			s.log.Info("mesos: backend removed", "backend", t.id, "addr", addr.String(), "reason", reason)
@@ -193,6 +196,7 @@ func (s *Scheduler) syncServing(ctx context.Context, now time.Time) {
 		b := lb.Backend{ID: t.id, Addr: t.addr}
 		if err := s.lb.Add(ctx, b); err != nil {
 			s.log.Warn("mesos: cannot add backend", "backend", b.String(), "err", err)
+			s.lbFailed()
 			continue
 		}
 		w := 0
@@ -211,13 +215,21 @@ func (s *Scheduler) syncServing(ctx context.Context, now time.Time) {
 		if w > 0 {
 			t.rampStart, t.weight = now, w
 		}
+		repair := t.repair
+		t.repair = false
 		s.mu.Unlock()
+		if repair {
+			s.log.Warn("mesos: backend re-added", "backend", t.id, "addr", t.addr.String(), "host", t.host,
+				"reason", "pool repair: missing from the balancer's pool", "slow_start", w > 0)
+			continue
+		}
 		s.log.Info("mesos: backend added", "backend", t.id, "addr", t.addr.String(), "host", t.host,
 			"slow_start", w > 0)
 	}
 	for _, t := range out {
 		if err := s.lb.Remove(ctx, t.id); err != nil {
 			s.log.Warn("mesos: cannot remove backend", "backend", t.id, "err", err)
+			s.lbFailed()
 			continue
 		}
 		s.mu.Lock()
@@ -378,6 +390,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 		case inLB && drainStart.IsZero():
 			if err := s.lb.Drain(ctx, t.id); err != nil && !errors.Is(err, lb.ErrNotFound) {
 				s.log.Warn("mesos: cannot drain backend", "backend", t.id, "err", err)
+				s.lbFailed()
 				continue
 			}
 			s.mu.Lock()
@@ -409,6 +422,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 		if inLB {
 			if err := s.lb.Remove(ctx, t.id); err != nil {
 				s.log.Warn("mesos: cannot remove backend", "backend", t.id, "err", err)
+				s.lbFailed()
 				continue
 			}
 			s.mu.Lock()

@@ -55,6 +55,12 @@ type Scheduler struct {
 	drainingAtStart map[string]bool
 	poolAtStart     map[string]bool // IDs in the balancer's pool at start
 	lbRead          bool            // the balancer's pool was read at start
+	// saved holds the task IDs the state file listed at New: ours, even
+	// if Task.Name changed since.
+	saved           map[string]bool
+	lastPoolSync    time.Time // last read of the pool (see syncPool)
+	lbErr           bool      // a balancer call failed since the last good pool read
+	poolReadFailing bool      // the last pool read failed (logged once)
 
 	connected      bool
 	lastEvent      time.Time
@@ -112,10 +118,12 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 		tasks:    make(map[string]*task),
 		known:    make(map[string]savedTask),
 		lastKill: make(map[string]time.Time),
+		saved:    make(map[string]bool),
 	}
 	s.frameworkID, s.desired = st.FrameworkID, st.Desired
 	for _, t := range st.Tasks {
 		s.known[t.ID] = t
+		s.saved[t.ID] = true
 	}
 	s.leader, err = newLeader(cfg.Masters, s.log)
 	if err != nil {
@@ -136,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	if cfg.Principal != "" {
 		s.fw.Principal = proto(cfg.Principal)
 	}
+	s.log.Debug("mesos: scheduler configured", "config", cfg, "state_tasks", len(st.Tasks))
 	return s, nil
 }
 
@@ -420,6 +429,7 @@ func (s *Scheduler) readBalancer(ctx context.Context) error {
 			}
 			s.drainingAtStart = draining
 			s.lbRead = true
+			s.lastPoolSync = s.now()
 			s.mu.Unlock()
 			if len(pool) > 0 {
 				s.log.Info("mesos: balancer pool at start", "backends", len(pool), "draining", len(draining))

@@ -47,11 +47,22 @@ func loadState(path string) (savedState, error) {
 	if st.Desired < 0 {
 		return savedState{}, fmt.Errorf("mesos: state file %s: desired %d is negative", path, st.Desired)
 	}
-	if strings.ContainsAny(st.FrameworkID, "\x00\n") {
+	if hasControlChar(st.FrameworkID) {
 		return savedState{}, fmt.Errorf("mesos: state file %s: bad framework ID %q", path, st.FrameworkID)
 	}
 	st.Tasks = slices.DeleteFunc(st.Tasks, func(t savedTask) bool { return t.ID == "" })
+	for i, t := range st.Tasks {
+		if hasControlChar(t.ID) {
+			return savedState{}, fmt.Errorf("mesos: state file %s: task %d: bad ID %q", path, i, t.ID)
+		}
+	}
 	return st, nil
+}
+
+// hasControlChar reports whether s holds an ASCII control character:
+// no ID Mesos issues (or this package makes) does.
+func hasControlChar(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // saveState writes st to path atomically: a reader sees the old file or

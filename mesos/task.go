@@ -49,6 +49,7 @@ type task struct {
 	servedAt  time.Time // first joined the balancer (zero: never)
 	rampStart time.Time // slow start began (zero: no ramp)
 	weight    int       // weight last set while ramping
+	repair    bool      // lost from the pool behind our back; being re-added
 
 	// Removal.
 	victim     bool

@@ -20,6 +20,10 @@
 // listen on from $PORT0. Tasks listen on ports from their offers, so only
 // NAT forwarding fits (direct routing and tunnel keep the service's port).
 //
+// Every flag, the scaling policy (-target-rps, -min, -max) and, with
+// -master, the scheduler's configuration and state file are checked
+// before anything is created: a bad value leaves no IPVS service behind.
+//
 // Ctrl-C stops the loop. The service keeps serving with the servers it
 // has, unless -delete-on-exit is given.
 package main
@@ -37,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lvs"
 	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/scaler"
@@ -146,7 +151,10 @@ func (o *options) mesosMode(masters, cmd string, cpus, mem float64, state string
 	case o.forward != lvs.NAT && o.svc.FWMark == 0:
 		return fmt.Errorf("-forward %s keeps the service port, but Mesos tasks listen on offered ports: use -forward nat", o.forward)
 	}
-	o.masters = strings.Split(masters, ",")
+	var err error
+	if o.masters, err = mesos.ParseMasters(masters); err != nil {
+		return fmt.Errorf("-master: %w", err)
+	}
 	o.task = mesos.TaskTemplate{Name: "web", Command: strings.Fields(cmd), CPUs: cpus, Mem: mem}
 	o.state = state
 	if o.max == 0 {
@@ -156,30 +164,85 @@ func (o *options) mesosMode(masters, cmd string, cpus, mem float64, state string
 }
 
 func run(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return runWith(ctx, stop, args, log, newLVS)
+}
+
+// farmBalancer is what the command needs of its driver: a balancer it
+// closes on exit.
+type farmBalancer interface {
+	lb.Balancer
+	Close() error
+}
+
+// newBalancerFunc creates the driver. It is the only step that changes the
+// kernel (it may create the virtual service), so runWith calls it after
+// every flag, the policy and the scheduler's configuration were checked;
+// tests inject one that records the call.
+type newBalancerFunc func(ctx context.Context, cfg lvs.Config) (farmBalancer, error)
+
+func newLVS(ctx context.Context, cfg lvs.Config) (farmBalancer, error) {
+	b, err := lvs.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// plan is everything the command will build, checked before anything is.
+type plan struct {
+	opts   options
+	policy scaler.Scaler
+	lvs    lvs.Config
+	mesos  *mesos.Config // nil: a fixed pool; Balancer is set once the driver exists
+}
+
+// newPlan checks the whole configuration: the flags, the scaling policy
+// and, in Mesos mode, the scheduler's configuration (state file included).
+// It creates nothing.
+func newPlan(args []string, log *slog.Logger) (plan, error) {
 	o, err := parseFlags(args)
+	if err != nil {
+		return plan{}, err
+	}
+	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: o.target, Min: o.min, Max: o.max})
+	if err != nil {
+		return plan{}, fmt.Errorf("policy (-target-rps, -min, -max): %w", err)
+	}
+	p := plan{opts: o, policy: policy, lvs: lvs.Config{
+		Service: o.svc, Namespace: o.netns, Forward: o.forward, Weight: o.weight,
+		ReapInterval: time.Second, DeleteOnClose: o.del, Logger: log,
+	}}
+	if len(o.masters) > 0 {
+		p.mesos = &mesos.Config{Masters: o.masters, StateFile: o.state, Task: o.task, Weight: o.weight, Logger: log}
+		if err := p.mesos.Validate(); err != nil {
+			return plan{}, err
+		}
+	}
+	return p, nil
+}
+
+// runWith runs the command: it checks everything (newPlan), then creates
+// the driver with newBalancer, then the target and the controller, and
+// runs until ctx is done. stop ends the run early.
+func runWith(ctx context.Context, stop func(), args []string, log *slog.Logger, newBalancer newBalancerFunc) error {
+	p, err := newPlan(args, log)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	b, err := lvs.New(ctx, lvs.Config{
-		Service: o.svc, Namespace: o.netns, Forward: o.forward, Weight: o.weight,
-		ReapInterval: time.Second, DeleteOnClose: o.del, Logger: log,
-	})
+	o := p.opts
+	b, err := newBalancer(ctx, p.lvs)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: o.target, Min: o.min, Max: o.max})
-	if err != nil {
-		return err
-	}
 	var tgt scaler.Target
-	if len(o.masters) > 0 {
-		sched, err := mesos.New(ctx, mesos.Config{Masters: o.masters, StateFile: o.state, Task: o.task,
-			Balancer: b, Weight: o.weight, Logger: log})
+	if p.mesos != nil {
+		mcfg := *p.mesos
+		mcfg.Balancer = b
+		sched, err := mesos.New(ctx, mcfg)
 		if err != nil {
 			return err
 		}
@@ -193,7 +256,7 @@ func run(args []string) error {
 	} else if tgt, err = newPoolTarget(ctx, b, o.pool, o.weight, o.dryRun); err != nil {
 		return err
 	}
-	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: tgt, Interval: o.interval, DryRun: o.dryRun, Logger: log}
+	c := &scaler.Controller{Balancer: b, Scaler: p.policy, Target: tgt, Interval: o.interval, DryRun: o.dryRun, Logger: log}
 	log.Info("lvs: controlling", "service", o.svc.String(), "pool", len(o.pool), "target_rps", o.target, "dry_run", o.dryRun)
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
