@@ -5,16 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
-	"time"
+
+	"github.com/webfarm/webfarm/internal/webserver"
 )
 
 // Backend kinds of the web-server task.
@@ -56,25 +53,22 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if ip := net.ParseIP(c.bind); ip == nil {
 		return c, fmt.Errorf("serve: -bind %q is not an IP address", c.bind)
 	}
-	p := getenv("PORT0")
-	if p == "" {
-		p = getenv("PORT")
-	}
-	port, err := strconv.Atoi(p)
-	if err != nil || port < 1 || port > 65535 {
-		return c, fmt.Errorf("serve: $PORT0 = %q: want a port number 1–65535 (the scheduler sets it from the offer)", p)
+	port, err := webserver.Port(getenv, "PORT0", "PORT")
+	if err != nil {
+		return c, fmt.Errorf("serve: %w", err)
 	}
 	c.port = port
 	c.taskID = getenv("MESOS_TASK_ID")
 	if c.taskID == "" {
-		c.taskID = "port-" + p
+		c.taskID = "port-" + strconv.Itoa(port)
 	}
 	c.dir = getenv("MESOS_SANDBOX")
 	return c, nil
 }
 
 // serveMain runs the web-server task until SIGTERM or SIGINT and returns
-// the process exit code.
+// the process exit code: 2 for a bad configuration, 1 if the web server
+// failed, 0 after a graceful stop.
 func serveMain(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	c, err := parseServe(args, os.Getenv, os.Stderr)
@@ -85,58 +79,21 @@ func serveMain(args []string) int {
 		log.Error("bad task configuration", "err", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if c.backend == backendApache {
-		err = runApache(ctx, c, log)
-	} else {
-		err = runGoServer(ctx, c, log)
-	}
-	if err != nil {
-		log.Error("web server failed", "task", c.taskID, "err", err)
-		return 1
-	}
-	return 0
+	return webserver.Main(context.Background(), log.With("task", c.taskID), func(ctx context.Context) error {
+		if c.backend == backendApache {
+			return runApache(ctx, c, log)
+		}
+		return runGoServer(ctx, c, log)
+	})
 }
 
-// runGoServer serves a small static page on c.bind:c.port until ctx is
-// done, then finishes the requests in flight (up to 5 s).
+// runGoServer serves the farm's page (HTML naming the task, with an
+// X-Served-By header; "/healthz" answers "ok") on c.bind:c.port until ctx
+// is done, then finishes the requests in flight (up to 5 s).
 func runGoServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(c.bind, strconv.Itoa(c.port)))
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{Handler: pageHandler(c.taskID), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
-	log.Info("web server listening", "task", c.taskID, "addr", ln.Addr().String(), "backend", backendGo)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	log.Info("web server stopped", "task", c.taskID)
-	return nil
-}
-
-// pageHandler serves the farm's page: "/" says which task answered;
-// "/healthz" answers "ok".
-func pageHandler(taskID string) http.Handler {
-	body := []byte("<!doctype html><title>webfarm</title><h1>Hello from the web farm</h1><p>served by task " +
-		html.EscapeString(taskID) + "</p>\n")
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("X-Served-By", taskID)
-		_, _ = w.Write(body)
+	return webserver.ListenAndServe(ctx, webserver.Config{
+		Addr:    net.JoinHostPort(c.bind, strconv.Itoa(c.port)),
+		Handler: webserver.NewHandler(webserver.HandlerOptions{TaskID: c.taskID, HTML: true}),
+		Log:     log.With("task", c.taskID, "backend", backendGo),
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	return mux
 }

@@ -32,6 +32,9 @@ func TestParseServe(t *testing.T) {
 		{"no port", nil, nil, "$PORT0", serveConfig{}},
 		{"port out of range", nil, map[string]string{"PORT0": "70000"}, "1–65535", serveConfig{}},
 		{"port not a number", nil, map[string]string{"PORT0": "http"}, "1–65535", serveConfig{}},
+		{"bad PORT fallback named", nil, map[string]string{"PORT": "http"}, `$PORT = "http"`, serveConfig{}},
+		{"PORT0 wins over PORT", nil, map[string]string{"PORT0": "31006", "PORT": "http"}, "",
+			serveConfig{backend: "go", bind: "127.0.0.1", port: 31006, taskID: "port-31006", apache: "/usr/sbin/apache2"}},
 		{"unknown backend", []string{"-backend", "nginx"}, map[string]string{"PORT0": "1"}, `-backend "nginx"`, serveConfig{}},
 		{"bind not an IP", []string{"-bind", "localhost"}, map[string]string{"PORT0": "1"}, `-bind "localhost"`, serveConfig{}},
 		{"stray argument", []string{"extra"}, map[string]string{"PORT0": "1"}, "unexpected arguments", serveConfig{}},
@@ -51,6 +54,29 @@ func TestParseServe(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("parseServe(%q) = %+v, want %+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestServeMainExitCodes checks the exit codes of configurations that end
+// before anything listens (the server's own run is TestGoServer's and
+// internal/webserver's).
+func TestServeMainExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"help", []string{"-h"}, 0},
+		{"unknown backend", []string{"-backend", "nginx"}, 2},
+		{"bind not an IP", []string{"-bind", "localhost"}, 2},
+		{"unknown flag", []string{"-nope"}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := serveMain(tc.args); got != tc.want {
+				t.Errorf("serveMain(%q) = %d, want %d", tc.args, got, tc.want)
 			}
 		})
 	}
@@ -113,6 +139,8 @@ func runServer(t *testing.T, run func(ctx context.Context) error) func() error {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// TestGoServer checks the example's wiring of internal/webserver: the
+// HTML page on c.bind:c.port, stopped by ctx.
 func TestGoServer(t *testing.T) {
 	c := serveConfig{backend: backendGo, bind: "127.0.0.1", port: freePort(t), taskID: "web-<1>"}
 	stop := runServer(t, func(ctx context.Context) error { return runGoServer(ctx, c, quiet()) })
