@@ -15,7 +15,9 @@ import (
 )
 
 // TestLocalChaos drives the farm through a random sequence of count
-// changes, task crashes, master failovers and scheduler restarts, and
+// changes, task crashes, master failovers, scheduler restarts and pool
+// drift (the balancer loses every backend and gains a stale one, as an
+// HAProxy restarted without its dynamic servers would), and
 // checks after each step that it settles: the pool, the running Mesos
 // tasks and the desired count agree, and every update was acknowledged.
 // One step may stop an agent.
@@ -37,6 +39,7 @@ func TestLocalChaos(t *testing.T) {
 	mem := lbtest.NewMemory()
 	cfg := localConfig(t, c, mem)
 	cfg.StateFile = filepath.Join(t.TempDir(), "scheduler.json")
+	cfg.PoolSyncInterval = time.Second
 	f := startFarm(t, cfg)
 	ctx := context.Background()
 	desired := 2
@@ -51,7 +54,7 @@ func TestLocalChaos(t *testing.T) {
 		// happened says the step's effect was seen, so that "settled" is
 		// not read from the time before it.
 		happened := func() bool { return true }
-		switch k := rng.IntN(10); {
+		switch k := rng.IntN(11); {
 		case k < 4:
 			desired = rng.IntN(6)
 			what = fmt.Sprintf("set desired %d", desired)
@@ -104,6 +107,22 @@ func TestLocalChaos(t *testing.T) {
 				}
 				return true
 			}
+		case k == 10:
+			bs, err := mem.Backends(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range bs {
+				if err := mem.Remove(ctx, b.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stale := lbBackend(fmt.Sprintf("web.%016x", rng.Uint64()), "127.0.0.1:9")
+			if err := mem.Add(ctx, stale); err != nil {
+				t.Fatal(err)
+			}
+			what = fmt.Sprintf("pool drift: %d backends lost, %s stale", len(bs), stale.ID)
+			happened = func() bool { return mem.State(stale.ID).String() == "unknown" }
 		default:
 			what = "scheduler restart"
 			f.stop()

@@ -92,8 +92,8 @@ func (s *Scheduler) syncPool(ctx context.Context, now time.Time) {
 	}
 	if s.reconciled && s.poolAtStart == nil {
 		for _, b := range pool {
-			if t, ok := s.tasks[b.ID]; ok && !t.gone {
-				continue
+			if _, ok := s.tasks[b.ID]; ok {
+				continue // live, or gone and removeGone's to take out
 			}
 			if s.ours(b.ID) {
 				stale = append(stale, b.ID)
