@@ -3,7 +3,10 @@ package mesos
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +41,7 @@ func TestConfigValidation(t *testing.T) {
 		{"negative failover timeout", func(c *Config) { c.FailoverTimeout = -1 }, "FailoverTimeout"},
 		{"backoff max below min", func(c *Config) { c.ReconnectMin, c.ReconnectMax = 5*time.Second, time.Second }, "ReconnectMax"},
 		{"negative heartbeats", func(c *Config) { c.MissedHeartbeats = -2 }, "MissedHeartbeats"},
+		{"pool sync off", func(c *Config) { c.PoolSyncInterval = -1 }, ""},
 		{"negative relaunch backoff", func(c *Config) { c.RelaunchBackoff = -time.Second }, "RelaunchBackoff"},
 		{"no command or image", func(c *Config) { c.Task.Command = nil }, "Task.Command"},
 		{"empty executable", func(c *Config) { c.Task.Command = []string{"", "x"} }, "Task.Command[0]"},
@@ -62,6 +66,11 @@ func TestConfigValidation(t *testing.T) {
 			cfg := baseConfig(lbtest.NewMemory())
 			tc.mod(&cfg)
 			_, err := New(context.Background(), cfg)
+			// Validate agrees with New, but for a nil Balancer.
+			verr := cfg.Validate()
+			if (verr == nil) != (err == nil || tc.field == "Balancer") {
+				t.Errorf("Validate = %v while New = %v", verr, err)
+			}
 			if tc.field == "" {
 				if err != nil {
 					t.Fatalf("New = %v, want success", err)
@@ -178,4 +187,25 @@ func FuzzConfigValidate(f *testing.F) {
 			t.Fatalf("validate = %v: want a field-naming error wrapping ErrInvalid", err)
 		}
 	})
+}
+
+// TestValidateStateFile: Validate reads the state file (a corrupt one is
+// an error naming it) and writes nothing (a missing one stays missing).
+func TestValidateStateFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := baseConfig(nil)
+	cfg.StateFile = filepath.Join(dir, "missing.json")
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate with a missing state file = %v, want nil (a new framework)", err)
+	}
+	if _, err := os.Stat(cfg.StateFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Validate created the state file: %v", err)
+	}
+	cfg.StateFile = filepath.Join(dir, "corrupt.json")
+	if err := os.WriteFile(cfg.StateFile, []byte(`{"desired":-4}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), cfg.StateFile) {
+		t.Errorf("Validate with a corrupt state file = %v, want an error naming it", err)
+	}
 }
