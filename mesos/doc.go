@@ -100,6 +100,9 @@
 // checks the scheduler logs it and subscribes again. BenchmarkLaunch200
 // launches and registers 200 tasks (make bench). TestLocalPoolSync edits
 // the balancer behind the scheduler's back and waits for the repair;
+// TestLocalHAProxyRestartRepaired restarts a real HAProxy whose driver
+// does not restore its pool, and waits for traffic to reach every task
+// again;
 // TestLocalSecretNotLogged runs with authentication at debug level and
 // searches the log for the secret. FuzzLoadState fuzzes the state-file
 // parser (seed corpus in testdata/fuzz/FuzzLoadState).

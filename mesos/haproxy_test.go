@@ -152,3 +152,86 @@ func TestLocalHAProxy(t *testing.T) {
 		t.Errorf("HAProxy has %v, Mesos runs %v", bs, want)
 	}
 }
+
+// TestLocalHAProxyRestartRepaired restarts a real HAProxy under the farm
+// with a driver that does not restore its pool (no Config.Restore, no
+// ConfigFile): the restarted process has an empty backend, and the
+// scheduler's pool sync must put the serving tasks back so that traffic
+// flows again, without launching anything.
+func TestLocalHAProxyRestartRepaired(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts haproxy, mesos/local and task processes")
+	}
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if _, err := exec.LookPath("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy not installed (make test installs it)")
+		}
+	}
+	ctx := context.Background()
+	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: testLogger(t).With("side", "haproxy")})
+	b, err := haproxy.New(ctx, haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Frontend: p.Frontend(),
+		Logger: testLogger(t).With("side", "driver")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+
+	c := startCluster(t, nil)
+	cfg := localConfig(t, c, nil)
+	cfg.Balancer = b
+	cfg.PoolSyncInterval = time.Second
+	cfg.Task.HealthCheck = &HealthCheck{Path: "/", Interval: 200 * time.Millisecond, Timeout: time.Second}
+	s, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	inHAProxy := func() (bool, string) {
+		bs, err := b.Backends(ctx)
+		running := mesosTasks(c, s.FrameworkID())["TASK_RUNNING"]
+		var ids []string
+		for _, be := range bs {
+			ids = append(ids, be.ID)
+		}
+		slices.Sort(ids)
+		return err == nil && len(running) == 2 && slices.Equal(ids, running),
+			fmt.Sprintf("haproxy %v err %v mesos running %v", ids, err, running)
+	}
+	if err := s.SetDesired(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "2 tasks in HAProxy", inHAProxy)
+	before := allTaskIDs(c, s.FrameworkID())
+
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := b.Backends(ctx); err != nil || len(bs) != 0 {
+		t.Fatalf("after the restart HAProxy has %v (err %v), want an empty backend: the test would prove nothing", bs, err)
+	}
+	start := time.Now()
+	eventually(t, cfg.PoolSyncInterval+10*time.Second, "both tasks back in the restarted HAProxy", inHAProxy)
+	t.Logf("pool repaired %v after the HAProxy restart (PoolSyncInterval %v)", time.Since(start).Round(time.Millisecond), cfg.PoolSyncInterval)
+
+	cl := &http.Client{Timeout: 5 * time.Second}
+	seen := map[string]bool{}
+	eventually(t, 10*time.Second, "traffic through the restarted HAProxy reaches both tasks", func() (bool, string) {
+		res, err := cl.Get(p.URL())
+		if err != nil {
+			return false, err.Error()
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if f := strings.Fields(string(body)); res.StatusCode == 200 && len(f) > 1 {
+			seen[f[1]] = true
+		}
+		return len(seen) == 2, fmt.Sprintf("%d %q seen %v", res.StatusCode, body, seen)
+	})
+	if got := allTaskIDs(c, s.FrameworkID()); !slices.Equal(got, before) {
+		t.Errorf("Mesos tasks %v after the repair, want the same %v: nothing relaunched", got, before)
+	}
+}
