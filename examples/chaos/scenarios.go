@@ -533,7 +533,7 @@ func haproxyRestart(ctx context.Context, f *farm, r *result) error {
 		errs = append(errs, fmt.Errorf("new HAProxy's pool %v straight after the restart, live tasks %v (before: %v): want equal", poolAfter, liveAfter, liveBefore))
 	}
 	r.Injected = fmt.Sprintf("haproxy -sf restart (pid %d → %d) with %d tasks under target tracking", oldPID, f.proc.PID(), n)
-	r.Measured = fmt.Sprintf("new process's pool straight after the restart %v = live tasks %v; rates read %.0f–%.0f/s (load %.0f/s), no scale-down",
+	r.Measured = fmt.Sprintf("new process's pool straight after the restart %v, live tasks %v; rates read %.0f–%.0f/s (load %.0f/s), no scale-down",
 		poolAfter, liveAfter, minRate, maxRate, f.opt.Rate)
 	return errors.Join(errs...)
 }

@@ -1,10 +1,14 @@
 // Package haproxy is the webfarm driver for HAProxy: it changes a backend's
 // servers live through HAProxy's runtime API (the stats socket), never by
-// rewriting haproxy.cfg or reloading, and reads its request counters.
+// reloading, and reads its request counters. With Config.ConfigFile it
+// also keeps the pool in haproxy.cfg, so that an operator's restart or
+// reload starts with it.
 //
 //	b, err := haproxy.New(ctx, haproxy.Config{
-//		Socket:  "/run/haproxy/admin.sock", // `stats socket … level admin`
-//		Backend: "webfarm",                 // `balance roundrobin`, no servers needed
+//		Socket:     "/run/haproxy/admin.sock",   // `stats socket … level admin`
+//		Backend:    "webfarm",                   // `balance roundrobin`, no servers needed
+//		ConfigFile: "/etc/haproxy/haproxy.cfg",  // optional: restarts keep the pool
+//		Restore:    true,                        // re-add what a restart lost anyway
 //	})
 //	if err != nil {
 //		return err // a *haproxy.ConfigError says what is wrong and how to fix it
@@ -56,9 +60,74 @@
 //
 // New checks all of this and returns a [*ConfigError] naming the
 // [Problem]: socket unreachable, socket writable by every local user,
-// not level admin, backend (or frontend) missing, or an algorithm that
+// not level admin, backend (or frontend) missing, an algorithm that
 // cannot take servers at run time (static-rr, or a hash without
-// `hash-type consistent`).
+// `hash-type consistent`), or a ConfigFile it cannot use.
+//
+// # Restarts and reloads: Config.ConfigFile
+//
+// Servers added through the runtime API live in the running process only.
+// When HAProxy restarts or reloads (an operator, systemd, a package
+// upgrade), the new process reads haproxy.cfg, and without more the
+// backend starts empty: every request is answered 503 until the driver's
+// next reading notices the restart and Config.Restore re-adds the pool.
+// The chaos suite (examples/chaos) measured 89 to 94 failed requests per
+// restart that way at 100 req/s with a 1 s poll; with ConfigFile, 0 of
+// 500 (and 0 of 200 in each of 3 bounded runs at 40 req/s), the new
+// process's pool equal to the live tasks as soon as it answered.
+//
+// Set Config.ConfigFile to the file HAProxy runs with and the driver
+// writes the pool into it after every Add, Drain and Remove that changed
+// HAProxy. It touches only the lines between two markers inside the
+// managed backend's section, and adds the markers at the end of that
+// section (after its last directive) the first time:
+//
+//	backend webfarm
+//	    balance roundrobin
+//	    retries 3
+//	    option redispatch
+//	    # webfarm: servers begin (written by lb/haproxy from the live pool; do not edit)
+//	    server web.7f3c 127.0.0.1:31000 pool-max-conn -1 pool-purge-delay 5s
+//	    server web.8a01 127.0.0.1:31002 pool-max-conn -1 pool-purge-delay 5s disabled
+//	    server web.1_2Fx_h4kq2... 127.0.0.1:31004 pool-max-conn -1 pool-purge-delay 5s # id "web.1/x..."
+//	    # webfarm: servers end
+//
+// How the file is kept:
+//
+//   - The lines use the server names and Config.ServerOptions of `add
+//     server`, sorted by name. The keywords `add server` takes are server
+//     keywords of haproxy.cfg too; the package's tests check written files
+//     with `haproxy -c` (2.6.12) for the default options and for "check
+//     inter 2s maxconn 100". A name that does not decode to its ID (a hashed long ID)
+//     carries the ID in a comment, so a new driver maps it back.
+//   - A draining server is written `disabled`: a new process keeps it in
+//     maintenance, taking no new connections (its open ones stay with the
+//     old process), until Remove deletes it. It does not come back ready.
+//   - The file is replaced atomically (a temporary file in the same
+//     directory, synced, renamed over it; mode and, where permitted, owner
+//     kept; a symlink is followed, not replaced). Writes are serialised
+//     with the membership changes. Everything outside the markers is
+//     kept byte for byte; a CRLF file gets CRLF lines. A server whose name
+//     a line outside the markers already defines is not written again.
+//   - The driver never reloads or restarts HAProxy: the runtime API still
+//     makes every change, and the file only matters to the next process.
+//   - New checks that the file exists, holds the backend's section (`backend
+//     <Backend>` or `listen <Backend>`) once, has both markers in order or
+//     neither, and that the file and its directory are writable; then it
+//     writes the current pool. A broken file is a [*ConfigError] with
+//     ProblemConfigFile.
+//   - If a write fails after HAProxy took the change, the change stands and
+//     the call returns an error wrapping [ErrNotSaved]; the next write (or
+//     a retry: the calls are idempotent) renders the whole pool again.
+//   - After a restart the servers come from the file, and Stats' restart
+//     detection with Restore re-adds only what is missing (a change that
+//     raced the restart): Reading.Restored counts those, 0 normally. Keep
+//     Restore on.
+//
+// Do not let another tool rewrite the backend's server lines between the
+// markers; do not mix it with a generator that renders the whole file
+// (internal/haproxyproc's SetServers, for one, overwrites the markers).
+// Server weights set with SetWeight are not written.
 //
 // # Membership
 //
@@ -106,9 +175,10 @@
 // [Balancer.Totals] return a [Reading] that also carries the process id
 // and start time, and Restarted when HAProxy restarted or reloaded since
 // the previous reading (the pid or start time changed, or the counter went
-// down). A restart loses every counter and every server added at run
-// time; with Config.Restore the reading that notices it re-adds the
-// servers this Balancer had in the pool (not the draining ones).
+// down). A restart loses every counter and, without Config.ConfigFile,
+// every server added at run time; with Config.Restore the reading that
+// notices it re-adds the servers of this Balancer's pool that the new
+// process lacks (not the draining ones).
 //
 // # Contexts
 //
