@@ -46,7 +46,7 @@ func (s *Scheduler) syncPool(ctx context.Context, now time.Time) {
 		return
 	}
 	s.lastPoolSync = now
-	failing := s.lbErr
+	failing := s.poolReadFailing // reads failed: the balancer was away
 	s.mu.Unlock()
 
 	pool, err := s.lb.Backends(ctx)
