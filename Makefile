@@ -8,7 +8,7 @@ GO      ?= go
 PKGS    ?= ./...
 TESTFLAGS ?= -race -p 2 -timeout 15m
 
-.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fuzz-scaler fuzz-mesos-local fmt
+.PHONY: all demo test unit deps lint vet staticcheck bench chaos simulate fuzz-scaler fuzz-mesos-local fmt fuzz-haproxy
 
 all: test
 
@@ -69,6 +69,15 @@ fuzz-mesos-local:
 	$(GO) test ./mesos/local -run '^$$' -fuzz FuzzHandleCall -fuzztime 60s
 	$(GO) test ./internal/recordio -run '^$$' -fuzz FuzzReader -fuzztime 60s
 	$(GO) test ./internal/recordio -run '^$$' -fuzz FuzzGuard -fuzztime 60s
+
+# fuzz-haproxy: the driver's rewrite of haproxy.cfg and its Config, haproxyproc's
+# rendering, the demo's flag parsers.
+fuzz-haproxy:
+	$(GO) test ./lb/haproxy -run '^$$' -fuzz FuzzRewriteServers -fuzztime 60s
+	$(GO) test ./lb/haproxy -run '^$$' -fuzz FuzzConfig -fuzztime 30s
+	$(GO) test ./internal/haproxyproc -run '^$$' -fuzz FuzzRender -fuzztime 30s
+	$(GO) test ./examples/haproxy-apache -run '^$$' -fuzz FuzzParseFarm -fuzztime 30s
+	$(GO) test ./examples/haproxy-apache -run '^$$' -fuzz FuzzParseServe -fuzztime 30s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -83,6 +83,11 @@ type Config struct {
 	// and that the file and its directory are writable, and writes the
 	// current pool into it. If empty, nothing is written: a restart loses
 	// the servers added at run time (see Restore).
+	//
+	// A new process reads these lines as configuration, so the section's
+	// default-server line applies to them (it does not to `add server`),
+	// and a "check" in ServerOptions runs health checks from the start
+	// (at run time they wait for `enable health`, see HealthCheck).
 	ConfigFile string
 	// AllowWorldWritableSocket lets New use a unix socket that any local
 	// user may write to (and so may use to reconfigure HAProxy). If false,
