@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -325,5 +326,54 @@ func TestPersistWithFake(t *testing.T) {
 	got, _ := b.Backends(ctx)
 	if len(got) != 2 {
 		t.Errorf("Backends = %v, want web.2 and web.3 (the live change stands)", got)
+	}
+}
+
+// TestRestoreAddsOnlyWhatIsMissing: after a restart whose new process read
+// part of the pool from the file (a change raced the restart), Restore
+// adds the missing server only, and the file then holds the whole pool.
+func TestRestoreAddsOnlyWhatIsMissing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(baseCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	b := openFake(t, f, Config{Restore: true})
+	cf, _, err := openConfigFile(path, "webfarm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.file = &cf
+	for _, s := range []fileServer{srvA, {name: "web.3", id: "web.3", addr: netip.MustParseAddrPort("127.0.0.1:31003")}} {
+		if err := b.Add(ctx, lb.Backend{ID: s.id, Addr: s.addr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new process that has web.1 (from the file) but not web.3.
+	f.mu.Lock()
+	f.pid++
+	delete(f.servers, "web.3")
+	f.order = slices.DeleteFunc(f.order, func(n string) bool { return n == "web.3" })
+	f.mu.Unlock()
+	r, err := b.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Restarted || r.Restored != 1 {
+		t.Errorf("reading after the restart: Restarted %v, Restored %d; want true, 1 (web.3 only)", r.Restarted, r.Restored)
+	}
+	if got, _ := b.Backends(ctx); len(got) != 2 {
+		t.Errorf("Backends = %v, want web.1 and web.3 once each", got)
+	}
+	if n := strings.Count(strings.Join(f.callLog(), "\n"), "add server webfarm/web.1 "); n != 1 {
+		t.Errorf("web.1 added %d times, want 1 (it was there after the restart)", n)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "server web.1 ") || !strings.Contains(string(data), "server web.3 ") {
+		t.Errorf("file after restore:\n%s", data)
 	}
 }
