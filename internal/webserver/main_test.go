@@ -2,6 +2,7 @@ package webserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -53,31 +54,14 @@ func childMain() int {
 	})
 }
 
-// syncBuffer is a strings.Builder safe for the exec package's copying
-// goroutine and the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // child is a running task process.
 type child struct {
-	cmd    *exec.Cmd
-	lines  *bufio.Scanner
-	stderr syncBuffer
-	addr   string
+	cmd      *exec.Cmd
+	lines    *bufio.Scanner
+	stderr   bytes.Buffer // read only once the process has been waited for
+	done     chan error   // the result of cmd.Wait, put back by each reader
+	reapOnce sync.Once
+	addr     string
 }
 
 func startChild(t *testing.T, shutdown time.Duration) *child {
@@ -96,11 +80,9 @@ func startChild(t *testing.T, shutdown time.Duration) *child {
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		_ = c.cmd.Wait()
-	})
 	c.lines = bufio.NewScanner(out)
+	c.done = make(chan error, 1)
+	t.Cleanup(func() { c.kill() })
 	c.addr = strings.TrimPrefix(c.expect(t, "addr "), "addr ")
 	return c
 }
@@ -111,7 +93,8 @@ func startChild(t *testing.T, shutdown time.Duration) *child {
 func (c *child) expect(t *testing.T, prefix string) string {
 	t.Helper()
 	if !c.lines.Scan() {
-		t.Fatalf("child ended before printing %q: %v\nstderr:\n%s", prefix, c.lines.Err(), c.stderr.String())
+		err := c.lines.Err()
+		t.Fatalf("child ended before printing %q: %v\nstderr:\n%s", prefix, err, c.kill())
 	}
 	if l := c.lines.Text(); strings.HasPrefix(l, prefix) {
 		return l
@@ -120,19 +103,37 @@ func (c *child) expect(t *testing.T, prefix string) string {
 	return ""
 }
 
+// kill ends the child if it still runs, waits for it and returns its
+// stderr. It may be called more than once.
+func (c *child) kill() string {
+	_ = c.cmd.Process.Kill()
+	c.reap()
+	err := <-c.done
+	c.done <- err
+	return c.stderr.String()
+}
+
+// reap starts, once, the goroutine that drains the child's stdout (so it
+// never blocks on it) and waits for it.
+func (c *child) reap() {
+	c.reapOnce.Do(func() {
+		go func() {
+			for c.lines.Scan() {
+			}
+			c.done <- c.cmd.Wait()
+		}()
+	})
+}
+
 // wait waits (at most 20 s) for the child to exit and returns its exit code.
 func (c *child) wait(t *testing.T) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		for c.lines.Scan() { // drain stdout so the child never blocks on it
-		}
-		done <- c.cmd.Wait()
-	}()
+	c.reap()
 	select {
-	case <-done:
+	case err := <-c.done:
+		c.done <- err
 	case <-time.After(20 * time.Second):
-		t.Fatalf("child did not exit within 20s of SIGTERM; stderr:\n%s", c.stderr.String())
+		t.Fatalf("child did not exit within 20s of SIGTERM; stderr:\n%s", c.kill())
 	}
 	return c.cmd.ProcessState.ExitCode()
 }
