@@ -153,8 +153,10 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 		return sum, fmt.Errorf("haproxy: %w", err)
 	}
 	defer proc.Stop()
+	// ConfigFile keeps the pool in haproxy.cfg, so an operator's restart or
+	// reload starts with it; Restore covers a change that raced the restart.
 	driver, err := haproxy.New(ctx, haproxy.Config{Socket: proc.Socket(), Backend: proc.Backend(), Frontend: proc.Frontend(),
-		Logger: log.With("component", "lb/haproxy")})
+		ConfigFile: proc.ConfigPath(), Restore: true, Logger: log.With("component", "lb/haproxy")})
 	if err != nil {
 		return sum, fmt.Errorf("haproxy driver: %w", err)
 	}

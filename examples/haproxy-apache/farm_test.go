@@ -153,6 +153,17 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 			*snap.Last.RPS < 10 || len(snap.Pool) < cfg.min {
 			return ""
 		}
+		// The chart check below wants a line, not a dot: wait for three
+		// measured points (the first polls give no rate yet).
+		rated := 0
+		for _, p := range snap.Points {
+			if p.RPS != nil {
+				rated++
+			}
+		}
+		if rated < 3 {
+			return ""
+		}
 		return "ok"
 	})
 	checkLivePage(t, statusURL)
