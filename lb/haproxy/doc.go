@@ -209,16 +209,20 @@
 // The driver is within the noise of the control run; without
 // pool-max-conn a dynamic server opens a connection per request and
 // halves the throughput.
-// A later single round with a strict client (loadgen no longer lets Go's
-// transport resend a request whose reused keep-alive connection was closed,
-// so a dropped connection counts as failed; `WEBFARM_BENCH=1
-// WEBFARM_BENCH_ROUNDS=1 go test -run '^$' -bench PoolChanges -benchtime 1x
-// ./lb/haproxy`): control 25,358 req/s, p99 5.6 ms; driver 22,061 (−13 %),
-// 7.3 ms; without pool options 7,495, 15.4 ms; -sf restart 15,992 (−37 %),
-// 9.6 ms; master-worker reload 16,078 (−37 %), 11.7 ms; 0 failed in every
-// way. The old ways drop nothing here because haproxyproc's configuration
-// closes idle keep-alive connections cleanly (`option idle-close-on-response`,
-// `hard-stop-after`); their cost is throughput and latency, and every
+// Later, with a strict client (loadgen no longer lets Go's transport
+// resend a request whose reused keep-alive connection was closed, so a
+// dropped connection counts as failed) on a quiet machine (load average
+// below 1), median of 3 rounds (`WEBFARM_BENCH=1 WEBFARM_BENCH_ROUNDS=3 go
+// test -run '^$' -bench PoolChanges -benchtime 1x ./lb/haproxy`): control
+// 25,105 req/s, p99 6.0 ms; driver 22,343 (−11.0 %), 7.0 ms; without pool
+// options 13,488 (−46 %); -sf restart 22,047 (−12.2 %), 7.4 ms;
+// master-worker reload 20,827 (−17.0 %), 8.0 ms; 0 failed in every way.
+// Two more rounds of control and driver alone gave −4.1 % and 6.45 vs
+// 6.20 ms: at one change every 300 ms the difference is within the
+// machine's noise. The old ways drop nothing here because haproxyproc's
+// configuration closes idle keep-alive connections cleanly (`option
+// idle-close-on-response`, `hard-stop-after`); their cost is throughput and
+// latency, and every
 // restart loses the counters the scaler reads. (With the seed's plain
 // config, wrk counted about 11 failures per restart, DESIGN.md.) The test
 // TestPoolChangesUnderLoad also counts, on the backends, requests cut off
