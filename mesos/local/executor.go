@@ -246,21 +246,11 @@ func (c *Cluster) shutdownExecutor(ex *executor) {
 
 // serveExecutor is the handler of an agent's /api/v1/executor.
 func (c *Cluster) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request) {
-	media, herr := requestMedia(r)
-	if herr != nil {
-		writeError(w, herr)
+	call, ok := readCall(w, r, decodeExecutorCall)
+	if !ok {
 		return
 	}
-	body, herr := readBody(w, r)
-	if herr != nil {
-		writeError(w, herr)
-		return
-	}
-	call, herr := decodeExecutorCall(media, body)
-	if herr != nil {
-		writeError(w, herr)
-		return
-	}
+	var herr *httpError
 	if call.FrameworkID.Value == "" || call.ExecutorID.Value == "" {
 		writeError(w, badRequest("Expecting 'framework_id' and 'executor_id' to be present"))
 		return

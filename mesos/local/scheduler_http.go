@@ -92,6 +92,24 @@ func acceptMedia(r *http.Request) (string, *httpError) {
 	return "", &httpError{http.StatusNotAcceptable, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", mediaJSON, mediaProtobuf)}
 }
 
+// readCall reads r's body and decodes it as a call in the media type its
+// Content-Type names. When it cannot, it writes the error answer and
+// reports false.
+func readCall[T any](w http.ResponseWriter, r *http.Request, decode func(media string, body []byte) (T, *httpError)) (T, bool) {
+	var call T
+	media, herr := requestMedia(r)
+	if herr == nil {
+		var body []byte
+		if body, herr = readBody(w, r); herr == nil {
+			if call, herr = decode(media, body); herr == nil {
+				return call, true
+			}
+		}
+	}
+	writeError(w, herr)
+	return call, false
+}
+
 // readBody reads a call body up to maxBodyBytes.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -193,19 +211,8 @@ func (c *Cluster) serveMaster(i int, w http.ResponseWriter, r *http.Request) {
 
 // serveScheduler serves a call on the leading master.
 func (c *Cluster) serveScheduler(w http.ResponseWriter, r *http.Request) {
-	media, herr := requestMedia(r)
-	if herr != nil {
-		writeError(w, herr)
-		return
-	}
-	body, herr := readBody(w, r)
-	if herr != nil {
-		writeError(w, herr)
-		return
-	}
-	call, herr := decodeCall(media, body)
-	if herr != nil {
-		writeError(w, herr)
+	call, ok := readCall(w, r, decodeCall)
+	if !ok {
 		return
 	}
 	if call.Type == scheduler.Call_SUBSCRIBE {
