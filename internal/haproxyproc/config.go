@@ -34,6 +34,12 @@ type Config struct {
 	// MasterWorker runs haproxy in master-worker mode (-W), so that
 	// [Proc.Reload] can reload it with SIGUSR2.
 	MasterWorker bool
+	// Plain leaves out webfarm's tuning for restarts and reloads: no
+	// "option idle-close-on-response" in the frontend and no
+	// "hard-stop-after" in global, as in the original Mesos web farm's
+	// haproxy.cfg (timeouts stay). Benchmarks use it to show what a -sf
+	// restart or a reload costs without that tuning; leave it off otherwise.
+	Plain bool
 	// Servers are written into the backend as static servers s0, s1, ….
 	// Usually empty: the driver adds servers at run time. [Proc.SetServers]
 	// changes them (the old way, applied by Restart or Reload).
@@ -135,7 +141,9 @@ func render(c Config, f files) string {
 		w("    stats socket ipv4@%s level admin", f.statsTCP)
 	}
 	w("    stats timeout 30s")
-	w("    hard-stop-after 15s")
+	if !c.Plain {
+		w("    hard-stop-after 15s")
+	}
 	w("    maxconn 4096")
 	for _, l := range c.GlobalLines {
 		w("    %s", l)
@@ -152,7 +160,7 @@ func render(c Config, f files) string {
 	w("")
 	w("frontend %s", c.Frontend)
 	w("    bind %s", f.frontend)
-	if c.Mode == "http" {
+	if c.Mode == "http" && !c.Plain {
 		w("    option idle-close-on-response")
 	}
 	for _, l := range c.FrontendLines {

@@ -68,6 +68,7 @@ func TestRenderIsValid(t *testing.T) {
 		{"tcp leastconn", Config{Mode: "tcp", Balance: "leastconn"}},
 		{"static servers", Config{Servers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8081"), netip.MustParseAddrPort("[::1]:8082")}}},
 		{"consistent hash", Config{Balance: "uri", BackendLines: []string{"hash-type consistent"}}},
+		{"plain", Config{Plain: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +87,38 @@ func TestRenderIsValid(t *testing.T) {
 			}
 			if strings.Contains(string(out), "[WARNING]") {
 				t.Errorf("haproxy -c warns:\n%s\n%s", out, text)
+			}
+		})
+	}
+}
+
+// TestRenderPlain checks that Plain leaves out exactly the restart tuning.
+func TestRenderPlain(t *testing.T) {
+	tuning := []string{"option idle-close-on-response", "hard-stop-after"}
+	tests := []struct {
+		name string
+		cfg  Config
+		want bool // tuning lines present
+	}{
+		{"default is tuned", Config{}, true},
+		{"plain has no tuning", Config{Plain: true}, false},
+		{"plain tcp has no tuning", Config{Plain: true, Mode: "tcp"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text, err := Render(tc.cfg, "/run/haproxy/admin.sock", 8080)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range tuning {
+				if strings.Contains(text, l) != tc.want {
+					t.Errorf("line %q present = %v, want %v:\n%s", l, !tc.want, tc.want, text)
+				}
+			}
+			for _, l := range []string{"timeout client 30s", "timeout server 30s", "timeout connect 5s"} {
+				if !strings.Contains(text, l) {
+					t.Errorf("timeout line %q missing:\n%s", l, text)
+				}
 			}
 		})
 	}

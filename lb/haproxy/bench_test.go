@@ -15,7 +15,7 @@ import (
 )
 
 // BenchmarkPoolChanges runs the same 20 pool changes (2 ↔ 6 servers) under
-// the same closed-loop load through a real haproxy four ways, and prints
+// the same closed-loop load through a real haproxy seven ways, and prints
 // requests, failures and p99 for each:
 //
 //   - control: no change;
@@ -24,7 +24,11 @@ import (
 //     (ServerOptions "none"), to show what the defaults are for;
 //   - restart: rewrite haproxy.cfg, start a new haproxy with -sf (the
 //     original Mesos web farm);
-//   - reload: rewrite haproxy.cfg, SIGUSR2 to a master-worker haproxy.
+//   - reload: rewrite haproxy.cfg, SIGUSR2 to a master-worker haproxy;
+//   - restart-plain, reload-plain: the same two on the seed's plain
+//     configuration (haproxyproc.Config.Plain: no option
+//     idle-close-on-response, no hard-stop-after), as users of the
+//     original framework ran them.
 //
 // "cut" counts requests whose connection closed while a backend served
 // them. "failed" counts what the clients saw fail, dropped keep-alive
@@ -33,7 +37,7 @@ import (
 //
 // The machine is shared, so the ways run in turn, WEBFARM_BENCH_ROUNDS
 // rounds (default 5), and the table shows medians with ranges. Heavy
-// (about 4 minutes): it runs only with WEBFARM_BENCH=1 (make bench).
+// (about 5 minutes with 5 rounds): it runs only with WEBFARM_BENCH=1 (make bench).
 func BenchmarkPoolChanges(b *testing.B) {
 	if os.Getenv("WEBFARM_BENCH") == "" {
 		b.Skip("set WEBFARM_BENCH=1 (make bench) to run")
@@ -43,7 +47,7 @@ func BenchmarkPoolChanges(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("WEBFARM_BENCH_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
-	ways := []string{"control", "driver", "driver-nopool", "restart", "reload"}
+	ways := []string{"control", "driver", "driver-nopool", "restart", "reload", "restart-plain", "reload-plain"}
 	type run struct {
 		res loadgen.Result
 		cut int64
@@ -120,9 +124,10 @@ func poolChangeRun(b *testing.B, way string) (loadgen.Result, int64) {
 		if way == "control" {
 			w = noWay{}
 		}
-	case "restart", "reload":
-		p = startProc(b, haproxyproc.Config{MasterWorker: way == "reload"})
-		fw := &fileWay{p: p, farm: farm, reload: way == "reload"}
+	case "restart", "reload", "restart-plain", "reload-plain":
+		reload := strings.HasPrefix(way, "reload")
+		p = startProc(b, haproxyproc.Config{MasterWorker: reload, Plain: strings.HasSuffix(way, "-plain")})
+		fw := &fileWay{p: p, farm: farm, reload: reload}
 		if err := fw.setPool(ctx, 2); err != nil {
 			b.Fatal(err)
 		}
