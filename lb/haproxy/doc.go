@@ -228,6 +228,36 @@
 // TestPoolChangesUnderLoad also counts, on the backends, requests cut off
 // while being served: 0 over 24 changes with requests in flight.
 //
+// The seed's plain configuration, measured: the ways restart-plain and
+// reload-plain make the same 20 changes on haproxyproc's configuration
+// without `option idle-close-on-response` and `hard-stop-after`
+// (haproxyproc.Config.Plain; timeouts unchanged), as users of the original
+// framework ran HAProxy. Load average 2.7, median [min–max] of 3 rounds
+// (`WEBFARM_BENCH=1 WEBFARM_BENCH_ROUNDS=3 go test -run '^$' -bench
+// PoolChanges -benchtime 1x ./lb/haproxy`, 153 s):
+//
+//	way             failed         per change   req/s                  p99
+//	control         0              0            22586 [21321–24082]    6.85 ms
+//	driver          0              0            21333 [19211–21960]    7.41 ms
+//	driver-nopool   0              0            13091 [13063–13755]    7.71 ms
+//	restart         0              0            20495 [17740–21606]    8.35 ms
+//	reload          0              0            20509 [19249–21909]    8.52 ms
+//	restart-plain   43 [38–59]     2.1          20910 [19181–22241]    8.35 ms
+//	reload-plain    33 [29–50]     1.6          19490 [18400–20679]    8.86 ms
+//
+// Every failure of the plain ways is a keep-alive connection closed under
+// a request: per run 2–18 "EOF" and 18–41 of loadgen's class "error",
+// which a separate check (10 -sf restarts, Go client without retry)
+// showed to be Go's "http: server closed idle connection". An old process
+// told to stop closes its idle front connections; a client that sent its
+// next request on one at that moment loses it. With idle-close-on-response
+// the old process waits for that request, answers it with "Connection:
+// close", and nothing is lost. An earlier round gave 33 and 31 (one run
+// each), and another 3 rounds 41 [39–64] and 22 [17–34]. wrk with 64
+// connections counted about 11 per restart and 3 per reload (DESIGN.md);
+// 32 closed-loop clients that send again at once leave a connection idle
+// only between a response and the next request, hence fewer here.
+//
 // Stats (`go test -run '^$' -bench BenchmarkStats -benchmem ./lb/haproxy`,
 // one call; the size of HAProxy's answer in brackets):
 //
