@@ -353,6 +353,8 @@ func classify(err error) string {
 		return "connection reset"
 	case strings.Contains(s, "connection refused"):
 		return "connection refused"
+	case strings.Contains(s, "server closed idle connection"):
+		return "idle connection closed"
 	case strings.Contains(s, "EOF"):
 		return "EOF"
 	default:
