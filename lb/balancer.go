@@ -96,6 +96,18 @@ type Weighter interface {
 	SetWeight(ctx context.Context, id string, weight int) error
 }
 
+// Resumer is an optional interface a [Balancer] may implement to put a
+// draining backend back into service, so that a scale-up right after a
+// scale-down reuses a task that still runs instead of launching a new one.
+// Without it, callers let the drain finish and start new backends.
+//   - Resuming a draining backend makes it ready for new connections; the
+//     connections it kept while draining continue.
+//   - Resuming a ready backend succeeds and changes nothing.
+//   - An unknown ID returns an error wrapping ErrNotFound.
+type Resumer interface {
+	Resume(ctx context.Context, id string) error
+}
+
 // ActiveConns returns the backend's active connections if b implements
 // [ConnCounter], and otherwise an error wrapping [ErrUnsupported].
 func ActiveConns(ctx context.Context, b Balancer, id string) (int, error) {
@@ -114,6 +126,16 @@ func SetWeight(ctx context.Context, b Balancer, id string, weight int) error {
 		return fmt.Errorf("lb: %T cannot set weights: %w", b, ErrUnsupported)
 	}
 	return w.SetWeight(ctx, id, weight)
+}
+
+// Resume puts a draining backend back into service if b implements
+// [Resumer], and otherwise returns an error wrapping [ErrUnsupported].
+func Resume(ctx context.Context, b Balancer, id string) error {
+	r, ok := b.(Resumer)
+	if !ok {
+		return fmt.Errorf("lb: %T cannot resume a draining backend: %w", b, ErrUnsupported)
+	}
+	return r.Resume(ctx, id)
 }
 
 // Close closes b if it implements io.Closer and does nothing otherwise.

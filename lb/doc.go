@@ -25,9 +25,12 @@
 //   - [ConnCounter]: active connections of one backend. Without it the
 //     scheduler waits out its drain timeout before killing a drained task.
 //   - [Weighter]: set a backend's relative weight (for slow start).
+//   - [Resumer]: put a draining backend back into service. Without it the
+//     scheduler kills a draining task even when the desired count rises
+//     again before the drain ends, and launches a new one.
 //   - [io.Closer]: release sockets and handles.
 //
-// The helpers [ActiveConns], [SetWeight] and [Close] do the assertion and
+// The helpers [ActiveConns], [SetWeight], [Resume] and [Close] do the assertion and
 // return an error wrapping [ErrUnsupported] when the driver cannot.
 //
 // # Errors

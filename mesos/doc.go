@@ -44,6 +44,18 @@
 //     [lb.ConnCounter], else the youngest; see [VictimOrder]), drained until
 //     idle or DrainTimeout, then killed (with the task's kill grace period)
 //     and removed from the balancer.
+//   - Scale-up while draining: when the count rises again before a
+//     victim's KILL was sent, the scheduler puts the victim back into
+//     service instead of launching a new task (instant capacity, no
+//     start-up delay, no task churn), if the balancer implements
+//     [lb.Resumer] ("backend resumed"). Only the shortfall is resumed, the
+//     most recently drained victim first (its drain ran the shortest time:
+//     it kept the most connections and warm state, and the scale-up undoes
+//     the scale-down in reverse order); offers launch the rest, and offers
+//     that arrive before the resume are not used for the victims it will
+//     resume. A victim must still run (and pass its health check); one
+//     killed for a launch timeout is never resumed. Without a Resumer the
+//     victim is drained and killed as before and a new task launched.
 //   - Mesos protocol: every call carries the framework ID; every update with
 //     a uuid is acknowledged (only those); every (re)subscription starts
 //     with explicit and implicit reconciliation, and no task is launched

@@ -189,12 +189,18 @@ func localConfig(t *testing.T, c *local.Cluster, mem *lbtest.Memory) Config {
 
 func startFarm(t *testing.T, cfg Config) *farm {
 	t.Helper()
+	return startFarmMem(t, cfg, cfg.Balancer.(*lbtest.Memory))
+}
+
+// startFarmMem is startFarm for a cfg.Balancer that wraps mem.
+func startFarmMem(t *testing.T, cfg Config, mem *lbtest.Memory) *farm {
+	t.Helper()
 	s, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &farm{t: t, s: s, mem: cfg.Balancer.(*lbtest.Memory), cancel: cancel, done: make(chan error, 1)}
+	f := &farm{t: t, s: s, mem: mem, cancel: cancel, done: make(chan error, 1)}
 	go func() { f.done <- s.Run(ctx) }()
 	t.Cleanup(f.stop)
 	return f

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -52,6 +53,7 @@ func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.syncServing(ctx, now)
 	s.ramp(ctx, now)
 	s.expireLaunches(now)
+	s.resumeVictims(ctx, now)
 	s.pickVictims(ctx)
 	s.drainAndKill(ctx, now)
 	s.setOfferMode(ctx)
@@ -240,6 +242,10 @@ func (s *Scheduler) syncServing(ctx context.Context, now time.Time) {
 	}
 }
 
+// reasonScaleDown marks victims chosen because more tasks run than
+// desired; only those may be resumed.
+const reasonScaleDown = "scale-down"
+
 // rampStartWeight is a slow-starting backend's first weight: a tenth of
 // the full weight.
 func rampStartWeight(full int) int { return max(1, full/10) }
@@ -294,6 +300,111 @@ func (s *Scheduler) expireLaunches(now time.Time) {
 			t.victim, t.reason = true, "launch timed out"
 			s.log.Warn("mesos: task staging too long; killing it", "task", t.id, "since", t.launched)
 		}
+	}
+}
+
+// resumableLocked reports whether victim t may go back into service
+// instead of a new task being launched: it was chosen by a scale-down (not
+// for a failed launch), no KILL was sent, it still serves, and either it
+// is not in the balancer or the balancer can resume it.
+func (s *Scheduler) resumableLocked(t *task) bool {
+	if !t.victim || t.gone || !t.killSent.IsZero() || !strings.HasPrefix(t.reason, reasonScaleDown) {
+		return false
+	}
+	if !t.serving(s.cfg.Task.HealthCheck != nil) {
+		return false
+	}
+	_, can := s.lb.(lb.Resumer)
+	return can || !t.inLB
+}
+
+// resumableCountLocked is how many victims resumeVictims would put back
+// into service now, at most the shortfall: offers launch only the rest.
+func (s *Scheduler) resumableCountLocked() int {
+	short := s.desired - s.liveLocked()
+	if short <= 0 || !s.reconciled {
+		return 0
+	}
+	n := 0
+	for _, t := range s.tasks {
+		if n < short && s.resumableLocked(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// resumeVictims puts scale-down victims back into service when the desired
+// count rose again before they were killed: instant capacity, no start-up
+// delay, no task churn. The most recently drained go back first (a victim
+// not yet drained counts as the most recent): their drain has run the
+// shortest time, so they kept the most of their connections and warm
+// state, and the scale-up undoes the scale-down in reverse order. Only
+// the shortfall is resumed; offers launch the rest. A victim in the
+// balancer needs a balancer that implements [lb.Resumer]; without one it
+// is drained and killed as before and a new task is launched.
+func (s *Scheduler) resumeVictims(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	short := s.desired - s.liveLocked()
+	if short <= 0 || !s.reconciled {
+		s.mu.Unlock()
+		return
+	}
+	type cand struct {
+		t          *task
+		inLB       bool
+		drainStart time.Time
+	}
+	var cands []cand
+	for _, t := range s.tasks {
+		if s.resumableLocked(t) {
+			cands = append(cands, cand{t, t.inLB, t.drainStart})
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.drainStart.IsZero() != b.drainStart.IsZero() {
+			if a.drainStart.IsZero() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(b.drainStart.Compare(a.drainStart), cmp.Compare(a.t.id, b.t.id))
+	})
+	for _, c := range cands {
+		if short <= 0 {
+			break
+		}
+		if c.inLB {
+			if err := lb.Resume(ctx, s.lb, c.t.id); err != nil {
+				// Gone from the pool: syncServing adds it again once it
+				// is no longer a victim.
+				if !errors.Is(err, lb.ErrNotFound) {
+					s.log.Warn("mesos: cannot resume backend", "backend", c.t.id, "err", err)
+					s.lbFailed()
+					continue
+				}
+				s.mu.Lock()
+				c.t.inLB = false
+				s.mu.Unlock()
+			}
+		}
+		s.mu.Lock()
+		if c.t.gone || !c.t.killSent.IsZero() || !c.t.victim {
+			// An update or another path changed it meanwhile.
+			s.mu.Unlock()
+			continue
+		}
+		c.t.victim, c.t.drainStart, c.t.reason = false, time.Time{}, ""
+		inLB := c.t.inLB
+		s.mu.Unlock()
+		short--
+		var drained time.Duration
+		if !c.drainStart.IsZero() {
+			drained = now.Sub(c.drainStart).Round(time.Millisecond)
+		}
+		s.log.Info("mesos: backend resumed", "backend", c.t.id, "in_lb", inLB, "drained_for", drained,
+			"reason", "scale-up while draining")
 	}
 }
 
@@ -359,7 +470,7 @@ func (s *Scheduler) pickVictims(ctx context.Context) {
 		if c.t.gone || c.t.victim {
 			continue
 		}
-		c.t.victim, c.t.reason = true, "scale-down"
+		c.t.victim, c.t.reason = true, reasonScaleDown
 		s.log.Info("mesos: task chosen for removal", "task", c.t.id, "in_lb", c.inLB,
 			"conns", c.conns, "order", s.cfg.Victims.String())
 	}

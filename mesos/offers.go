@@ -128,12 +128,13 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 }
 
 // needLocked is the number of tasks to launch now: none before
-// reconciliation ended or while relaunches are held back.
+// reconciliation ended or while relaunches are held back, and none for
+// the victims resumeVictims will put back into service.
 func (s *Scheduler) needLocked() int {
 	if !s.reconciled || s.now().Before(s.holdUntil) {
 		return 0
 	}
-	return s.desired - s.liveLocked()
+	return s.desired - s.liveLocked() - s.resumableCountLocked()
 }
 
 // liveLocked counts the tasks that are neither ended nor being removed.

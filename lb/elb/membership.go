@@ -152,6 +152,44 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	return nil
 }
 
+var _ lb.Resumer = (*Balancer)(nil)
+
+// Resume puts a draining backend back into service by registering its
+// target again (RegisterTargets, or RegisterInstancesWithLoadBalancer),
+// implementing [lb.Resumer]: ELB stops the deregistration and, as for a
+// new target, sends it requests once its health checks pass. Requests it
+// let finish while draining are not affected.
+//   - Resuming a backend that is not draining changes nothing.
+//   - An unknown ID fails with lb.ErrNotFound.
+//   - If ELB refuses, the backend stays draining and the AWS error is
+//     wrapped.
+func (b *Balancer) Resume(ctx context.Context, id string) error {
+	unlock, err := b.lockMembership(ctx)
+	if err != nil {
+		return fmt.Errorf("elb: resume %s: %w", id, err)
+	}
+	defer unlock()
+	e, err := b.lookup(ctx, id)
+	if err != nil {
+		return fmt.Errorf("elb: resume: %w", err)
+	}
+	b.mu.Lock()
+	draining := e.draining
+	b.mu.Unlock()
+	if !draining {
+		return nil
+	}
+	if err := b.pool.register(ctx, e.t); err != nil {
+		return fmt.Errorf("elb: resume %s in %s: %w", e.b, b.where(), err)
+	}
+	b.mu.Lock()
+	e.draining = false
+	b.gen++
+	b.mu.Unlock()
+	b.log.Info("elb: registered again; resumed", "backend", e.b.String(), "target", e.t.String(), "balancer", b.where())
+	return nil
+}
+
 // Remove takes the backend out of the pool. A backend that was not
 // drained is deregistered now; ELB still lets its open requests finish
 // (the driver cannot cut them short). Removing an unknown ID succeeds.

@@ -284,3 +284,82 @@ func TestActiveConnsSharesOneReading(t *testing.T) {
 		t.Errorf("DescribeTargetHealth calls = %d, want 2", got)
 	}
 }
+
+// TestResume: a draining target is registered again (the wire call the
+// SDK makes), ELB takes it back (initial, then healthy), and the driver
+// reports it ready; a ready one sends nothing.
+func TestResume(t *testing.T) {
+	ctx := context.Background()
+	s := fakeALB(t, "ip")
+	b := newBalancer(t, s, elb.Config{})
+	mustNil(t, "Add", b.Add(ctx, backend("web-1", "10.0.0.1:31001")))
+	n := s.Calls("RegisterTargets")
+	mustNil(t, "Resume of a ready backend", b.Resume(ctx, "web-1"))
+	if got := s.Calls("RegisterTargets"); got != n {
+		t.Errorf("Resume of a ready backend sent %d RegisterTargets, want none", got-n)
+	}
+	mustNil(t, "Drain", b.Drain(ctx, "web-1"))
+	if got := s.TargetState(tgARN, "10.0.0.1", 31001); got != "draining" {
+		t.Fatalf("ELB state after Drain = %q, want draining", got)
+	}
+	mustNil(t, "Resume", b.Resume(ctx, "web-1"))
+	if got := s.Calls("RegisterTargets"); got != n+1 {
+		t.Errorf("Resume sent %d RegisterTargets, want 1", got-n)
+	}
+	if got := s.TargetState(tgARN, "10.0.0.1", 31001); got != "healthy" {
+		t.Errorf("ELB state after Resume = %q, want healthy (registered again)", got)
+	}
+	h, err := b.Health(ctx)
+	mustNil(t, "Health", err)
+	if h["web-1"] != lb.StateReady {
+		t.Errorf("Health after Resume = %v, want web-1 ready", h)
+	}
+	if n, err := b.ActiveConns(ctx, "web-1"); n != 1 || err != nil {
+		t.Errorf("ActiveConns after Resume = %d, %v; want 1 (ELB holds it)", n, err)
+	}
+	if err := b.Resume(ctx, "nope"); !errors.Is(err, lb.ErrNotFound) {
+		t.Errorf("Resume(unknown) = %v, want lb.ErrNotFound", err)
+	}
+	// A drain after a resume deregisters again.
+	mustNil(t, "Drain again", b.Drain(ctx, "web-1"))
+	if got := s.TargetState(tgARN, "10.0.0.1", 31001); got != "draining" {
+		t.Errorf("ELB state after the second Drain = %q, want draining", got)
+	}
+}
+
+// TestResumeRefused: when ELB refuses the registration the backend stays
+// draining, and a later Resume tries again.
+func TestResumeRefused(t *testing.T) {
+	ctx := context.Background()
+	s := fakeALB(t, "ip")
+	b := newBalancer(t, s, elb.Config{})
+	mustNil(t, "Add", b.Add(ctx, backend("web-1", "10.0.0.1:31001")))
+	mustNil(t, "Drain", b.Drain(ctx, "web-1"))
+	s.Fail("RegisterTargets", 400, "TooManyRegistrationsForTargetId", 1)
+	if err := b.Resume(ctx, "web-1"); err == nil || !contains(err.Error(), "TooManyRegistrationsForTargetId") {
+		t.Fatalf("Resume refused by ELB = %v, want the AWS error", err)
+	}
+	if h, _ := b.Health(ctx); h["web-1"] != lb.StateDraining {
+		t.Errorf("Health after a refused Resume = %v, want draining", h)
+	}
+	mustNil(t, "Resume again", b.Resume(ctx, "web-1"))
+	if got := s.TargetState(tgARN, "10.0.0.1", 31001); got != "healthy" {
+		t.Errorf("ELB state after Resume = %q, want healthy", got)
+	}
+}
+
+func TestClassicResume(t *testing.T) {
+	ctx := context.Background()
+	s := elbtest.New(t, t0)
+	s.AddClassic(elbtest.ClassicLB{Name: classicLB, DrainTimeout: 120 * time.Second})
+	b := newBalancer(t, s, elb.Config{LoadBalancerName: classicLB, InstanceID: instanceOf})
+	mustNil(t, "Add", b.Add(ctx, backend("a", "10.0.0.1:80")))
+	mustNil(t, "Drain", b.Drain(ctx, "a"))
+	if got := s.Instances(classicLB); len(got) != 0 {
+		t.Fatalf("instances after Drain = %v, want none", got)
+	}
+	mustNil(t, "Resume", b.Resume(ctx, "a"))
+	if got := s.Instances(classicLB); !slices.Equal(got, []string{"i-a"}) {
+		t.Errorf("instances after Resume = %v, want [i-a]", got)
+	}
+}

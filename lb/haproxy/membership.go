@@ -302,6 +302,43 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	return nil
 }
 
+var _ lb.Resumer = (*Balancer)(nil)
+
+// Resume puts a draining server back into service (`set server … state
+// ready`), implementing [lb.Resumer]; the connections it kept while
+// draining continue. Resuming a ready server succeeds, and one left in
+// maintenance by an interrupted Remove is made ready too. An unknown ID
+// gives an error wrapping lb.ErrNotFound. With Config.ConfigFile, the
+// server's line is written without "disabled" again, so a restart or
+// reload brings it back ready.
+func (b *Balancer) Resume(ctx context.Context, id string) error {
+	if err := b.lock(ctx); err != nil {
+		return fmt.Errorf("haproxy: resume %q: %w", id, err)
+	}
+	defer b.unlock()
+	ss, err := b.servers(ctx)
+	if err != nil {
+		return fmt.Errorf("haproxy: resume %q: %w", id, err)
+	}
+	s, ok := find(ss, id)
+	if !ok {
+		return fmt.Errorf("haproxy: resume %q: no such server in %s: %w", id, b.cfg.Backend, lb.ErrNotFound)
+	}
+	if strings.HasPrefix(s.row.status, "DRAIN") || s.inMaint() {
+		err = b.exec(ctx, func(api runtimeAPI) error { return api.SetServerState(b.cfg.Backend, s.name, "ready") })
+		if err != nil {
+			return fmt.Errorf("haproxy: resume %q: set server %s/%s state ready: %w", id, b.cfg.Backend, s.name, notFound(err))
+		}
+	}
+	if s.addr.IsValid() {
+		b.setMember(s.backend(), false)
+	}
+	if err := b.persist(); err != nil {
+		return fmt.Errorf("haproxy: resume %q: %w", id, err)
+	}
+	return nil
+}
+
 // Remove deletes the server: `set server … state maint`, then `del server`
 // once no connection is attached. If connections remain after
 // Config.RemoveTimeout, their sessions are shut (`shutdown sessions

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -297,5 +299,98 @@ func TestState(t *testing.T) {
 				t.Errorf("state(%q) = %s, want %s", tc.status, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestResume(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(ctx context.Context, b *Balancer) error
+		id      string
+		want    []string // membership commands Resume sends
+		wantErr error
+	}{
+		{"draining server made ready", func(ctx context.Context, b *Balancer) error {
+			if err := b.Add(ctx, web1); err != nil {
+				return err
+			}
+			return b.Drain(ctx, web1.ID)
+		}, web1.ID, []string{"set server webfarm/web.1 state ready"}, nil},
+		{"ready server left alone", func(ctx context.Context, b *Balancer) error {
+			return b.Add(ctx, web1)
+		}, web1.ID, nil, nil},
+		{"unknown ID", func(context.Context, *Balancer) error { return nil }, "web.9", nil, lb.ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFake()
+			b := openFake(t, f, Config{})
+			if err := tc.prepare(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			n := len(f.callLog())
+			err := b.Resume(ctx, tc.id)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Resume(%s) = %v, want %v", tc.id, err, tc.wantErr)
+			}
+			var got []string
+			for _, c := range f.callLog()[n:] {
+				if !strings.HasPrefix(c, "show ") {
+					got = append(got, c)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("commands:\n got %q\nwant %q", got, tc.want)
+			}
+			if tc.wantErr == nil {
+				if st, _ := b.Stats(ctx); st.Backends[tc.id].State != lb.StateReady {
+					t.Errorf("after Resume: state %s, want ready", st.Backends[tc.id].State)
+				}
+			}
+		})
+	}
+}
+
+// TestResumeRewritesConfigFile: the draining server's line loses
+// "disabled", so a restart brings it back ready.
+func TestResumeRewritesConfigFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(baseCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := openFake(t, newFake(), Config{})
+	cf, _, err := openConfigFile(path, "webfarm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.file = &cf
+	line := func() string {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range splitLines(string(data)) {
+			if f := l.fields(); len(f) >= 3 && f[0] == "server" && f[1] == "web.1" {
+				return l.content()
+			}
+		}
+		return ""
+	}
+	if err := b.Add(ctx, web1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Drain(ctx, web1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if l := line(); !strings.Contains(l, "disabled") {
+		t.Fatalf("after Drain the file has %q, want a disabled line", l)
+	}
+	if err := b.Resume(ctx, web1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if l := line(); l == "" || strings.Contains(l, "disabled") {
+		t.Fatalf("after Resume the file has %q, want the server's line without disabled", l)
 	}
 }

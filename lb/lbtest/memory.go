@@ -13,7 +13,7 @@ import (
 
 // Memory is an in-memory [lb.Balancer] for tests of code that uses a
 // balancer: the scaler, the scheduler, the examples. It passes [Run]. It
-// implements [lb.ConnCounter] and [lb.Weighter], and adds knobs a test turns
+// implements [lb.ConnCounter], [lb.Weighter] and [lb.Resumer], and adds knobs a test turns
 // by hand: [Memory.Serve] counts requests, [Memory.SetActive] sets
 // connections in flight, [Memory.Restart] clears counters as a balancer
 // restart would, and [Memory.FailStats] makes Stats fail.
@@ -42,6 +42,7 @@ var (
 	_ lb.Balancer    = (*Memory)(nil)
 	_ lb.ConnCounter = (*Memory)(nil)
 	_ lb.Weighter    = (*Memory)(nil)
+	_ lb.Resumer     = (*Memory)(nil)
 )
 
 // NewMemory returns an empty Memory balancer.
@@ -126,6 +127,20 @@ func (m *Memory) Drain(ctx context.Context, id string) error {
 		return fmt.Errorf("memory: drain %q: %w", id, lb.ErrNotFound)
 	}
 	mb.state = lb.StateDraining
+	return nil
+}
+
+// Resume implements [lb.Resumer].
+func (m *Memory) Resume(ctx context.Context, id string) error {
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	mb, ok := m.pool[id]
+	if !ok {
+		return fmt.Errorf("memory: resume %q: %w", id, lb.ErrNotFound)
+	}
+	mb.state = lb.StateReady
 	return nil
 }
 

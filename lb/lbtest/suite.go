@@ -19,8 +19,9 @@
 // address fails with lb.ErrExists; Drain then Remove leaves no trace in
 // Backends or Stats; Backends reflects Add and Remove; counters never go
 // backwards; unknown IDs give lb.ErrNotFound; a cancelled context returns
-// promptly with context.Canceled; optional interfaces agree with the base
-// methods; and all methods may be called concurrently. Run the suite under
+// promptly with context.Canceled; optional interfaces ([lb.ConnCounter],
+// [lb.Weighter], [lb.Resumer]) are checked only when present and must agree
+// with the base methods (Drain then Resume is ready again in Stats); and all methods may be called concurrently. Run the suite under
 // the race detector (go test -race).
 //
 // [Check] runs the same rules outside package testing and returns every
@@ -368,6 +369,11 @@ func (tc *tester) unknownID() error {
 			return fmt.Errorf("SetWeight(%s) = %v, want errors.Is(err, lb.ErrNotFound)", id, err)
 		}
 	}
+	if _, ok := tc.b.(lb.Resumer); ok {
+		if err := lb.Resume(tc.ctx, tc.b, id); !errors.Is(err, lb.ErrNotFound) {
+			return fmt.Errorf("Resume(%s) = %v, want errors.Is(err, lb.ErrNotFound)", id, err)
+		}
+	}
 	return nil
 }
 
@@ -486,6 +492,12 @@ func (tc *tester) cancelled() error {
 			call func(context.Context) error
 		}{"ActiveConns", func(ctx context.Context) error { _, err := lb.ActiveConns(ctx, tc.b, b.ID); return err }})
 	}
+	if _, ok := tc.b.(lb.Resumer); ok {
+		calls = append(calls, struct {
+			name string
+			call func(context.Context) error
+		}{"Resume", func(ctx context.Context) error { return lb.Resume(ctx, tc.b, b.ID) }})
+	}
 	limit := tc.cfg.cancelTimeout()
 	for _, c := range calls {
 		done := make(chan error, 1)
@@ -530,7 +542,51 @@ func (tc *tester) optional() error {
 			return err
 		}
 	}
+	if _, ok := tc.b.(lb.Resumer); ok {
+		if err := tc.resume(b); err != nil {
+			return err
+		}
+	}
 	return tc.b.Remove(tc.ctx, b.ID)
+}
+
+// resume checks [lb.Resumer] on b, which is in the pool and ready: resuming
+// a ready backend succeeds; Drain then Resume makes it ready again in
+// Stats (when Stats reports states), twice in a row, and keeps it listed.
+func (tc *tester) resume(b lb.Backend) error {
+	if err := lb.Resume(tc.ctx, tc.b, b.ID); err != nil {
+		return fmt.Errorf("Resume(%s) of a ready backend = %w, want nil", b.ID, err)
+	}
+	if err := tc.wantState(b.ID, "Resume of a ready backend", lb.StateReady); err != nil {
+		return err
+	}
+	for i := range 2 {
+		if err := tc.b.Drain(tc.ctx, b.ID); err != nil {
+			return fmt.Errorf("Drain(%s) = %w", b.ID, err)
+		}
+		if err := tc.wantState(b.ID, "Drain", lb.StateDraining); err != nil {
+			return err
+		}
+		if err := lb.Resume(tc.ctx, tc.b, b.ID); err != nil {
+			return fmt.Errorf("Resume(%s) of a draining backend #%d = %w, want nil", b.ID, i+1, err)
+		}
+		if err := tc.wantState(b.ID, "Drain then Resume", lb.StateReady); err != nil {
+			return err
+		}
+	}
+	return tc.wantPool("Drain then Resume", b.ID)
+}
+
+// wantState checks the backend's state in Stats, if Stats reports one.
+func (tc *tester) wantState(id, after string, want lb.State) error {
+	s, err := tc.b.Stats(tc.ctx)
+	if err != nil {
+		return fmt.Errorf("Stats() = %w", err)
+	}
+	if bs, ok := s.Backends[id]; ok && bs.State != want && bs.State != lb.StateUnknown {
+		return fmt.Errorf("after %s: Stats().Backends[%s].State = %s, want %s (or unknown)", after, id, bs.State, want)
+	}
+	return nil
 }
 
 func (tc *tester) concurrent() error {

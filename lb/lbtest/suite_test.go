@@ -47,7 +47,24 @@ type (
 	}
 	plainErrors   struct{ *lbtest.Memory }
 	overwritesAdd struct{ *lbtest.Memory }
+	resumeNoop    struct{ *lbtest.Memory }
+	resumeUnknown struct{ *lbtest.Memory }
 )
+
+// Resume claims success and leaves the backend draining.
+func (b resumeNoop) Resume(ctx context.Context, id string) error {
+	_, err := b.Memory.ActiveConns(ctx, id)
+	return err
+}
+
+// Resume of an unknown ID succeeds.
+func (b resumeUnknown) Resume(ctx context.Context, id string) error {
+	if err := b.Memory.Resume(ctx, id); errors.Is(err, lb.ErrNotFound) {
+		return nil
+	} else {
+		return err
+	}
+}
 
 func (b addNotIdempotent) Add(ctx context.Context, be lb.Backend) error {
 	if bs, _ := b.Memory.Backends(ctx); len(bs) > 0 {
@@ -136,6 +153,8 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"counter goes backwards", func() lb.Balancer { return &countersBackwards{Memory: lbtest.NewMemory()} }, "CountersMonotonic"},
 		{"sentinel lost by %v", func() lb.Balancer { return plainErrors{lbtest.NewMemory()} }, "UnknownID"},
 		{"conflicting Add overwrites", func() lb.Balancer { return overwritesAdd{lbtest.NewMemory()} }, "AddConflict"},
+		{"Resume leaves it draining", func() lb.Balancer { return resumeNoop{lbtest.NewMemory()} }, "OptionalInterfaces"},
+		{"Resume of unknown succeeds", func() lb.Balancer { return resumeUnknown{lbtest.NewMemory()} }, "UnknownID"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,6 +194,10 @@ func TestMemoryKnobs(t *testing.T) {
 	if s.Requests != 14 || s.Backends["a"].Requests != 9 || s.Backends["b"].Requests != 5 {
 		t.Errorf("after Serve(10), drain b, Serve(4): %+v", s)
 	}
+	if err := m.Resume(ctx, "b"); err != nil || m.State("b") != lb.StateReady {
+		t.Errorf("Resume(b) = %v, state %s, want nil, ready", err, m.State("b"))
+	}
+	_ = m.Drain(ctx, "b")
 	if !m.SetActive("a", 3) || m.SetActive("zz", 1) {
 		t.Error("SetActive reports the wrong presence")
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/moby/ipvs"
@@ -52,6 +53,7 @@ func (b *Balancer) readDests(ctx context.Context) ([]dest, error) {
 		if !seen[addr] {
 			delete(b.members, addr)
 			delete(b.dstCount, m.id)
+			forgetWeight(b, addr)
 		}
 	}
 	slices.SortFunc(out, func(x, y dest) int { return strings.Compare(x.id, y.id) })
@@ -199,6 +201,11 @@ func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) err
 	if cur.raw.Weight == weight {
 		return nil
 	}
+	if weight == 0 {
+		keepWeight(b, cur.addr, cur.raw.Weight)
+	} else {
+		forgetWeight(b, cur.addr)
+	}
 	upd := *cur.raw
 	upd.Weight = weight
 	_, err = call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.UpdateDestination(b.svc, &upd) })
@@ -242,7 +249,92 @@ func (b *Balancer) remove(ctx context.Context, d dest) error {
 	}
 	delete(b.members, d.addr)
 	delete(b.dstCount, d.id)
+	forgetWeight(b, d.addr)
 	return nil
+}
+
+var _ lb.Resumer = (*Balancer)(nil)
+
+// Resume implements [lb.Resumer]: it puts a draining real server (weight
+// 0) back into service with the weight it had before Drain (or
+// SetWeight(id, 0)), or Config.Weight when this Balancer did not see it
+// drained (an adopted server found at weight 0). Established connections
+// continue. Resuming a server with a positive weight succeeds and changes
+// nothing; an unknown ID gives an error wrapping lb.ErrNotFound.
+func (b *Balancer) Resume(ctx context.Context, id string) error {
+	op := "resume " + id
+	if err := b.begin(ctx, op); err != nil {
+		return err
+	}
+	defer b.nl.unlock()
+	ds, err := b.readDests(ctx)
+	if err != nil {
+		return wrapCtx(op, err)
+	}
+	cur, ok := find(ds, id)
+	if !ok {
+		return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
+	}
+	if cur.raw.Weight > 0 {
+		return nil
+	}
+	w, ok := drainedWeight(b, cur.addr)
+	if !ok {
+		w = b.cfg.weight()
+	}
+	upd := *cur.raw
+	upd.Weight = w
+	_, err = call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.UpdateDestination(b.svc, &upd) })
+	if isErrno(err, syscall.ENOENT) {
+		return fmt.Errorf("lvs: %s: removed outside this driver: %w", op, lb.ErrNotFound)
+	}
+	if err != nil {
+		return wrapCtx(op, kernelErr(op, err))
+	}
+	forgetWeight(b, cur.addr)
+	b.log.Debug("lvs: resumed real server", "id", id, "addr", cur.addr, "weight", w)
+	return nil
+}
+
+// preDrain holds, per Balancer, the weight each real server had before it
+// was drained, for Resume. Entries go when the server is resumed, given a
+// positive weight, removed, or found gone from the kernel. Callers hold
+// the Balancer's netlink lock; preDrainMu guards the map itself.
+var (
+	preDrainMu sync.Mutex
+	preDrain   = map[*Balancer]map[netip.AddrPort]int{}
+)
+
+func keepWeight(b *Balancer, a netip.AddrPort, w int) {
+	if w <= 0 {
+		return
+	}
+	preDrainMu.Lock()
+	defer preDrainMu.Unlock()
+	m := preDrain[b]
+	if m == nil {
+		m = make(map[netip.AddrPort]int)
+		preDrain[b] = m
+	}
+	m[a] = w
+}
+
+func drainedWeight(b *Balancer, a netip.AddrPort) (int, bool) {
+	preDrainMu.Lock()
+	defer preDrainMu.Unlock()
+	w, ok := preDrain[b][a]
+	return w, ok
+}
+
+func forgetWeight(b *Balancer, a netip.AddrPort) {
+	preDrainMu.Lock()
+	defer preDrainMu.Unlock()
+	if m := preDrain[b]; m != nil {
+		delete(m, a)
+		if len(m) == 0 {
+			delete(preDrain, b)
+		}
+	}
 }
 
 // ActiveConns implements [lb.ConnCounter]: the real server's established
