@@ -16,7 +16,8 @@
 //
 // # What it implements
 //
-// [Balancer] implements [lb.Balancer] and [lb.ConnCounter]:
+// [Balancer] implements [lb.Balancer], [lb.Resumer] (registers a drained target
+// again) and [lb.ConnCounter]:
 //
 //   - Stats: CloudWatch GetMetricData, the Sum of RequestCount
 //     (AWS/ApplicationELB, by LoadBalancer and TargetGroup), NewFlowCount

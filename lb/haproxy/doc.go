@@ -21,7 +21,8 @@
 //	err = b.Remove(ctx, "web.7f3c")
 //
 // The driver is built on github.com/haproxytech/client-native/v6's runtime
-// client, and implements [lb.Balancer], [lb.ConnCounter] and [lb.Weighter].
+// client, and implements [lb.Balancer], [lb.ConnCounter], [lb.Weighter] and
+// [lb.Resumer] (`set server … state ready` puts a draining server back).
 // It needs HAProxy 2.6 or later.
 //
 // # The HAProxy configuration

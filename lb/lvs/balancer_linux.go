@@ -28,6 +28,7 @@ type Balancer struct {
 
 	// Guarded by nl's lock (every method holds it throughout).
 	members  map[netip.AddrPort]member
+	preDrain map[netip.AddrPort]int // weight before Drain, for Resume
 	svcCount counters
 	dstCount map[string]*counters
 

@@ -19,8 +19,9 @@
 // # Contract
 //
 // [Balancer] implements [lb.Balancer], [lb.ConnCounter] (established
-// connections per real server, live), [lb.Weighter] and io.Closer, and
-// passes lbtest.Run against a real kernel. Beyond the lb contract:
+// connections per real server, live), [lb.Weighter], [lb.Resumer]
+// (restores the weight from before Drain) and io.Closer, and passes
+// lbtest.Run against a real kernel. Beyond the lb contract:
 //
 //   - Drain sets the weight to 0 (IPVS's quiescing). [Balancer.Reap], or
 //     Config.ReapInterval in the background, removes drained servers once

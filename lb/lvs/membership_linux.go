@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/moby/ipvs"
@@ -53,7 +52,7 @@ func (b *Balancer) readDests(ctx context.Context) ([]dest, error) {
 		if !seen[addr] {
 			delete(b.members, addr)
 			delete(b.dstCount, m.id)
-			forgetWeight(b, addr)
+			b.forgetWeight(addr)
 		}
 	}
 	slices.SortFunc(out, func(x, y dest) int { return strings.Compare(x.id, y.id) })
@@ -202,9 +201,9 @@ func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) err
 		return nil
 	}
 	if weight == 0 {
-		keepWeight(b, cur.addr, cur.raw.Weight)
+		b.keepWeight(cur.addr, cur.raw.Weight)
 	} else {
-		forgetWeight(b, cur.addr)
+		b.forgetWeight(cur.addr)
 	}
 	upd := *cur.raw
 	upd.Weight = weight
@@ -249,7 +248,7 @@ func (b *Balancer) remove(ctx context.Context, d dest) error {
 	}
 	delete(b.members, d.addr)
 	delete(b.dstCount, d.id)
-	forgetWeight(b, d.addr)
+	b.forgetWeight(d.addr)
 	return nil
 }
 
@@ -278,7 +277,7 @@ func (b *Balancer) Resume(ctx context.Context, id string) error {
 	if cur.raw.Weight > 0 {
 		return nil
 	}
-	w, ok := drainedWeight(b, cur.addr)
+	w, ok := b.drainedWeight(cur.addr)
 	if !ok {
 		w = b.cfg.weight()
 	}
@@ -291,51 +290,32 @@ func (b *Balancer) Resume(ctx context.Context, id string) error {
 	if err != nil {
 		return wrapCtx(op, kernelErr(op, err))
 	}
-	forgetWeight(b, cur.addr)
+	b.forgetWeight(cur.addr)
 	b.log.Debug("lvs: resumed real server", "id", id, "addr", cur.addr, "weight", w)
 	return nil
 }
 
-// preDrain holds, per Balancer, the weight each real server had before it
-// was drained, for Resume. Entries go when the server is resumed, given a
-// positive weight, removed, or found gone from the kernel. Callers hold
-// the Balancer's netlink lock; preDrainMu guards the map itself.
-var (
-	preDrainMu sync.Mutex
-	preDrain   = map[*Balancer]map[netip.AddrPort]int{}
-)
-
-func keepWeight(b *Balancer, a netip.AddrPort, w int) {
+// keepWeight records the weight a real server had before it was drained,
+// for Resume. Callers hold the netlink lock.
+func (b *Balancer) keepWeight(a netip.AddrPort, w int) {
 	if w <= 0 {
 		return
 	}
-	preDrainMu.Lock()
-	defer preDrainMu.Unlock()
-	m := preDrain[b]
-	if m == nil {
-		m = make(map[netip.AddrPort]int)
-		preDrain[b] = m
+	if b.preDrain == nil {
+		b.preDrain = make(map[netip.AddrPort]int)
 	}
-	m[a] = w
+	b.preDrain[a] = w
 }
 
-func drainedWeight(b *Balancer, a netip.AddrPort) (int, bool) {
-	preDrainMu.Lock()
-	defer preDrainMu.Unlock()
-	w, ok := preDrain[b][a]
+// drainedWeight returns the weight recorded by keepWeight.
+func (b *Balancer) drainedWeight(a netip.AddrPort) (int, bool) {
+	w, ok := b.preDrain[a]
 	return w, ok
 }
 
-func forgetWeight(b *Balancer, a netip.AddrPort) {
-	preDrainMu.Lock()
-	defer preDrainMu.Unlock()
-	if m := preDrain[b]; m != nil {
-		delete(m, a)
-		if len(m) == 0 {
-			delete(preDrain, b)
-		}
-	}
-}
+// forgetWeight drops the record: the server was resumed, given a positive
+// weight, removed, or found gone from the kernel.
+func (b *Balancer) forgetWeight(a netip.AddrPort) { delete(b.preDrain, a) }
 
 // ActiveConns implements [lb.ConnCounter]: the real server's established
 // connections (IPVS ActiveConn), read live from the kernel. Connections

@@ -99,7 +99,7 @@ func TestResumeForgetsRemoved(t *testing.T) {
 	if w := k.dest(vip, a.Addr).Weight; w != 5 {
 		t.Errorf("weight = %d, want Config.Weight 5", w)
 	}
-	if _, ok := drainedWeight(b, a.Addr); ok {
+	if _, ok := b.drainedWeight(a.Addr); ok {
 		t.Error("a drained weight is still kept after Resume")
 	}
 }
