@@ -185,6 +185,25 @@ func (b *Balancer) SetWeight(ctx context.Context, id string, weight int) error {
 }
 
 func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) error {
+	return b.withDest(ctx, op, id, func(cur dest, ok bool) error {
+		if !ok {
+			return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
+		}
+		if cur.raw.Weight == weight {
+			return nil
+		}
+		if weight == 0 {
+			b.keepWeight(cur.addr, cur.raw.Weight)
+		} else {
+			b.forgetWeight(cur.addr)
+		}
+		return b.updateWeight(ctx, op, cur, weight)
+	})
+}
+
+// withDest runs f holding the netlink lock, with id's real server as the
+// kernel has it now; ok is false when the service has no such server.
+func (b *Balancer) withDest(ctx context.Context, op, id string, f func(cur dest, ok bool) error) error {
 	if err := b.begin(ctx, op); err != nil {
 		return err
 	}
@@ -194,20 +213,15 @@ func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) err
 		return wrapCtx(op, err)
 	}
 	cur, ok := find(ds, id)
-	if !ok {
-		return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
-	}
-	if cur.raw.Weight == weight {
-		return nil
-	}
-	if weight == 0 {
-		b.keepWeight(cur.addr, cur.raw.Weight)
-	} else {
-		b.forgetWeight(cur.addr)
-	}
+	return f(cur, ok)
+}
+
+// updateWeight writes cur's new weight to the kernel; the caller holds the
+// lock.
+func (b *Balancer) updateWeight(ctx context.Context, op string, cur dest, weight int) error {
 	upd := *cur.raw
 	upd.Weight = weight
-	_, err = call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.UpdateDestination(b.svc, &upd) })
+	_, err := call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.UpdateDestination(b.svc, &upd) })
 	if isErrno(err, syscall.ENOENT) {
 		return fmt.Errorf("lvs: %s: removed outside this driver: %w", op, lb.ErrNotFound)
 	}
@@ -225,19 +239,12 @@ func (b *Balancer) setWeight(ctx context.Context, op, id string, weight int) err
 // [Balancer.ActiveConns] to reach 0, or let [Balancer.Reap] remove it.
 func (b *Balancer) Remove(ctx context.Context, id string) error {
 	op := "remove " + id
-	if err := b.begin(ctx, op); err != nil {
-		return err
-	}
-	defer b.nl.unlock()
-	ds, err := b.readDests(ctx)
-	if err != nil {
-		return wrapCtx(op, err)
-	}
-	cur, ok := find(ds, id)
-	if !ok {
-		return nil
-	}
-	return wrapCtx(op, b.remove(ctx, cur))
+	return b.withDest(ctx, op, id, func(cur dest, ok bool) error {
+		if !ok {
+			return nil
+		}
+		return wrapCtx(op, b.remove(ctx, cur))
+	})
 }
 
 // remove deletes one real server; the caller holds the lock.
@@ -262,37 +269,24 @@ var _ lb.Resumer = (*Balancer)(nil)
 // nothing; an unknown ID gives an error wrapping lb.ErrNotFound.
 func (b *Balancer) Resume(ctx context.Context, id string) error {
 	op := "resume " + id
-	if err := b.begin(ctx, op); err != nil {
-		return err
-	}
-	defer b.nl.unlock()
-	ds, err := b.readDests(ctx)
-	if err != nil {
-		return wrapCtx(op, err)
-	}
-	cur, ok := find(ds, id)
-	if !ok {
-		return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
-	}
-	if cur.raw.Weight > 0 {
+	return b.withDest(ctx, op, id, func(cur dest, ok bool) error {
+		if !ok {
+			return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
+		}
+		if cur.raw.Weight > 0 {
+			return nil
+		}
+		w, kept := b.drainedWeight(cur.addr)
+		if !kept {
+			w = b.cfg.weight()
+		}
+		if err := b.updateWeight(ctx, op, cur, w); err != nil {
+			return err
+		}
+		b.forgetWeight(cur.addr)
+		b.log.Debug("lvs: resumed real server", "id", id, "addr", cur.addr, "weight", w)
 		return nil
-	}
-	w, ok := b.drainedWeight(cur.addr)
-	if !ok {
-		w = b.cfg.weight()
-	}
-	upd := *cur.raw
-	upd.Weight = w
-	_, err = call(ctx, b.nl, func(h handle) (struct{}, error) { return struct{}{}, h.UpdateDestination(b.svc, &upd) })
-	if isErrno(err, syscall.ENOENT) {
-		return fmt.Errorf("lvs: %s: removed outside this driver: %w", op, lb.ErrNotFound)
-	}
-	if err != nil {
-		return wrapCtx(op, kernelErr(op, err))
-	}
-	b.forgetWeight(cur.addr)
-	b.log.Debug("lvs: resumed real server", "id", id, "addr", cur.addr, "weight", w)
-	return nil
+	})
 }
 
 // keepWeight records the weight a real server had before it was drained,
@@ -322,19 +316,15 @@ func (b *Balancer) forgetWeight(a netip.AddrPort) { delete(b.preDrain, a) }
 // that are closing (InActConn) are not counted.
 func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
 	op := "active conns " + id
-	if err := b.begin(ctx, op); err != nil {
-		return 0, err
-	}
-	defer b.nl.unlock()
-	ds, err := b.readDests(ctx)
-	if err != nil {
-		return 0, wrapCtx(op, err)
-	}
-	cur, ok := find(ds, id)
-	if !ok {
-		return 0, fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
-	}
-	return cur.raw.ActiveConnections, nil
+	var n int
+	err := b.withDest(ctx, op, id, func(cur dest, ok bool) error {
+		if !ok {
+			return fmt.Errorf("lvs: %s: %w", op, lb.ErrNotFound)
+		}
+		n = cur.raw.ActiveConnections
+		return nil
+	})
+	return n, err
 }
 
 // Reap removes every draining real server (weight 0) that has no active
