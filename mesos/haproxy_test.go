@@ -22,22 +22,8 @@ import (
 // HAProxy reaches every task, and a scale-down under load drains before it
 // kills, failing no request.
 func TestLocalHAProxy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts haproxy, mesos/local and task processes")
-	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := exec.LookPath("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy not installed (make test installs it)")
-		}
-	}
 	ctx := context.Background()
-	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: testLogger(t).With("side", "haproxy")})
-	b, err := haproxy.New(ctx, haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Frontend: p.Frontend(),
-		Logger: testLogger(t).With("side", "driver")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	p, b := startHAProxy(t)
 
 	c := startCluster(t, nil)
 	cfg := localConfig(t, c, nil)
@@ -159,22 +145,8 @@ func TestLocalHAProxy(t *testing.T) {
 // scheduler's pool sync must put the serving tasks back so that traffic
 // flows again, without launching anything.
 func TestLocalHAProxyRestartRepaired(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts haproxy, mesos/local and task processes")
-	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := exec.LookPath("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy not installed (make test installs it)")
-		}
-	}
 	ctx := context.Background()
-	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: testLogger(t).With("side", "haproxy")})
-	b, err := haproxy.New(ctx, haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Frontend: p.Frontend(),
-		Logger: testLogger(t).With("side", "driver")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	p, b := startHAProxy(t)
 
 	c := startCluster(t, nil)
 	cfg := localConfig(t, c, nil)
@@ -234,4 +206,27 @@ func TestLocalHAProxyRestartRepaired(t *testing.T) {
 	if got := allTaskIDs(c, s.FrameworkID()); !slices.Equal(got, before) {
 		t.Errorf("Mesos tasks %v after the repair, want the same %v: nothing relaunched", got, before)
 	}
+}
+
+// startHAProxy starts a real haproxy on loopback and a driver for it with
+// no pool persistence, both stopped at the end of the test. It skips in
+// -short mode and where haproxy is not installed.
+func startHAProxy(t *testing.T) (*haproxyproc.Proc, *haproxy.Balancer) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts haproxy, mesos/local and task processes")
+	}
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if _, err := exec.LookPath("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy not installed (make test installs it)")
+		}
+	}
+	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: testLogger(t).With("side", "haproxy")})
+	b, err := haproxy.New(context.Background(), haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Frontend: p.Frontend(),
+		Logger: testLogger(t).With("side", "driver")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return p, b
 }
