@@ -480,28 +480,8 @@ func TestLocalRestartMidScaleDown(t *testing.T) {
 	cfg.DrainTimeout = time.Minute // the drain outlives the first scheduler
 	f := startFarm(t, cfg)
 	ctx := context.Background()
-	if err := f.s.SetDesired(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "3 tasks", func() (bool, string) { return f.settled(c, 3) })
+	ids, draining := scaleDownHeld(t, f, c, mem)
 	fw := f.s.FrameworkID()
-	ids := allTaskIDs(c, fw)
-	for _, id := range ids {
-		mem.SetActive(id, 1) // busy: the drain waits
-	}
-	if err := f.s.SetDesired(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	var draining []string
-	eventually(t, 10*time.Second, "2 backends draining", func() (bool, string) {
-		draining = draining[:0]
-		for _, id := range ids {
-			if mem.State(id).String() == "draining" {
-				draining = append(draining, id)
-			}
-		}
-		return len(draining) == 2, fmt.Sprint(draining)
-	})
 	f.stop() // the scheduler dies mid-scale-down; its tasks keep running
 
 	survivor := ""
@@ -856,4 +836,33 @@ func TestLocalCrashLoopBacksOff(t *testing.T) {
 		pool, _ := f.mem.Backends(context.Background())
 		return len(pool) == 0, fmt.Sprint("pool ", pool)
 	})
+}
+
+// scaleDownHeld runs 3 tasks, marks every backend busy in mem so that no
+// drain can finish, scales to 1, and waits until 2 backends drain. It
+// returns all three task IDs and the two draining ones.
+func scaleDownHeld(t *testing.T, f *farm, c *local.Cluster, mem *lbtest.Memory) (ids, draining []string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.s.SetDesired(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "3 tasks", func() (bool, string) { return f.settled(c, 3) })
+	ids = allTaskIDs(c, f.s.FrameworkID())
+	for _, id := range ids {
+		mem.SetActive(id, 1) // busy: the drains wait
+	}
+	if err := f.s.SetDesired(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "2 backends draining", func() (bool, string) {
+		draining = draining[:0]
+		for _, id := range ids {
+			if mem.State(id) == lb.StateDraining {
+				draining = append(draining, id)
+			}
+		}
+		return len(draining) == 2, fmt.Sprint(draining)
+	})
+	return ids, draining
 }

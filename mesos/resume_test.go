@@ -244,28 +244,8 @@ func TestLocalScaleUpResumesDraining(t *testing.T) {
 			}
 			f := startFarmMem(t, cfg, mem)
 			ctx := context.Background()
-			if err := f.s.SetDesired(ctx, 3); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, 30*time.Second, "3 tasks", func() (bool, string) { return f.settled(c, 3) })
+			ids, victims := scaleDownHeld(t, f, c, mem)
 			fw := f.s.FrameworkID()
-			ids := allTaskIDs(c, fw)
-			for _, id := range ids {
-				mem.SetActive(id, 1) // busy: the drains wait
-			}
-			if err := f.s.SetDesired(ctx, 1); err != nil {
-				t.Fatal(err)
-			}
-			var victims []string
-			eventually(t, 10*time.Second, "2 backends draining", func() (bool, string) {
-				victims = victims[:0]
-				for _, id := range ids {
-					if mem.State(id) == lb.StateDraining {
-						victims = append(victims, id)
-					}
-				}
-				return len(victims) == 2, fmt.Sprint(victims)
-			})
 			if err := f.s.SetDesired(ctx, 3); err != nil {
 				t.Fatal(err)
 			}
