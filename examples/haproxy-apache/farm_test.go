@@ -96,11 +96,7 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo for about a minute; skipped with -short")
 	}
-	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-		if _, err := exec.LookPath("haproxy"); err != nil {
-			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
-		}
-	}
+	needHAProxy(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -309,11 +305,7 @@ func TestDemoExternalMaster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Mesos master, HAProxy and tasks; skipped with -short")
 	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
-		}
-	}
+	needHAProxy(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -392,5 +384,15 @@ func TestDemoExternalMaster(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="mesos: backend draining"`) {
 		t.Errorf("the farm stopped without draining its backends")
+	}
+}
+
+// needHAProxy skips the test where haproxy is not installed.
+func needHAProxy(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
+			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
+		}
 	}
 }

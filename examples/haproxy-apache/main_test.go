@@ -108,11 +108,7 @@ func TestInterruptLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the demo as a process; skipped with -short")
 	}
-	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-		if _, err := exec.LookPath("haproxy"); err != nil {
-			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
-		}
-	}
+	needHAProxy(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
