@@ -93,9 +93,9 @@ func TestKPA(t *testing.T) {
 					x.t.Fatalf("still in panic 80 s after the burst: %s", x.last)
 				}
 			}
-			x.expect("first tick out of panic", 8, "stable mode")
+			x.expect("first tick out of panic: the burst's last sample is in the stable window, down at most 2×", 8, "stable avg 440")
 			x.poll(400)
-			x.expect("next tick: the burst is still in the stable window", 5, "stable avg 440")
+			x.expect("next tick: the burst has left the stable window", 4, "stable avg 400")
 		}},
 		{"a 1.5× step lags on the stable window", func(x *timeline) {
 			x.cur = 10
@@ -103,10 +103,82 @@ func TestKPA(t *testing.T) {
 			x.feed(6*time.Second, 1500)
 			x.expect("6 s into the step", 11, "stable mode")
 		}},
+		// Knative Serving's autoscaler.Scale
+		// (pkg/autoscaler/scaling/autoscaler.go, knative/serving at
+		// 98e5ef90aa7033797aa0a61ef97f3ff7e49a3944) un-panics only when
+		// a.panicTime.Add(spec.StableWindow).Before(now): strictly after.
+		{"panic ends strictly after a stable window without the condition", func(x *timeline) {
+			x.feed(2*time.Minute, 400)
+			x.feed(6*time.Second, 1600)
+			// Only the first burst tick is over the threshold (8 needed, 4
+			// ready); from then on 8 and more tasks are ready.
+			var first time.Time
+			for i := 0; ; i++ {
+				d := x.poll(400)
+				if first.IsZero() {
+					first = x.now.Add(-6 * time.Second) // the first tick of the burst
+				}
+				if strings.Contains(d.Reason, "stable mode") {
+					if got := x.now.Sub(first); got != 62*time.Second {
+						x.t.Fatalf("left panic %s after the last tick over the threshold, want 62s (the first tick strictly after 60s)", got)
+					}
+					return
+				}
+				if i > 40 {
+					x.t.Fatalf("still in panic: %s", d)
+				}
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(newTimeline(t, newKPA(t), 4)) })
 	}
+}
+
+// TestKPAPanicLikeKnative checks the panic rules of Knative Serving's
+// autoscaler.Scale (pkg/autoscaler/scaling/autoscaler.go, knative/serving
+// at 98e5ef90aa7033797aa0a61ef97f3ff7e49a3944) that a plain timeline does
+// not reach.
+func TestKPAPanicLikeKnative(t *testing.T) {
+	t.Run("threshold on the raw panic count", func(t *testing.T) {
+		// MaxScaleUpRate 1.5 bounds the panic count of 16 to 6 with 4
+		// ready: 6/4 is below 2, but Knative tests dppc/readyPodsCount,
+		// the unbounded 16/4.
+		p, err := scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: 1, MaxScaleUpRate: 1.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := newTimeline(t, p, 4)
+		x.ready = 4
+		x.feed(2*time.Minute, 400)
+		x.feed(6*time.Second, 1600)
+		x.expect("4× burst with up rate 1.5", 6, "panic mode")
+	})
+	t.Run("in panic the larger of stable and panic", func(t *testing.T) {
+		// 60 s at 1,000 req/s on 10 ready tasks (no panic), then 2 ready
+		// tasks and 400 req/s: the panic count 4 is 2× ready (panic), the
+		// stable count is 10, and Knative runs the larger: 10.
+		p, err := scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		var d scaler.Decision
+		for range 30 {
+			now = now.Add(2 * time.Second)
+			d = p.Decide(scaler.Input{Now: now, Current: 10, Ready: 10, Obs: &scaler.Observation{At: now, RPS: 1000}})
+		}
+		if d.Count != 10 || !strings.Contains(d.Reason, "stable mode") {
+			t.Fatalf("1,000 req/s on 10 tasks: %v, want 10 in stable mode", d)
+		}
+		for range 3 {
+			now = now.Add(2 * time.Second)
+			d = p.Decide(scaler.Input{Now: now, Current: 2, Ready: 2, Obs: &scaler.Observation{At: now, RPS: 400}})
+		}
+		if d.Count != 10 || !strings.Contains(d.Reason, "panic mode") {
+			t.Fatalf("400 req/s on 2 ready after 1,000 on 10: %v, want 10 (the stable count) in panic mode", d)
+		}
+	})
 }
 
 func TestMarathonLB(t *testing.T) {
@@ -158,6 +230,10 @@ func TestBaselineConfigErrors(t *testing.T) {
 		{"hpa tolerance 2", func() error { _, err := scaler.NewHPA(scaler.HPAConfig{Target: 1, Tolerance: 2}); return err }, "Tolerance 2"},
 		{"hpa max below min", func() error { _, err := scaler.NewHPA(scaler.HPAConfig{Target: 1, Min: 3, Max: 2}); return err }, "Max 2"},
 		{"kpa NaN target", func() error { _, err := scaler.NewKPA(scaler.KPAConfig{Target: math.NaN()}); return err }, "Target NaN"},
+		{"kpa negative tick", func() error {
+			_, err := scaler.NewKPA(scaler.KPAConfig{Target: 1, TickInterval: -time.Second})
+			return err
+		}, "TickInterval -1s"},
 		{"kpa down rate 1", func() error { _, err := scaler.NewKPA(scaler.KPAConfig{Target: 1, MaxScaleDownRate: 1}); return err }, "MaxScaleDownRate 1"},
 		{"kpa panic window longer", func() error {
 			_, err := scaler.NewKPA(scaler.KPAConfig{Target: 1, PanicWindow: time.Hour})

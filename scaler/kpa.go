@@ -37,10 +37,12 @@ type KPAConfig struct {
 //	stable = ⌈stableAvg/target⌉, panic = ⌈panicAvg/target⌉
 //
 // both bounded to [⌊ready/MaxScaleDownRate⌋, ⌈ready×MaxScaleUpRate⌉]. It
-// panics when panic/ready ≥ PanicThreshold and leaves panic a stable window
-// after the last tick over the threshold. While panicking the count is the
-// largest panic recommendation seen and never goes down; otherwise it is
-// the stable recommendation. It is in webfarm to be beaten in the
+// panics when the unbounded panic/ready ≥ PanicThreshold and leaves panic
+// on the first tick strictly more than a stable window after the last tick
+// over the threshold. While panicking the count is the larger of the
+// stable and panic counts, raised to the largest such count of this panic
+// (it never goes down); otherwise it is the stable count. This is Knative
+// Serving's autoscaler.Scale (pkg/autoscaler/scaling/autoscaler.go). It is in webfarm to be beaten in the
 // simulator; use [TargetTracking] in production.
 type KPA struct {
 	cfg       KPAConfig
@@ -82,6 +84,8 @@ func NewKPA(cfg KPAConfig) (*KPA, error) {
 		return nil, fmt.Errorf("%s: MaxScaleUpRate %v must be > 1: %w", p, cfg.MaxScaleUpRate, ErrInvalid)
 	case !finite(cfg.MaxScaleDownRate) || cfg.MaxScaleDownRate <= 1:
 		return nil, fmt.Errorf("%s: MaxScaleDownRate %v must be > 1: %w", p, cfg.MaxScaleDownRate, ErrInvalid)
+	case cfg.TickInterval < 0:
+		return nil, fmt.Errorf("%s: TickInterval %s is negative: %w", p, cfg.TickInterval, ErrInvalid)
 	case cfg.StableWindow < 0 || cfg.PanicWindow < 0 || cfg.PanicWindow > cfg.StableWindow:
 		return nil, fmt.Errorf("%s: windows %s/%s must be > 0 with the panic window no longer: %w", p, cfg.StableWindow, cfg.PanicWindow, ErrInvalid)
 	}
@@ -123,26 +127,34 @@ func (k *KPA) Decide(in Input) Decision {
 		d.Reason = "kpa: no data: hold"
 		return d
 	}
+	// From here on, as Knative's autoscaler.Scale
+	// (pkg/autoscaler/scaling/autoscaler.go), with a reachable revision and
+	// no activation scale or scale-down delay.
 	ready := float64(clamp(in.Ready, 1, maxCount))
 	maxUp := math.Min(math.Ceil(c.MaxScaleUpRate*ready), maxCount)
 	maxDown := math.Floor(ready / c.MaxScaleDownRate)
-	dspc := math.Min(math.Max(math.Ceil(stableAvg/c.Target), maxDown), maxUp)
-	dppc := math.Min(math.Max(math.Ceil(panicAvg/c.Target), maxDown), maxUp)
+	dspc := math.Min(math.Ceil(stableAvg/c.Target), maxCount)
+	dppc := math.Min(math.Ceil(panicAvg/c.Target), maxCount)
+	desiredStable := int(math.Min(math.Max(dspc, maxDown), maxUp))
+	desiredPanic := int(math.Min(math.Max(dppc, maxDown), maxUp))
+	// The threshold is tested on the raw panic count, before the bounds.
 	over := dppc/ready >= c.PanicThreshold
 	switch {
 	case over:
 		k.panicTime = in.Now
-	case !k.panicTime.IsZero() && !in.Now.Before(k.panicTime.Add(c.StableWindow)):
+	case !k.panicTime.IsZero() && k.panicTime.Add(c.StableWindow).Before(in.Now):
+		// Strictly after a stable window without the condition.
 		k.panicTime, k.maxPanic = time.Time{}, 0
 	}
-	desired := int(dspc)
+	desired := desiredStable
 	mode := "stable"
 	if !k.panicTime.IsZero() {
 		mode = "panic"
-		if int(dppc) > k.maxPanic {
-			k.maxPanic = int(dppc)
-		}
-		desired = max(k.maxPanic, cur)
+		// In panic the larger of the stable and panic counts, and never
+		// below the largest count of this panic.
+		desired = max(desiredStable, desiredPanic)
+		k.maxPanic = max(k.maxPanic, desired)
+		desired = k.maxPanic
 	}
 	d.Count = clamp(desired, c.Min, c.Max)
 	d.Reason = fmt.Sprintf("kpa: %s mode, stable avg %s, panic avg %s, target %s/pod → %d",

@@ -10,7 +10,8 @@ import (
 // within any Period, by at most the larger of Tasks and Percent % of the
 // count at the start of the period (the way the Kubernetes HPA's scaling
 // policies combine with selectPolicy: Max). The zero RateLimit does not
-// limit.
+// limit; a Period with neither Tasks nor Percent is an error (it would
+// silently not limit).
 type RateLimit struct {
 	// Tasks is the change allowed per Period in tasks.
 	Tasks int
@@ -32,6 +33,8 @@ func (l RateLimit) validate(policy, name string) error {
 		return fmt.Errorf("%s: %s.Percent %v must be in [0, 1e6]: %w", policy, name, l.Percent, ErrInvalid)
 	case l.Period < 0:
 		return fmt.Errorf("%s: %s.Period %s is negative: %w", policy, name, l.Period, ErrInvalid)
+	case l.Period != 0 && !l.enabled():
+		return fmt.Errorf("%s: %s.Period %s is set but neither Tasks nor Percent is: the limit would not limit: %w", policy, name, l.Period, ErrInvalid)
 	}
 	return nil
 }

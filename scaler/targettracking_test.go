@@ -49,6 +49,8 @@ func TestTargetTrackingConfigErrors(t *testing.T) {
 		{"signal twice", scaler.TargetTrackingConfig{Target: 1, Signals: []scaler.Signal{{Name: "rps", Target: 2}}}, `signal "rps" given twice`},
 		{"up limit negative", scaler.TargetTrackingConfig{Target: 1, UpLimit: scaler.RateLimit{Tasks: -1}}, "UpLimit.Tasks -1"},
 		{"down limit NaN", scaler.TargetTrackingConfig{Target: 1, DownLimit: scaler.RateLimit{Percent: math.NaN()}}, "DownLimit.Percent NaN"},
+		{"down limit with a period only", scaler.TargetTrackingConfig{Target: 1, DownLimit: scaler.RateLimit{Period: time.Minute}}, "DownLimit.Period 1m0s is set but neither Tasks nor Percent"},
+		{"up limit with a period only", scaler.TargetTrackingConfig{Target: 1, UpLimit: scaler.RateLimit{Period: time.Second}}, "UpLimit.Period 1s is set but neither"},
 		{"max too large", scaler.TargetTrackingConfig{Target: 1, Max: math.MaxInt}, "exceeds"},
 	}
 	for _, tc := range tests {

@@ -98,8 +98,9 @@ func LoadCSV(path string) (Trace, error) {
 }
 
 // ReadCSV reads a trace in the form of /work/shared/traces: a header row
-// naming a "timestamp" column (RFC 3339, or "2006-01-02 15:04:05-07:00")
-// and a "request_count" column (requests in the bucket; empty means
+// naming a "timestamp" column (RFC 3339, or "2006-01-02 15:04:05-07:00";
+// a timestamp without a zone offset, "2006-01-02 15:04:05" or
+// "2006-01-02T15:04:05", is read as UTC) and a "request_count" column (requests in the bucket; empty means
 // unknown), one row per bucket, buckets equally spaced. The bucket width is
 // the spacing of the timestamps, so a trace has at least two rows. Other
 // columns are ignored.
@@ -170,12 +171,19 @@ func ReadCSV(r io.Reader) (Trace, error) {
 	return Trace{Start: times[0], Step: step, Rates: rates}, nil
 }
 
+// timeLayouts are the timestamp forms ReadCSV accepts: with a zone offset,
+// then without one (read as UTC).
+var timeLayouts = []string{time.RFC3339, "2006-01-02 15:04:05-07:00", "2006-01-02 15:04:05Z07:00",
+	"2006-01-02T15:04:05", "2006-01-02 15:04:05"}
+
+// parseTime reads a timestamp in one of timeLayouts; one without a zone
+// offset is UTC (time.Parse's rule for layouts without a zone).
 func parseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05-07:00", "2006-01-02 15:04:05Z07:00"} {
+	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("timestamp %q is neither RFC 3339 nor 2006-01-02 15:04:05-07:00", s)
+	return time.Time{}, fmt.Errorf("timestamp %q is neither RFC 3339 nor 2006-01-02 15:04:05 (with or without a -07:00 offset)", s)
 }

@@ -26,6 +26,28 @@ func TestReadCSV(t *testing.T) {
 	}
 }
 
+func TestReadCSVWithoutZoneIsUTC(t *testing.T) {
+	for _, sep := range []string{" ", "T"} {
+		tr, err := sim.ReadCSV(strings.NewReader("timestamp,request_count\n" +
+			"1995-07-01" + sep + "00:00:00,60\n1995-07-01" + sep + "00:01:00,120\n"))
+		if err != nil {
+			t.Fatalf("separator %q: %v", sep, err)
+		}
+		if want := time.Date(1995, 7, 1, 0, 0, 0, 0, time.UTC); !tr.Start.Equal(want) || tr.Start.Location() != time.UTC {
+			t.Errorf("separator %q: Start = %s, want %s (UTC)", sep, tr.Start, want)
+		}
+		if tr.Step != time.Minute || tr.Rates[0] != 1 || tr.Rates[1] != 2 {
+			t.Errorf("separator %q: trace %+v, want 1m steps of 1, 2 req/s", sep, tr)
+		}
+	}
+	// A mix of forms still has to be evenly spaced: 00:05 UTC is 04:05 after
+	// 00:00-04:00.
+	_, err := sim.ReadCSV(strings.NewReader("timestamp,request_count\n1995-07-01 00:00:00-04:00,1\n1995-07-01 00:05:00,1\n"))
+	if err == nil || !strings.Contains(err.Error(), "whole number of seconds > 0") {
+		t.Errorf("offset then UTC 4 h earlier: %v, want a bucket-width error", err)
+	}
+}
+
 func TestReadCSVErrors(t *testing.T) {
 	const head = "timestamp,request_count\n"
 	tests := []struct {
