@@ -30,8 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/webfarm/webfarm/examples/custom-driver/load"
 	"github.com/webfarm/webfarm/examples/custom-driver/proxy"
-	"github.com/webfarm/webfarm/internal/loadgen"
 	"github.com/webfarm/webfarm/scaler"
 )
 
@@ -99,7 +99,7 @@ func main() {
 
 // summary is what a run did.
 type summary struct {
-	load          loadgen.Result
+	load          load.Result
 	maxTasks      int
 	finalTasks    int
 	ups, downs    int
@@ -177,12 +177,12 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 		}
 		return o.peak * 0.1
 	}
-	load := loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: 64, RateFunc: rate, Duration: d})
+	gen := load.Start(ctx, load.Config{URL: url, Workers: 64, Rate: rate, Duration: d})
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	for done := false; !done; {
 		select {
-		case <-load.Done():
+		case <-gen.Done():
 			done = true
 		case <-ctx.Done():
 			done = true
@@ -192,7 +192,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 			mu.Unlock()
 		}
 	}
-	res, err := load.Wait()
+	res, err := gen.Wait()
 	interrupted := ctx.Err() != nil
 	cancel() // stop the controller before reading what it recorded
 	<-ctlDone

@@ -17,7 +17,7 @@ import (
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
 	"github.com/webfarm/webfarm/internal/loadgen"
-	"github.com/webfarm/webfarm/internal/status"
+	"github.com/webfarm/webfarm/status"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/haproxy"
 	"github.com/webfarm/webfarm/mesos"

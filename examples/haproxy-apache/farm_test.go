@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webfarm/webfarm/internal/status"
+	"github.com/webfarm/webfarm/status"
 	"github.com/webfarm/webfarm/mesos/local"
 )
 

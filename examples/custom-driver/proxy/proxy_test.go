@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webfarm/webfarm/internal/loadgen"
+	"github.com/webfarm/webfarm/examples/custom-driver/load"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
@@ -256,7 +256,7 @@ func TestPoolChangesUnderLoad(t *testing.T) {
 	if err := b.Add(ctx, lb.Backend{ID: id(0), Addr: addrs[0]}); err != nil {
 		t.Fatal(err)
 	}
-	load := loadgen.Start(ctx, loadgen.Config{URL: url, Concurrency: 8, Rate: 400, Duration: 4 * time.Second, MaxRequests: 5000})
+	gen := load.Start(ctx, load.Config{URL: url, Workers: 8, Rate: func(time.Duration) float64 { return 400 }, Duration: 4 * time.Second, MaxRequests: 5000})
 
 	var changes int
 	var mu sync.Mutex
@@ -295,11 +295,11 @@ func TestPoolChangesUnderLoad(t *testing.T) {
 		mu.Unlock()
 		select {
 		case <-time.After(100 * time.Millisecond):
-		case <-load.Done():
+		case <-gen.Done():
 			t.Fatalf("load ended after %d pool changes, want 24 under load", changes)
 		}
 	}
-	res, err := load.Wait()
+	res, err := gen.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		statsErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "balancer_stats_errors_total",
 			Help: "Failed reads of the balancer's stats."}),
 		membership: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "membership_changes_total",
-			Help: "Pool changes made through the balancer, by operation (add, drain, remove)."}, []string{"op"}),
+			Help: "Pool changes made through the balancer, by operation (add, drain, resume, remove)."}, []string{"op"}),
 		drain: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "drain_duration_seconds",
 			Help:    "Time from draining a backend to removing it.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}}),
@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, d := range []string{"up", "down", "hold"} {
 		m.decisions.WithLabelValues(d)
 	}
-	for _, op := range []string{"add", "drain", "remove"} {
+	for _, op := range []string{"add", "drain", "resume", "remove"} {
 		m.membership.WithLabelValues(op)
 	}
 	for _, r := range []string{"ok", "failed"} {

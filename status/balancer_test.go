@@ -37,17 +37,30 @@ type onlyWeights struct {
 	lb.Weighter
 }
 
+type onlyResume struct {
+	lb.Balancer
+	lb.Resumer
+}
+
+type connsResume struct {
+	lb.Balancer
+	lb.ConnCounter
+	lb.Resumer
+}
+
 func TestWatchKeepsOptionalInterfaces(t *testing.T) {
 	m := lbtest.NewMemory()
 	tests := []struct {
-		name          string
-		bal           lb.Balancer
-		conns, weight bool
+		name                  string
+		bal                   lb.Balancer
+		conns, weight, resume bool
 	}{
-		{"neither", bare{m}, false, false},
-		{"conn counter only", onlyConns{m, m}, true, false},
-		{"weighter only", onlyWeights{m, m}, false, true},
-		{"both", m, true, true},
+		{"none", bare{m}, false, false, false},
+		{"conn counter only", onlyConns{m, m}, true, false, false},
+		{"weighter only", onlyWeights{m, m}, false, true, false},
+		{"resumer only", onlyResume{m, m}, false, false, true},
+		{"conn counter and resumer", connsResume{m, m, m}, true, false, true},
+		{"all three", m, true, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +71,9 @@ func TestWatchKeepsOptionalInterfaces(t *testing.T) {
 			}
 			if _, ok := w.(lb.Weighter); ok != tc.weight {
 				t.Errorf("Watch(%T) implements lb.Weighter = %v, want %v", tc.bal, ok, tc.weight)
+			}
+			if _, ok := w.(lb.Resumer); ok != tc.resume {
+				t.Errorf("Watch(%T) implements lb.Resumer = %v, want %v", tc.bal, ok, tc.resume)
 			}
 		})
 	}
@@ -179,5 +195,56 @@ func TestWatchAdoptedBackend(t *testing.T) {
 	}
 	if pool := b.Snapshot().Pool; len(pool) != 1 || pool[0].Addr != "127.0.0.1:31009" {
 		t.Errorf("pool = %+v, want the adopted backend with its address", pool)
+	}
+}
+
+func TestWatchResume(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	var logs bytes.Buffer
+	b := newBoardLog(t, c, logLines(&logs))
+	w := b.Watch(lbtest.NewMemory())
+	be := lb.Backend{ID: "web-1", Addr: netip.MustParseAddrPort("127.0.0.1:31001")}
+	if err := w.Add(ctx, be); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Drain(ctx, be.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Resume(ctx, w, be.ID); err != nil {
+		t.Fatalf("Resume through Watch: %v", err)
+	}
+	if err := lb.Resume(ctx, w, be.ID); err != nil { // resuming a ready backend: no change, no line
+		t.Fatalf("second Resume through Watch: %v", err)
+	}
+	if err := lb.Resume(ctx, w, "nope"); !errors.Is(err, lb.ErrNotFound) {
+		t.Errorf("Resume(unknown) through Watch = %v, want lb.ErrNotFound passed through", err)
+	}
+	if _, err := w.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Snapshot().Pool[0].State; got != "ready" {
+		t.Errorf("web-1 state after Resume = %q, want ready", got)
+	}
+	// A second drain after the resume starts the drain clock again.
+	if err := w.Drain(ctx, be.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(700 * time.Millisecond)
+	if err := w.Remove(ctx, be.ID); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []struct {
+		sub string
+		n   int
+	}{
+		{`msg="pool: backend resumed" backend=web-1`, 1},
+		{`msg="pool: backend draining" backend=web-1`, 2},
+		{`msg="pool: backend removed" backend=web-1 drained_for=700ms`, 1},
+	} {
+		if got := countLines(out, want.sub); got != want.n {
+			t.Errorf("log has %d lines with %q, want %d; log:\n%s", got, want.sub, want.n, out)
+		}
 	}
 }

@@ -11,19 +11,56 @@ import (
 // the board what it sees: each Stats reading (the pool as the balancer
 // reports it, or the error), and each membership change that succeeded
 // (one log line per change, the drain time from Drain to Remove). The
-// result implements [lb.ConnCounter] and [lb.Weighter] exactly when bal
-// does, and its Close closes bal if bal has a Close method.
+// result implements [lb.ConnCounter], [lb.Weighter] and [lb.Resumer]
+// exactly when bal does, and its Close closes bal if bal has a Close
+// method.
 func (b *Board) Watch(bal lb.Balancer) lb.Balancer {
 	w := &watched{next: bal, board: b}
-	_, cc := bal.(lb.ConnCounter)
-	_, wt := bal.(lb.Weighter)
+	c, cc := bal.(lb.ConnCounter)
+	wt, ww := bal.(lb.Weighter)
+	_, rr := bal.(lb.Resumer)
+	r := resumer{w}
 	switch {
-	case cc && wt:
-		return watchedBoth{w}
+	case cc && ww && rr:
+		return struct {
+			*watched
+			lb.ConnCounter
+			lb.Weighter
+			lb.Resumer
+		}{w, c, wt, r}
+	case cc && ww:
+		return struct {
+			*watched
+			lb.ConnCounter
+			lb.Weighter
+		}{w, c, wt}
+	case cc && rr:
+		return struct {
+			*watched
+			lb.ConnCounter
+			lb.Resumer
+		}{w, c, r}
+	case ww && rr:
+		return struct {
+			*watched
+			lb.Weighter
+			lb.Resumer
+		}{w, wt, r}
 	case cc:
-		return watchedConns{w}
-	case wt:
-		return watchedWeights{w}
+		return struct {
+			*watched
+			lb.ConnCounter
+		}{w, c}
+	case ww:
+		return struct {
+			*watched
+			lb.Weighter
+		}{w, wt}
+	case rr:
+		return struct {
+			*watched
+			lb.Resumer
+		}{w, r}
 	}
 	return w
 }
@@ -34,33 +71,20 @@ type watched struct {
 }
 
 var (
-	_ lb.Balancer    = (*watched)(nil)
-	_ lb.ConnCounter = watchedConns{}
-	_ lb.Weighter    = watchedWeights{}
-	_ lb.ConnCounter = watchedBoth{}
-	_ lb.Weighter    = watchedBoth{}
+	_ lb.Balancer = (*watched)(nil)
+	_ lb.Resumer  = resumer{}
 )
 
-type watchedConns struct{ *watched }
+// resumer forwards Resume and records that the backend is no longer
+// draining.
+type resumer struct{ w *watched }
 
-func (w watchedConns) ActiveConns(ctx context.Context, id string) (int, error) {
-	return lb.ActiveConns(ctx, w.next, id)
-}
-
-type watchedWeights struct{ *watched }
-
-func (w watchedWeights) SetWeight(ctx context.Context, id string, weight int) error {
-	return lb.SetWeight(ctx, w.next, id, weight)
-}
-
-type watchedBoth struct{ *watched }
-
-func (w watchedBoth) ActiveConns(ctx context.Context, id string) (int, error) {
-	return lb.ActiveConns(ctx, w.next, id)
-}
-
-func (w watchedBoth) SetWeight(ctx context.Context, id string, weight int) error {
-	return lb.SetWeight(ctx, w.next, id, weight)
+func (r resumer) Resume(ctx context.Context, id string) error {
+	err := lb.Resume(ctx, r.w.next, id)
+	if err == nil {
+		r.w.board.resumed(id)
+	}
+	return err
 }
 
 // Close closes the wrapped balancer if it has a Close method.
@@ -199,6 +223,23 @@ func (b *Board) drained(id string) {
 	if fresh {
 		b.m.membership.WithLabelValues("drain").Inc()
 		b.log.Info("pool: backend draining", "backend", id)
+	}
+}
+
+func (b *Board) resumed(id string) {
+	b.mu.Lock()
+	m, ok := b.members[id]
+	wasDraining := ok && !m.drainedAt.IsZero()
+	if wasDraining {
+		m.drainedAt = time.Time{}
+	}
+	if e, ok := b.pool[id]; ok {
+		e.state = lb.StateReady
+	}
+	b.mu.Unlock()
+	if wasDraining {
+		b.m.membership.WithLabelValues("resume").Inc()
+		b.log.Info("pool: backend resumed", "backend", id)
 	}
 }
 
