@@ -17,12 +17,12 @@ import (
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
 	"github.com/webfarm/webfarm/internal/loadgen"
-	"github.com/webfarm/webfarm/status"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/haproxy"
 	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/mesos/local"
 	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/status"
 )
 
 // farmConfig is the demo's configuration, from its flags.

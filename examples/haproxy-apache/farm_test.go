@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/webfarm/webfarm/status"
 	"github.com/webfarm/webfarm/mesos/local"
+	"github.com/webfarm/webfarm/status"
 )
 
 // TestMain lets the test binary be the web-server task: the scheduler
