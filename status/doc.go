@@ -9,7 +9,7 @@
 // reports:
 //
 //	board := status.NewBoard(status.Options{Logger: log})
-//	bal = board.Watch(bal) // records pool, membership changes, drain times, stats errors
+//	bal = board.Watch(bal) // records pool, membership changes, drain times, stats errors; keeps lb.ConnCounter, lb.Weighter, lb.Resumer
 //	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: sched, OnDecision: board.Record}
 //	srv := &http.Server{Handler: board.Handler()} // "/", "/api/status", "/metrics"
 //
@@ -18,7 +18,7 @@
 //
 // Metrics (all prefixed webfarm_): requests_per_second, tasks_desired,
 // tasks_running, scaling_decisions_total{direction}, balancer_stats_errors_total,
-// membership_changes_total{op}, drain_duration_seconds (from Drain to Remove),
+// membership_changes_total{op} (add, drain, resume, remove), drain_duration_seconds (from Drain to Remove),
 // pool_backends{state}, and client_requests_total{result} while a load
 // generator reports to the board.
 package status
