@@ -17,8 +17,13 @@
 //
 // The flags' defaults follow lb/elb's advice for delayed metrics: poll
 // once per CloudWatch period, let the policy accept samples that are
-// minutes old (-max-age), average over minutes, and keep a drained task
-// alive for the target group's deregistration delay (-drain-timeout).
+// minutes old (-max-age), average over minutes, hold when CloudWatch has
+// no datapoint (-missing unknown; -missing zero lets an idle farm scale
+// in once the metric is known to be right), and keep a drained task
+// alive for the target group's deregistration delay (-drain-timeout; for
+// an NLB without connection termination add -flow-linger). New targets
+// serve only after the target group's health checks pass (30 s × 5 =
+// 150 s with AWS's defaults), so -target-rps should leave headroom.
 package main
 
 import (
@@ -75,7 +80,8 @@ func parseFlags(args []string) (options, error) {
 	endpoint := fs.String("endpoint", "", "AWS endpoint URL for every service (default: AWS's)")
 	metric := fs.String("metric", "", "CloudWatch metric to count (default RequestCount, NLB NewFlowCount)")
 	offset := fs.Duration("offset", 2*time.Minute, "how far behind now the newest CloudWatch period read must end")
-	missing := fs.String("missing", "zero", "a period without a datapoint is: zero (no traffic) or unknown (hold)")
+	missing := fs.String("missing", "unknown", "a period without a datapoint is: unknown (hold; a wrong metric never reads as idle) or zero (no traffic, once the metric has had data: lets an idle farm scale in)")
+	flowLinger := fs.Duration("flow-linger", 0, "NLB without connection termination: how long after the deregistration delay a drained target still counts as busy (0: the driver's 350s)")
 	adopt := fs.Bool("adopt", false, "list targets in the group that this farm did not add, so that they are removed")
 	target := fs.Float64("target-rps", 50, "requests (NLB: new flows) per second per task to aim for")
 	latency := fs.Float64("target-latency-ms", 0, "also scale on the targets' mean response time (ALB, classic), in ms (0: off)")
@@ -93,7 +99,7 @@ func parseFlags(args []string) (options, error) {
 	mem := fs.Float64("task-mem", 256, "with -master: memory per task, MB")
 	health := fs.String("health-path", "", "with -master: HTTP path Mesos checks before a task joins the target group")
 	state := fs.String("state-file", "", "with -master: where the scheduler keeps its framework ID and tasks")
-	drain := fs.Duration("drain-timeout", 330*time.Second, "kill a drained task after this long at most (≥ the deregistration delay)")
+	drain := fs.Duration("drain-timeout", 330*time.Second, "kill a drained task after this long at most (≥ the deregistration delay; NLB without connection termination: + -flow-linger)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -103,7 +109,7 @@ func parseFlags(args []string) (options, error) {
 	o := options{
 		endpoint: *endpoint, interval: *interval, maxGap: 3 * *interval, dryRun: *dryRun, state: *state, drain: *drain,
 		elb: elb.Config{TargetGroupARN: *tg, LoadBalancer: *lbDim, LoadBalancerName: *classic, Region: *region,
-			MetricName: *metric, Offset: *offset, Adopt: *adopt},
+			MetricName: *metric, Offset: *offset, Adopt: *adopt, FlowLinger: *flowLinger},
 		policy: scaler.TargetTrackingConfig{Target: *target, Min: *minN, Max: *maxN, MaxAge: *maxAge,
 			StableWindow: *stable, PanicWindow: *panicW, DownStabilization: *downStab},
 	}

@@ -21,7 +21,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, o options)
 	}{
 		{"defaults follow the delayed-metrics advice", []string{"-target-group-arn", arn}, "", func(t *testing.T, o options) {
-			if o.interval != time.Minute || o.maxGap != 3*time.Minute || o.policy.MaxAge != 4*time.Minute || o.elb.Missing != elb.MissingZero {
+			if o.interval != time.Minute || o.maxGap != 3*time.Minute || o.policy.MaxAge != 4*time.Minute || o.elb.Missing != elb.MissingUnknown {
 				t.Errorf("options = %+v", o)
 			}
 			if len(o.masters) != 0 {
@@ -49,6 +49,11 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{"negative latency", []string{"-target-group-arn", arn, "-target-latency-ms", "-1"}, "negative", nil},
 		{"unknown missing", []string{"-target-group-arn", arn, "-missing", "maybe"}, "-missing", nil},
+		{"missing zero and flow linger", []string{"-target-group-arn", arn, "-missing", "zero", "-flow-linger", "2m"}, "", func(t *testing.T, o options) {
+			if o.elb.Missing != elb.MissingZero || o.elb.FlowLinger != 2*time.Minute {
+				t.Errorf("options = %+v", o.elb)
+			}
+		}},
 		{"bad instances", []string{"-classic", "web", "-instances", "10.0.1.5:i-0abc"}, "-instances", nil},
 		{"master without command", []string{"-target-group-arn", arn, "-master", "http://a:5050"}, "-task-cmd", nil},
 		{"stray argument", []string{"-target-group-arn", arn, "extra"}, "unexpected", nil},

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	classic "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
@@ -28,6 +28,11 @@ type Balancer struct {
 	kind   kind
 	ttype  TargetType
 	metric metric
+	lbDim  string // CloudWatch LoadBalancer dimension (ELBv2)
+	tgDim  string // CloudWatch TargetGroup dimension (ELBv2)
+	// ports are the classic load balancer's listeners' instance ports:
+	// the only ports it sends traffic to.
+	ports []int32
 
 	// memb serialises membership changes; a channel so that waiting
 	// honours ctx.
@@ -37,7 +42,7 @@ type Balancer struct {
 	closed   bool
 	backends map[string]*entry
 	byTarget map[target]string
-	delay    time.Duration // drain delay, once read
+	drainPol drainPolicy // drain delay and flow handling, once read
 	haveDel  bool
 	gen      uint64 // bumped by every membership change
 	hc       healthCache
@@ -61,11 +66,17 @@ type entry struct {
 	b        lb.Backend
 	t        target
 	draining bool
+	// drainedAt is when Drain deregistered it (Config.Now), or when it
+	// was adopted already draining.
+	drainedAt time.Time
 }
 
 // New returns a Balancer for cfg. It reads the target group
-// (DescribeTargetGroups) only when Config.TargetType or
-// Config.LoadBalancer is empty. Configuration errors wrap lb.ErrInvalid
+// (DescribeTargetGroups), or the classic load balancer's listeners
+// (DescribeLoadBalancers), and checks what it will ask CloudWatch for:
+// a Config.LoadBalancer the target group is not attached to, or a
+// Config.MetricName AWS does not publish by the dimensions read, fails
+// with an error naming them. Configuration errors wrap lb.ErrInvalid
 // (lb.ErrUnsupported for load balancers and targets the driver cannot
 // drive).
 func New(ctx context.Context, cfg Config) (*Balancer, error) {
@@ -104,21 +115,34 @@ func newWith(ctx context.Context, cfg Config, cw cloudWatchAPI, v2 elbv2API, cl 
 		byTarget: map[target]string{},
 		count:    counter{period: cfg.Period, missing: cfg.Missing},
 	}
+	name := "RequestCount"
 	if cfg.LoadBalancerName != "" {
 		b.kind = kindClassic
 		b.ttype = TargetInstance
-		b.pool = &classicLB{api: cl, name: cfg.LoadBalancerName, now: cfg.Now}
-		b.metric = metric{namespace: "AWS/ELB", name: "RequestCount",
-			dims: []cwtypes.Dimension{{Name: aws.String("LoadBalancerName"), Value: aws.String(cfg.LoadBalancerName)}}}
+		c := &classicLB{api: cl, name: cfg.LoadBalancerName}
+		b.pool = c
+		ports, err := c.instancePorts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("elb: %s: %w", b.where(), err)
+		}
+		b.ports = ports
 	} else {
 		if err := b.describeGroup(ctx, v2); err != nil {
 			return nil, err
 		}
 		b.pool = &targetGroup{api: v2, arn: cfg.TargetGroupARN, az: cfg.AvailabilityZone}
+		if b.kind == kindNLB {
+			name = "NewFlowCount"
+		}
 	}
 	if cfg.MetricName != "" {
-		b.metric.name = cfg.MetricName
+		name = cfg.MetricName
 	}
+	m, err := b.metricFor(name)
+	if err != nil {
+		return nil, err
+	}
+	b.metric = m
 	if b.ttype == TargetInstance && cfg.InstanceID == nil {
 		return nil, fmt.Errorf("elb: config: %s registers EC2 instances: set InstanceID to map a backend to its instance: %w", b.where(), lb.ErrInvalid)
 	}
@@ -131,53 +155,56 @@ func newWith(ctx context.Context, cfg Config, cw cloudWatchAPI, v2 elbv2API, cl 
 }
 
 // describeGroup fills in the target type, the kind of load balancer and
-// the metric of a target group, asking ELB only for what Config lacks.
+// its CloudWatch dimensions from the target group (DescribeTargetGroups)
+// and Config.
 func (b *Balancer) describeGroup(ctx context.Context, v2 elbv2API) error {
 	cfg := b.cfg
+	out, err := v2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{cfg.TargetGroupARN}})
+	if err != nil {
+		return fmt.Errorf("elb: describe target group %s: %w", cfg.TargetGroupARN, err)
+	}
+	if len(out.TargetGroups) != 1 {
+		return fmt.Errorf("elb: describe target group %s: got %d groups, want 1", cfg.TargetGroupARN, len(out.TargetGroups))
+	}
+	g := out.TargetGroups[0]
 	b.ttype = cfg.TargetType
-	lbDim := cfg.LoadBalancer
-	if b.ttype == "" || lbDim == "" {
-		out, err := v2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{cfg.TargetGroupARN}})
+	if b.ttype == "" {
+		b.ttype = TargetType(g.TargetType)
+		switch b.ttype {
+		case TargetIP, TargetInstance:
+		default:
+			return fmt.Errorf("elb: target group %s has %q targets; the driver registers ip or instance targets: %w",
+				cfg.TargetGroupARN, g.TargetType, lb.ErrUnsupported)
+		}
+	} else if g.TargetType != "" && string(g.TargetType) != string(b.ttype) {
+		return fmt.Errorf("elb: config: TargetType %q, but target group %s has %q targets: %w", b.ttype, cfg.TargetGroupARN, g.TargetType, lb.ErrInvalid)
+	}
+	attached := make([]string, 0, len(g.LoadBalancerArns))
+	for _, arn := range g.LoadBalancerArns {
+		d, err := loadBalancerDimension(arn)
 		if err != nil {
-			return fmt.Errorf("elb: describe target group %s: %w", cfg.TargetGroupARN, err)
+			return fmt.Errorf("elb: target group %s: %w", cfg.TargetGroupARN, err)
 		}
-		if len(out.TargetGroups) != 1 {
-			return fmt.Errorf("elb: describe target group %s: got %d groups, want 1", cfg.TargetGroupARN, len(out.TargetGroups))
-		}
-		g := out.TargetGroups[0]
-		if b.ttype == "" {
-			b.ttype = TargetType(g.TargetType)
-			switch b.ttype {
-			case TargetIP, TargetInstance:
-			default:
-				return fmt.Errorf("elb: target group %s has %q targets; the driver registers ip or instance targets: %w",
-					cfg.TargetGroupARN, g.TargetType, lb.ErrUnsupported)
-			}
-		}
-		if lbDim == "" {
-			if len(g.LoadBalancerArns) != 1 {
-				return fmt.Errorf("elb: target group %s is attached to %d load balancers; set Config.LoadBalancer to the one to read metrics of: %w",
-					cfg.TargetGroupARN, len(g.LoadBalancerArns), lb.ErrInvalid)
-			}
-			if lbDim, err = loadBalancerDimension(g.LoadBalancerArns[0]); err != nil {
-				return fmt.Errorf("elb: target group %s: %w", cfg.TargetGroupARN, err)
-			}
-		}
+		attached = append(attached, d)
+	}
+	lbDim := cfg.LoadBalancer
+	switch {
+	case lbDim == "" && len(attached) != 1:
+		return fmt.Errorf("elb: target group %s is attached to %d load balancers %q; set Config.LoadBalancer to the one to read metrics of: %w",
+			cfg.TargetGroupARN, len(attached), attached, lb.ErrInvalid)
+	case lbDim == "":
+		lbDim = attached[0]
+	case !slices.Contains(attached, lbDim):
+		return fmt.Errorf("elb: config: LoadBalancer dimension %q: target group %s is attached to %q, so CloudWatch has no datapoint for LoadBalancer=%s and this target group: %w",
+			lbDim, cfg.TargetGroupARN, attached, lbDim, lb.ErrInvalid)
 	}
 	k, err := kindOf(lbDim)
 	if err != nil {
 		return fmt.Errorf("elb: %w", err)
 	}
-	tgDim, _ := targetGroupDimension(cfg.TargetGroupARN) // validated by withDefaults
 	b.kind = k
-	b.metric = metric{namespace: "AWS/ApplicationELB", name: "RequestCount"}
-	if k == kindNLB {
-		b.metric = metric{namespace: "AWS/NetworkELB", name: "NewFlowCount"}
-	}
-	b.metric.dims = []cwtypes.Dimension{
-		{Name: aws.String("LoadBalancer"), Value: aws.String(lbDim)},
-		{Name: aws.String("TargetGroup"), Value: aws.String(tgDim)},
-	}
+	b.lbDim = lbDim
+	b.tgDim, _ = targetGroupDimension(cfg.TargetGroupARN) // validated by withDefaults
 	return nil
 }
 

@@ -28,18 +28,23 @@ const (
 type Missing int
 
 const (
-	// MissingZero counts a period without a datapoint as zero requests.
-	// ELB publishes request metrics only for periods with traffic, so this
-	// is right for an idle farm and lets the scaler scale down to its
+	// MissingUnknown (the default) treats a period without a datapoint
+	// as not yet known, as AWS's own target tracking treats missing data
+	// as insufficient: Stats.At stays at the end of the newest period
+	// that has data, so the scaler sees no new rate and holds, and after
+	// Config.MaxStaleness Stats fails with ErrStale. A wrong metric,
+	// dimension or region therefore shows as ErrStale, never as an idle
+	// farm. The price: an idle ALB or classic ELB publishes no request
+	// count, so an idle farm holds its count instead of scaling in.
+	MissingUnknown Missing = iota
+	// MissingZero counts a period without a datapoint as zero requests,
+	// once the metric has had a datapoint since New (until then it
+	// behaves as MissingUnknown, so a query that never matches is
+	// ErrStale, not zero traffic). ELB publishes request metrics only for
+	// periods with traffic, so this lets an idle farm scale in to its
 	// minimum. A datapoint that arrives later than Config.Offset is still
 	// counted (in a later reading), never lost.
-	MissingZero Missing = iota
-	// MissingUnknown treats a period without a datapoint as not yet
-	// known: Stats.At stays at the end of the newest period that has
-	// data, so the scaler sees no new rate and holds, and after
-	// Config.MaxStaleness Stats fails with ErrStale. Choose it when late
-	// data is likelier than silence (an always-busy farm).
-	MissingUnknown
+	MissingZero
 )
 
 // String returns "zero" or "unknown".
@@ -90,7 +95,9 @@ type Config struct {
 
 	// MetricName is the CloudWatch metric counted as requests. If empty:
 	// RequestCount for an ALB and a classic ELB, NewFlowCount (new TCP/UDP
-	// flows) for an NLB.
+	// flows) for an NLB. New fails, naming namespace, metric and
+	// dimensions, for a metric AWS does not publish by the dimensions the
+	// driver reads (see the package doc).
 	MetricName string
 	// Period is the CloudWatch period, a multiple of 60s. If zero, 60s
 	// (ELB publishes 60-second sums).
@@ -103,7 +110,7 @@ type Config struct {
 	// rounded up to whole periods and must be at least 2 periods.
 	Lookback time.Duration
 	// Missing says what a period without a datapoint means. The zero
-	// value is MissingZero.
+	// value is MissingUnknown: hold.
 	Missing Missing
 	// MaxStaleness is how old Stats.At may be (measured from now) before
 	// Stats fails with an error wrapping ErrStale. If zero, Offset +
@@ -118,6 +125,16 @@ type Config struct {
 	// delay (or classic connection-draining timeout) before giving up. If
 	// zero, 30s.
 	DrainGrace time.Duration
+	// FlowLinger is, for an NLB target group whose
+	// deregistration_delay.connection_termination.enabled is false (AWS's
+	// default), how long after the deregistration delay the driver still
+	// counts a drained target as serving: such an NLB reports the target
+	// "unused" at the end of the delay but keeps its existing flows open,
+	// and publishes no per-target flow count. If zero, 350s (the NLB's
+	// TCP idle timeout, after which an idle flow is gone); negative means
+	// none. Enable connection termination to have ELB end the flows at
+	// the delay instead.
+	FlowLinger time.Duration
 
 	// Region overrides the region of AWS (or of the SDK's default chain).
 	Region string
@@ -139,6 +156,7 @@ const (
 	defaultStaleness  = 5  // periods beyond Offset
 	defaultDrainPoll  = 5 * time.Second
 	defaultDrainGrace = 30 * time.Second
+	defaultFlowLinger = 350 * time.Second
 )
 
 // withDefaults validates c and fills in its zero fields. Errors wrap
@@ -198,6 +216,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Lookback > 24*time.Hour {
 		return bad("Lookback %s is longer than 24h", c.Lookback)
+	}
+	if c.FlowLinger == 0 {
+		c.FlowLinger = defaultFlowLinger
 	}
 	if c.Missing != MissingZero && c.Missing != MissingUnknown {
 		return bad("Missing %s is not MissingZero or MissingUnknown", c.Missing)

@@ -46,14 +46,18 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := elbtest.New(t, t0)
+			s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{albARN}, TargetType: string(tc.cfg.TargetType), Protocol: "HTTP", Port: 80})
+			s.AddClassic(elbtest.ClassicLB{Name: classicLB})
 			ac := s.AWSConfig()
 			tc.cfg.AWS = &ac
 			b, err := elb.New(context.Background(), tc.cfg)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.mentions) {
 				t.Fatalf("New(%s) = %v, %v; want an error wrapping %v that mentions %q", tc.name, b, err, tc.want, tc.mentions)
 			}
-			if n := len(s.Authorizations()); n != 0 {
-				t.Errorf("a rejected configuration made %d AWS calls", n)
+			// Only what New reads to check the configuration against AWS
+			// (the target group, the classic listeners) may be asked.
+			if n := len(s.Authorizations()) - s.Calls("DescribeTargetGroups") - s.Calls("DescribeLoadBalancers"); n != 0 {
+				t.Errorf("a rejected configuration made %d AWS calls that change or read more", n)
 			}
 		})
 	}
@@ -76,13 +80,15 @@ func TestNoRegion(t *testing.T) {
 	if err := b.Add(context.Background(), backend("a", "10.0.0.1:80")); err != nil {
 		t.Fatalf("Add with Config.Region overriding the AWS region = %v", err)
 	}
-	if auth := s.Authorizations(); len(auth) != 1 || !strings.Contains(auth[0], "/"+elbtest.Region+"/elasticloadbalancing/") {
+	if auth := s.Authorizations(); len(auth) != 2 || !strings.Contains(auth[1], "/"+elbtest.Region+"/elasticloadbalancing/") {
 		t.Errorf("requests were signed for %q, want region %s", auth, elbtest.Region)
 	}
 }
 
-// TestNewDescribesTargetGroup: with TargetType and LoadBalancer empty, New
-// reads them from the target group; with both set it makes no call.
+// TestNewDescribesTargetGroup: New reads the target group once, fills in
+// TargetType and LoadBalancer when empty and checks them when given: a
+// LoadBalancer dimension the group is not attached to would match no
+// CloudWatch datapoint, and fails naming it.
 func TestNewDescribesTargetGroup(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -93,7 +99,9 @@ func TestNewDescribesTargetGroup(t *testing.T) {
 	}{
 		{"ALB discovered", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
 		{"NLB discovered", elbtest.TargetGroup{LoadBalancerARNs: []string{nlbARN}, TargetType: "ip"}, elb.Config{}, nil, 1},
-		{"all given: no call", elbtest.TargetGroup{}, elb.Config{TargetType: elb.TargetIP, LoadBalancer: albDim}, nil, 0},
+		{"all given: checked", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{TargetType: elb.TargetIP, LoadBalancer: albDim}, nil, 1},
+		{"dimension of another load balancer", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{LoadBalancer: "app/other/0123456789abcdef"}, lb.ErrInvalid, 1},
+		{"target type differs", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN}, TargetType: "ip"}, elb.Config{TargetType: elb.TargetInstance, InstanceID: instanceOf}, lb.ErrInvalid, 1},
 		{"not attached", elbtest.TargetGroup{TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
 		{"attached twice", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{}, lb.ErrInvalid, 1},
 		{"attached twice, dimension given", elbtest.TargetGroup{LoadBalancerARNs: []string{albARN, nlbARN}, TargetType: "ip"}, elb.Config{LoadBalancer: albDim}, nil, 1},

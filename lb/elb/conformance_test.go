@@ -37,7 +37,7 @@ func TestConformance(t *testing.T) {
 		{"NLB IP targets with adoption", func(s *elbtest.Server) elb.Config {
 			s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{nlbARN}, TargetType: "ip", Protocol: "TCP", Port: 80})
 			return elb.Config{TargetGroupARN: tgARN, Adopt: true}
-		}, map[string]string{"LoadBalancer": nlbDim, "TargetGroup": tgDim}, "AWS/NetworkELB", "NewFlowCount"},
+		}, map[string]string{"LoadBalancer": nlbDim}, "AWS/NetworkELB", "NewFlowCount"},
 		{"classic ELB", func(s *elbtest.Server) elb.Config {
 			s.AddClassic(elbtest.ClassicLB{Name: classicLB, DrainTimeout: 300 * time.Second})
 			return elb.Config{LoadBalancerName: classicLB, InstanceID: instanceOf}
@@ -48,9 +48,17 @@ func TestConformance(t *testing.T) {
 			var s *elbtest.Server
 			lbtest.RunConfig(t, func(t *testing.T) lb.Balancer {
 				s = elbtest.New(t, t0)
+				// The load balancer has served traffic before: Stats has
+				// a reading from the first call.
+				s.PutMetric(tc.ns, tc.name2, tc.dims, t0.Add(-5*time.Minute), 120)
 				return newBalancer(t, s, tc.setup(s))
 			}, lbtest.Config{
 				Addr: func(i int) netip.AddrPort {
+					if tc.ns == "AWS/ELB" {
+						// A classic load balancer sends traffic to its
+						// listener's instance port (80 in the fake).
+						return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), 80)
+					}
 					return netip.AddrPortFrom(netip.MustParseAddr("10.0.0.10"), uint16(31000+i))
 				},
 				Traffic: func(context.Context) error {

@@ -56,11 +56,16 @@ func delayedPolicy(t *testing.T, maxAge time.Duration) scaler.Scaler {
 // gone scales down only after the stabilisation window.
 func TestControllerOnCloudWatch(t *testing.T) {
 	s := fakeALB(t, "ip")
-	b := newBalancer(t, s, elb.Config{})
+	// MissingZero: the farm scales in when traffic stops (ALB then
+	// publishes no RequestCount at all).
+	b := newBalancer(t, s, elb.Config{Missing: elb.MissingZero})
 	tgt := &countTarget{n: 2}
 	c := &scaler.Controller{Balancer: b, Target: tgt, Scaler: delayedPolicy(t, 4*time.Minute),
 		Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
 	ctx := context.Background()
+	// The farm served traffic before the controller started: MissingZero
+	// reads gaps as zero only for a metric that has had a datapoint.
+	s.PutMetric("AWS/ApplicationELB", "RequestCount", albDims, minute(-5), 60)
 	rps := 0.0
 	var lastBusy time.Time // when the policy last saw traffic
 	tick := func(name string, want int) scaler.Report {

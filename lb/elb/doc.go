@@ -19,22 +19,21 @@
 // [Balancer] implements [lb.Balancer], [lb.Resumer] (registers a drained target
 // again) and [lb.ConnCounter]:
 //
-//   - Stats: CloudWatch GetMetricData, the Sum of RequestCount
-//     (AWS/ApplicationELB, by LoadBalancer and TargetGroup), NewFlowCount
-//     (AWS/NetworkELB) or RequestCount (AWS/ELB, by LoadBalancerName),
-//     added period by period into a counter that never goes down. Stats.At
-//     is the end of the newest period counted as complete, never now.
-//     Stats.Backends is nil: ELB publishes no per-target request count.
+//   - Stats: CloudWatch GetMetricData, the Sum of the kind's request
+//     counter (see "Per kind" below), added period by period into a
+//     counter that never goes down. Stats.At is the end of the newest
+//     period counted as complete, never now. Stats.Backends is nil: ELB
+//     publishes no per-target request count.
 //   - Add: RegisterTargets (IP targets: the backend's address; instance
 //     targets: Config.InstanceID's instance, with the backend's port), or
 //     RegisterInstancesWithLoadBalancer for classic ELB.
 //   - Drain: DeregisterTargets / DeregisterInstancesFromLoadBalancer. ELB
 //     stops new requests at once and lets open ones run for the target
 //     group's deregistration delay (classic: the connection-draining
-//     timeout). [Balancer.WaitDrained] polls DescribeTargetHealth until
-//     the target has left the draining state; [Balancer.ActiveConns]
-//     answers 1 while ELB still holds the target and 0 once it has let go,
-//     so a scheduler that waits for zero connections waits for ELB.
+//     timeout). [Balancer.WaitDrained] polls until ELB has let go of the
+//     target (per kind below); [Balancer.ActiveConns] answers 1 while ELB
+//     still holds the target and 0 once it has let go, so a scheduler that
+//     waits for zero connections waits for ELB.
 //   - Remove: forgets the backend, deregistering it first if it was not
 //     drained. Add, Drain and Remove are idempotent, and a refused call
 //     records nothing.
@@ -46,12 +45,54 @@
 //     scaler.Controller{Sources: []scaler.MetricSource{b}} can scale on
 //     latency too.
 //
+// # Per kind: the metric read, its delay, and how a drain's end is seen
+//
+// ALB: CloudWatch AWS/ApplicationELB RequestCount by LoadBalancer and
+// TargetGroup (this target group's requests only). 60-second sums,
+// published one to three minutes late and only for minutes with
+// requests. Drain: the target stays "draining" in DescribeTargetHealth
+// for the whole deregistration delay (deregistration_delay.timeout_seconds,
+// 300 s by default), even when idle; it is done when DescribeTargetHealth
+// no longer reports it.
+//
+// NLB: CloudWatch AWS/NetworkELB NewFlowCount by LoadBalancer: new
+// TCP/UDP/TLS flows, not requests. AWS publishes NLB flow and byte metrics
+// per load balancer (and per Availability Zone) only; per target group
+// only HealthyHostCount and UnHealthyHostCount. So with several target
+// groups (listeners) on one NLB the counter includes all of them: give the
+// farm an NLB of its own, or set Config.MetricName to a per-protocol
+// counter (NewFlowCount_TCP, …) if the protocols tell the groups apart.
+// Same 60-second sums and delay as an ALB. Drain: "draining" for the
+// deregistration delay, then "unused"; but with
+// deregistration_delay.connection_termination.enabled false (AWS's
+// default) the NLB keeps the target's existing flows open after that, and
+// no metric says when they end, so the driver reads the attribute and
+// counts the target as busy for Config.FlowLinger (350 s, the NLB's TCP
+// idle timeout) beyond the delay. Enable connection termination to make
+// the drain end at the delay.
+//
+// Classic ELB: CloudWatch AWS/ELB RequestCount by LoadBalancerName, with
+// the same delay. Drain: DescribeInstanceHealth reports the instance
+// "InService" with the description "Instance deregistration currently in
+// progress" while connection draining lasts and stops listing it (asked
+// by ID: "OutOfService", not registered) as soon as its connections end or
+// the timeout passes; the driver follows that, so a drain is over when
+// ELB says so, not at the timeout.
+//
+// New checks the metric against AWS's tables of published dimension sets
+// and the LoadBalancer dimension against the target group's load
+// balancers, and fails naming namespace, metric and dimensions when a
+// query could never match. A metric that exists but stays silent shows as
+// ErrStale from Stats (see Config.Missing), naming them too.
+//
 // A classic load balancer registers whole instances and sends traffic to
 // its listeners' instance port, so each backend needs an instance of its
 // own and must listen on that port (with Mesos: one task per agent,
-// mesos.Config.MaxPerHost = 1, on a fixed port); a second backend on an
-// instance already in the pool fails with lb.ErrExists. Target groups have
-// no such limit: a target is an instance or IP with a port.
+// mesos.Config.MaxPerHost = 1, on a fixed port): New reads the listeners
+// (DescribeLoadBalancers) and Add refuses a backend on another port with
+// lb.ErrInvalid; a second backend on an instance already in the pool
+// fails with lb.ErrExists. Target groups have no such limit: a target is
+// an instance or IP with a port.
 //
 // Backends lists what this Balancer added. A restarted scheduler adds its
 // running tasks again (registering a registered target changes nothing).
@@ -66,11 +107,11 @@
 // Config.AWS is set. The driver never logs credentials, request
 // signatures or the SDK configuration. It needs these IAM actions:
 // cloudwatch:GetMetricData; elasticloadbalancing:RegisterTargets,
-// DeregisterTargets, DescribeTargetHealth, DescribeTargetGroups (only when
-// Config.TargetType or Config.LoadBalancer is empty) and
+// DeregisterTargets, DescribeTargetHealth, DescribeTargetGroups and
 // DescribeTargetGroupAttributes; for classic ELB
 // RegisterInstancesWithLoadBalancer, DeregisterInstancesFromLoadBalancer,
-// DescribeInstanceHealth and DescribeLoadBalancerAttributes. Throttling
+// DescribeInstanceHealth, DescribeLoadBalancers and
+// DescribeLoadBalancerAttributes. Throttling
 // and 5xx answers are retried by the SDK's retryer (Config.AWS.Retryer);
 // what is left after its attempts is returned wrapped, never hidden.
 //
@@ -85,9 +126,12 @@
 // default) keeps the driver off minutes that may still be filling in;
 // datapoints that still arrive later (within Config.Lookback) are added
 // in a later reading rather than lost. Config.Missing says what a minute
-// without a datapoint is: MissingZero (the default) reads it as no
-// traffic, which lets an idle farm scale down; MissingUnknown reads it as
-// not known yet, so Stats.At stops advancing and the scaler holds. When
+// without a datapoint is: MissingUnknown (the default, as AWS's own target
+// tracking treats missing data) reads it as not known yet, so Stats.At
+// stops advancing and the scaler holds, and a wrong metric can never pass
+// for an idle farm; MissingZero reads it as no traffic once the metric has
+// had a datapoint, which lets an idle farm scale down (set it once the
+// metric is known to be right). When
 // the newest complete period is older than Config.MaxStaleness (Offset +
 // 5 periods by default), Stats fails with an error wrapping [ErrStale],
 // which scaler.Controller treats as "no data": it holds, and never scales
@@ -106,19 +150,25 @@
 //
 // New targets start slowly. A registered target gets traffic only after
 // its health checks pass (HealthyThresholdCount × HealthCheckInterval,
-// 10 s × 5 = 50 s with the defaults), and a deregistered one drains for the
-// deregistration delay (300 s by default): scale-out takes a minute,
-// scale-in five, unless the target group's settings are lowered.
+// 30 s × 5 = 150 s with the defaults of ALB and NLB target groups,
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html),
+// and a deregistered one drains for the deregistration delay (300 s by
+// default; an NLB without connection termination longer, see above). So
+// from a surge to the first added task serving takes Offset + one period
+// (3 minutes: the data) + the scheduler's launch + 150 s (ELB's health
+// checks), about six minutes, and a scale-in ties a task up for five,
+// unless the target group's settings are lowered (e.g. a 10 s interval
+// and 2 healthy checks: 20 s).
 //
 // So, with this driver (examples/elb does all of this):
 //
 //	b, _ := elb.New(ctx, elb.Config{TargetGroupARN: arn}) // Period 1m, Offset 2m
 //	policy, _ := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
-//		Target:            50,               // requests/s per task
+//		Target:            35,               // ~70% of a task's capacity: headroom for the ~6 min a new task needs
 //		MaxAge:            4 * time.Minute,  // ≥ Offset + 2 × Period: samples are that old by design
 //		StableWindow:      5 * time.Minute,  // several periods
 //		PanicWindow:       2 * time.Minute,  // ≥ 2 periods, or it holds a single sample
-//		DownStabilization: 10 * time.Minute, // scale in slowly: each removal drains for minutes
+//		DownStabilization: 10 * time.Minute, // > data delay + 150 s health checks: never undo a scale-out before its tasks serve
 //	})
 //	ctl := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched,
 //		Interval: time.Minute,     // one CloudWatch period
@@ -138,12 +188,21 @@
 //     longer than MaxGap the first reading is a new baseline, so the
 //     requests of the outage (which the driver still counts, late) never
 //     become a rate sample. A longer MaxGap averages them in instead.
+//   - Aim below a task's capacity. With the default health checks a new
+//     task serves about six minutes after the surge began (3 minutes of
+//     data delay, launch, 150 s of health checks): the Target must leave
+//     room for the load's growth over that time, or lower the target
+//     group's HealthCheckIntervalSeconds and HealthyThresholdCount.
 //   - Scale out in larger steps (the signal is old, and a new target
-//     needs a minute to turn healthy), scale in slowly.
+//     needs 150 s to turn healthy), scale in slowly: DownStabilization
+//     longer than the data delay plus the health checks, so a scale-in
+//     never reacts to a surge's tasks before they serve.
 //   - Give the scheduler a drain timeout of at least the deregistration
-//     delay. The mesos scheduler asks ActiveConns, which stays 1 until ELB
-//     has finished draining, so it kills a task as soon as ELB lets go
-//     of it, and no later than the drain timeout.
+//     delay (330 s for the default 300 s); for an NLB without connection
+//     termination, the delay + Config.FlowLinger (650 s by default). The
+//     mesos scheduler asks ActiveConns, which stays 1 until ELB has let
+//     go, so it kills a task as soon as that happens, and no later than
+//     the drain timeout.
 //   - For an NLB the counter is new flows (connections), not requests:
 //     set the policy's per-task target in flows per second.
 //

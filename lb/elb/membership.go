@@ -57,6 +57,10 @@ func (b *Balancer) Add(ctx context.Context, be lb.Backend) error {
 		}
 		return fmt.Errorf("elb: add %s: in the pool as %s: %w", be, e.b, lb.ErrExists)
 	}
+	if b.kind == kindClassic && !slices.Contains(b.ports, int32(be.Addr.Port())) {
+		return fmt.Errorf("elb: add %s: %s sends traffic only to instance port %v (its listeners' InstancePort), not %d: %w",
+			be, b.where(), b.ports, be.Addr.Port(), lb.ErrInvalid)
+	}
 	t, err := b.targetFor(ctx, be)
 	if err != nil {
 		return fmt.Errorf("elb: add %s: %w", be, err)
@@ -94,7 +98,11 @@ func (b *Balancer) adopted(ctx context.Context, id string) (*entry, error) {
 	if !holds(h[t]) {
 		return nil, nil
 	}
-	return &entry{b: lb.Backend{ID: id, Addr: t.addr()}, t: t, draining: h[t] == stateDraining || h[t] == stateUnhealthyDr}, nil
+	e := &entry{b: lb.Backend{ID: id, Addr: t.addr()}, t: t, draining: h[t] == stateDraining || h[t] == stateUnhealthyDr}
+	if e.draining {
+		e.drainedAt = b.cfg.Now()
+	}
+	return e, nil
 }
 
 // lookup returns the pool entry of id, adopting it if need be, or an
@@ -146,6 +154,7 @@ func (b *Balancer) Drain(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	e.draining = true
+	e.drainedAt = b.cfg.Now()
 	b.gen++
 	b.mu.Unlock()
 	b.log.Info("elb: deregistered; draining", "backend", e.b.String(), "target", e.t.String(), "balancer", b.where())
@@ -184,6 +193,7 @@ func (b *Balancer) Resume(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	e.draining = false
+	e.drainedAt = time.Time{}
 	b.gen++
 	b.mu.Unlock()
 	b.log.Info("elb: registered again; resumed", "backend", e.b.String(), "target", e.t.String(), "balancer", b.where())
@@ -286,33 +296,76 @@ func (b *Balancer) Health(ctx context.Context) (map[string]lb.State, error) {
 
 // ActiveConns answers whether ELB may still send or hold requests to the
 // backend: 1 while ELB holds the target (registered in any health state,
-// or still draining), 0 once it has let go (draining finished). ELB
-// publishes no per-target connection count, so this is the only honest
-// reading; it is what a caller waiting for a drained backend needs. An
-// unknown ID fails with lb.ErrNotFound.
+// or still draining), 0 once it has let go. ELB publishes no per-target
+// connection count, so this is the only honest reading; it is what a
+// caller waiting for a drained backend needs. How "let go" is observed
+// per kind:
+//   - ALB: DescribeTargetHealth no longer reports the target (after
+//     "draining", which lasts the whole deregistration delay).
+//   - NLB: the same; but when the target group's
+//     deregistration_delay.connection_termination.enabled is false (AWS's
+//     default) the NLB keeps the target's flows open after it reports it
+//     "unused", so a drained target counts 1 until Config.FlowLinger
+//     after the deregistration delay.
+//   - Classic ELB: DescribeInstanceHealth no longer reports the instance
+//     InService with "Instance deregistration currently in progress".
+//
+// An unknown ID fails with lb.ErrNotFound.
 //
 // Callers poll it (the mesos scheduler does, every tick, for every
-// draining backend), so one DescribeTargetHealth reading of the whole pool
-// answers every call for Config.DrainPoll; a membership change starts a
-// new reading.
+// draining backend), so one health reading of the whole pool answers
+// every call for Config.DrainPoll; a membership change starts a new
+// reading.
 func (b *Balancer) ActiveConns(ctx context.Context, id string) (int, error) {
 	if err := b.checkOpen(); err != nil {
 		return 0, fmt.Errorf("elb: active conns %s: %w", id, err)
 	}
 	b.mu.Lock()
 	e := b.backends[id]
+	var snap entry
+	if e != nil {
+		snap = *e
+	}
 	b.mu.Unlock()
 	if e == nil {
 		return 0, fmt.Errorf("elb: active conns: backend %q: %w", id, lb.ErrNotFound)
 	}
 	h, err := b.poolHealth(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("elb: active conns %s: %w", e.b, err)
+		return 0, fmt.Errorf("elb: active conns %s: %w", snap.b, err)
 	}
-	if st, ok := h[e.t]; !ok || holds(st) {
+	st, ok := h[snap.t]
+	if !ok {
 		return 1, nil // not in this reading (added since): ELB holds it
 	}
-	return 0, nil
+	done, err := b.released(ctx, snap, st)
+	if err != nil {
+		return 0, fmt.Errorf("elb: active conns %s: %w", snap.b, err)
+	}
+	if done {
+		return 0, nil
+	}
+	return 1, nil
+}
+
+// released reports whether ELB has let go of e, whose ELB state is st:
+// it no longer holds the target and, for a drained NLB target whose flows
+// outlive the delay, Config.FlowLinger has passed since the delay ended.
+func (b *Balancer) released(ctx context.Context, e entry, st string) (bool, error) {
+	if holds(st) {
+		return false, nil
+	}
+	if b.kind != kindNLB || !e.draining || b.cfg.FlowLinger < 0 {
+		return true, nil
+	}
+	p, err := b.drainPolicy(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !p.flowsOutlive {
+		return true, nil
+	}
+	return !b.cfg.Now().Before(e.drainedAt.Add(p.delay + b.cfg.FlowLinger)), nil
 }
 
 // healthCache is one health reading of the whole pool.
@@ -350,75 +403,86 @@ func (b *Balancer) poolHealth(ctx context.Context) (map[target]string, error) {
 	return h, nil
 }
 
-// drainDelay returns the load balancer's drain delay, read once.
-func (b *Balancer) drainDelay(ctx context.Context) (time.Duration, error) {
+// drainPolicy returns the load balancer's drain policy, read once.
+func (b *Balancer) drainPolicy(ctx context.Context) (drainPolicy, error) {
 	b.mu.Lock()
 	if b.haveDel {
 		defer b.mu.Unlock()
-		return b.delay, nil
+		return b.drainPol, nil
 	}
 	b.mu.Unlock()
-	d, err := b.pool.drainDelay(ctx)
+	p, err := b.pool.drainPolicy(ctx)
 	if err != nil {
-		return 0, err
+		return drainPolicy{}, err
 	}
 	b.mu.Lock()
-	b.delay, b.haveDel = d, true
+	b.drainPol, b.haveDel = p, true
 	b.mu.Unlock()
-	return d, nil
+	return p, nil
 }
 
 // WaitDrained waits until ELB has finished draining a backend that Drain
-// deregistered, polling its health every Config.DrainPoll. It gives up
-// with an error wrapping ErrStale after the deregistration delay (read
-// from the target group's deregistration_delay.timeout_seconds, or the
-// classic load balancer's connection-draining timeout) plus
-// Config.DrainGrace. A backend that is not draining fails with
-// lb.ErrInvalid, an unknown one with lb.ErrNotFound.
+// deregistered, polling its health every Config.DrainPoll, and observing
+// the end as ActiveConns does (per kind: the target no longer reported;
+// for an NLB whose flows outlive the delay, also Config.FlowLinger after
+// it; for classic ELB, the instance no longer reported as deregistering).
+// It gives up with an error wrapping ErrStale after the deregistration
+// delay (read from the target group's deregistration_delay.timeout_seconds,
+// or the classic load balancer's connection-draining timeout), plus
+// FlowLinger where it applies, plus Config.DrainGrace. A backend that is
+// not draining fails with lb.ErrInvalid, an unknown one with
+// lb.ErrNotFound.
 func (b *Balancer) WaitDrained(ctx context.Context, id string) error {
 	if err := b.checkOpen(); err != nil {
 		return fmt.Errorf("elb: wait drained %s: %w", id, err)
 	}
 	b.mu.Lock()
 	e := b.backends[id]
-	var draining bool
+	var snap entry
 	if e != nil {
-		draining = e.draining
+		snap = *e
 	}
 	b.mu.Unlock()
 	switch {
 	case e == nil:
 		return fmt.Errorf("elb: wait drained: backend %q: %w", id, lb.ErrNotFound)
-	case !draining:
-		return fmt.Errorf("elb: wait drained %s: not draining; call Drain first: %w", e.b, lb.ErrInvalid)
+	case !snap.draining:
+		return fmt.Errorf("elb: wait drained %s: not draining; call Drain first: %w", snap.b, lb.ErrInvalid)
 	}
-	delay, err := b.drainDelay(ctx)
+	p, err := b.drainPolicy(ctx)
 	if err != nil {
-		return fmt.Errorf("elb: wait drained %s: %w", e.b, err)
+		return fmt.Errorf("elb: wait drained %s: %w", snap.b, err)
 	}
-	limit := delay + b.cfg.DrainGrace
+	limit := p.delay + b.cfg.DrainGrace
+	if b.kind == kindNLB && p.flowsOutlive && b.cfg.FlowLinger > 0 {
+		limit += b.cfg.FlowLinger
+	}
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(b.cfg.DrainPoll)
 	defer tick.Stop()
 	for {
-		h, err := b.pool.health(ctx, []target{e.t})
+		h, err := b.pool.health(ctx, []target{snap.t})
 		if err != nil {
-			return fmt.Errorf("elb: wait drained %s: %w", e.b, err)
+			return fmt.Errorf("elb: wait drained %s: %w", snap.b, err)
 		}
-		if !holds(h[e.t]) {
+		done, err := b.released(ctx, snap, h[snap.t])
+		if err != nil {
+			return fmt.Errorf("elb: wait drained %s: %w", snap.b, err)
+		}
+		if done {
 			b.mu.Lock()
 			b.hc = healthCache{} // a newer reading than the cache's
 			b.mu.Unlock()
-			b.log.Info("elb: drained", "backend", e.b.String(), "target", e.t.String())
+			b.log.Info("elb: drained", "backend", snap.b.String(), "target", snap.t.String())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("elb: wait drained %s: %w", e.b, ctx.Err())
+			return fmt.Errorf("elb: wait drained %s: %w", snap.b, ctx.Err())
 		case <-deadline.C:
 			return fmt.Errorf("elb: wait drained %s: ELB still reports %q after the drain delay %s + grace %s: %w",
-				e.b, h[e.t], delay, b.cfg.DrainGrace, ErrStale)
+				snap.b, h[snap.t], p.delay, b.cfg.DrainGrace, ErrStale)
 		case <-tick.C:
 		}
 	}

@@ -236,8 +236,9 @@ func TestClassicDrain(t *testing.T) {
 	if h["a"] != lb.StateDraining || h["b"] != lb.StateReady {
 		t.Errorf("Health = %v", h)
 	}
-	// The classic API does not report draining: the driver waits out the
-	// connection-draining timeout on the same clock it places periods by.
+	// ELB reports the instance InService, "Instance deregistration
+	// currently in progress", until the connection-draining timeout (its
+	// connections never end here).
 	s.AdvanceOn("DescribeInstanceHealth", 30*time.Second)
 	mustNil(t, "WaitDrained", b.WaitDrained(ctx, "a"))
 	if s.Now().Sub(t0) < 120*time.Second {

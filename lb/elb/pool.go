@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,6 +15,8 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/webfarm/webfarm/lb"
 )
 
 // elbv2API is the part of the ELBv2 client the driver uses.
@@ -31,6 +34,7 @@ type classicAPI interface {
 	DeregisterInstancesFromLoadBalancer(context.Context, *classic.DeregisterInstancesFromLoadBalancerInput, ...func(*classic.Options)) (*classic.DeregisterInstancesFromLoadBalancerOutput, error)
 	DescribeInstanceHealth(context.Context, *classic.DescribeInstanceHealthInput, ...func(*classic.Options)) (*classic.DescribeInstanceHealthOutput, error)
 	DescribeLoadBalancerAttributes(context.Context, *classic.DescribeLoadBalancerAttributesInput, ...func(*classic.Options)) (*classic.DescribeLoadBalancerAttributesOutput, error)
+	DescribeLoadBalancers(context.Context, *classic.DescribeLoadBalancersInput, ...func(*classic.Options)) (*classic.DescribeLoadBalancersOutput, error)
 }
 
 // pool is the membership API of one load balancer flavour.
@@ -42,10 +46,23 @@ type pool interface {
 	deregister(ctx context.Context, t target) error
 	// health returns the normalised ELB state of each target in ts, or of
 	// every target ELB holds when ts is empty ("unused" when not held).
+	// One target ELB no longer knows (a terminated instance) is "unused"
+	// and does not fail the others.
 	health(ctx context.Context, ts []target) (map[target]string, error)
-	// drainDelay returns how long ELB keeps a deregistered target
-	// draining at most.
-	drainDelay(ctx context.Context) (time.Duration, error)
+	// drainPolicy returns how ELB drains a deregistered target.
+	drainPolicy(ctx context.Context) (drainPolicy, error)
+}
+
+// drainPolicy is how a load balancer drains a deregistered target.
+type drainPolicy struct {
+	// delay is the longest ELB keeps a deregistered target draining:
+	// the deregistration delay, or the classic connection-draining
+	// timeout.
+	delay time.Duration
+	// flowsOutlive is true for an NLB whose target group has
+	// deregistration_delay.connection_termination.enabled=false: the
+	// target's existing flows stay open after ELB reports it "unused".
+	flowsOutlive bool
 }
 
 // apiCode returns the AWS error code of err, or "".
@@ -93,7 +110,8 @@ func (g *targetGroup) deregister(ctx context.Context, t target) error {
 	}
 	if apiCode(err) == "InvalidTarget" {
 		// ELB answers InvalidTarget both for a malformed target and for
-		// one it does not hold; only the latter is success here.
+		// one that no longer exists (a terminated instance); only the
+		// latter, which it no longer holds, is success here.
 		if h, herr := g.health(ctx, []target{t}); herr == nil && !holds(h[t]) {
 			return nil
 		}
@@ -101,7 +119,38 @@ func (g *targetGroup) deregister(ctx context.Context, t target) error {
 	return fmt.Errorf("DeregisterTargets %s: %w", t, err)
 }
 
+// health asks DescribeTargetHealth about ts (every target when ts is
+// empty). ELB fails the whole call with InvalidTarget when one named
+// target no longer exists (a terminated instance), so then each target is
+// asked alone, and one that fails so is gone: "unused", as aws-sdk-go-v2's
+// TargetDeregistered waiter takes InvalidTarget for deregistered
+// (service/elasticloadbalancingv2/api_op_DescribeTargetHealth.go,
+// targetDeregisteredStateRetryable).
 func (g *targetGroup) health(ctx context.Context, ts []target) (map[target]string, error) {
+	m, err := g.describeHealth(ctx, ts)
+	if err == nil || apiCode(err) != "InvalidTarget" || len(ts) == 0 {
+		return m, err
+	}
+	m = make(map[target]string, len(ts))
+	for _, t := range ts {
+		if len(ts) == 1 {
+			m[t] = stateUnused
+			break
+		}
+		one, err := g.describeHealth(ctx, []target{t})
+		switch {
+		case apiCode(err) == "InvalidTarget":
+			m[t] = stateUnused
+		case err != nil:
+			return nil, err
+		default:
+			m[t] = one[t]
+		}
+	}
+	return m, nil
+}
+
+func (g *targetGroup) describeHealth(ctx context.Context, ts []target) (map[target]string, error) {
 	in := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(g.arn)}
 	for _, t := range ts {
 		in.Targets = append(in.Targets, g.description(t))
@@ -130,36 +179,50 @@ func (g *targetGroup) health(ctx context.Context, ts []target) (map[target]strin
 	return m, nil
 }
 
-func (g *targetGroup) drainDelay(ctx context.Context) (time.Duration, error) {
+// drainPolicy reads the target group's attributes: the deregistration
+// delay (300 s when absent, ELB's documented default) and, for an NLB,
+// whether connection termination on deregistration is enabled (false
+// when absent, ELB's default: flows outlive the delay; NLB guide, "Edit
+// target group attributes", Deregistration delay).
+func (g *targetGroup) drainPolicy(ctx context.Context) (drainPolicy, error) {
 	out, err := g.api.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(g.arn)})
 	if err != nil {
-		return 0, fmt.Errorf("DescribeTargetGroupAttributes: %w", err)
+		return drainPolicy{}, fmt.Errorf("DescribeTargetGroupAttributes: %w", err)
 	}
+	p := drainPolicy{delay: 300 * time.Second}
+	nlb := false
+	termination := false
 	for _, a := range out.Attributes {
-		if aws.ToString(a.Key) == "deregistration_delay.timeout_seconds" {
-			n, err := strconv.Atoi(aws.ToString(a.Value))
+		v := aws.ToString(a.Value)
+		switch aws.ToString(a.Key) {
+		case "deregistration_delay.timeout_seconds":
+			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return 0, fmt.Errorf("deregistration_delay.timeout_seconds %q is not a number of seconds", aws.ToString(a.Value))
+				return drainPolicy{}, fmt.Errorf("deregistration_delay.timeout_seconds %q is not a number of seconds", v)
 			}
-			return time.Duration(n) * time.Second, nil
+			p.delay = time.Duration(n) * time.Second
+		case "deregistration_delay.connection_termination.enabled":
+			nlb = true
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return drainPolicy{}, fmt.Errorf("deregistration_delay.connection_termination.enabled %q is not true or false", v)
+			}
+			termination = b
 		}
 	}
-	return 300 * time.Second, nil // ELB's documented default
+	p.flowsOutlive = nlb && !termination
+	return p, nil
 }
 
 // classicLB is a classic load balancer. It registers whole instances;
-// the classic API does not report draining, so the driver remembers when
-// it deregistered each instance and reports it draining until the
-// connection-draining timeout has passed.
+// DescribeInstanceHealth reports a draining instance as InService with
+// the description "Instance deregistration currently in progress", and
+// leaves it out (or, asked by ID, reports it OutOfService, "not currently
+// registered") once draining has ended
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-conn-drain.html).
 type classicLB struct {
 	api  classicAPI
 	name string
-	now  func() time.Time
-
-	mu      sync.Mutex
-	delay   time.Duration
-	haveDel bool
-	dereg   map[string]time.Time
 }
 
 func (c *classicLB) register(ctx context.Context, t target) error {
@@ -170,9 +233,6 @@ func (c *classicLB) register(ctx context.Context, t target) error {
 	if err != nil {
 		return fmt.Errorf("RegisterInstancesWithLoadBalancer %s: %w", t.id, err)
 	}
-	c.mu.Lock()
-	delete(c.dereg, t.id)
-	c.mu.Unlock()
 	return nil
 }
 
@@ -189,18 +249,16 @@ func (c *classicLB) deregister(ctx context.Context, t target) error {
 	if err != nil {
 		return fmt.Errorf("DeregisterInstancesFromLoadBalancer %s: %w", t.id, err)
 	}
-	c.mu.Lock()
-	if c.dereg == nil {
-		c.dereg = map[string]time.Time{}
-	}
-	c.dereg[t.id] = c.now()
-	c.mu.Unlock()
 	return nil
 }
 
+// deregistering is the description DescribeInstanceHealth gives an
+// instance that is InService only because it is draining.
+const deregistering = "instance deregistration currently in progress"
+
 func (c *classicLB) health(ctx context.Context, ts []target) (map[target]string, error) {
-	// Asking for named instances fails as a whole when one of them is not
-	// registered, so ask for all and pick.
+	// Asking for named instances fails as a whole when one of them is
+	// not a valid instance, so ask for all and pick.
 	out, err := c.api.DescribeInstanceHealth(ctx, &classic.DescribeInstanceHealthInput{LoadBalancerName: aws.String(c.name)})
 	if err != nil {
 		return nil, fmt.Errorf("DescribeInstanceHealth: %w", err)
@@ -211,29 +269,24 @@ func (c *classicLB) health(ctx context.Context, ts []target) (map[target]string,
 		switch aws.ToString(s.State) {
 		case "InService":
 			st = stateHealthy
+			if strings.Contains(strings.ToLower(aws.ToString(s.Description)), deregistering) {
+				st = stateDraining
+			}
 		case "OutOfService":
 			st = stateUnhealthy
+			if strings.Contains(strings.ToLower(aws.ToString(s.Description)), "not currently registered") {
+				st = stateUnused
+			}
 		}
 		all[target{id: aws.ToString(s.InstanceId)}] = st
 	}
 	if len(ts) == 0 {
 		return all, nil
 	}
-	delay, err := c.drainDelay(ctx)
-	if err != nil {
-		return nil, err
-	}
 	m := make(map[target]string, len(ts))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
 	for _, t := range ts {
 		st, ok := all[t]
-		switch {
-		case ok:
-		case !c.dereg[t.id].IsZero() && now.Before(c.dereg[t.id].Add(delay)):
-			st = stateDraining
-		default:
+		if !ok {
 			st = stateUnused
 		}
 		m[t] = st
@@ -241,23 +294,41 @@ func (c *classicLB) health(ctx context.Context, ts []target) (map[target]string,
 	return m, nil
 }
 
-func (c *classicLB) drainDelay(ctx context.Context) (time.Duration, error) {
-	c.mu.Lock()
-	if c.haveDel {
-		defer c.mu.Unlock()
-		return c.delay, nil
-	}
-	c.mu.Unlock()
+func (c *classicLB) drainPolicy(ctx context.Context) (drainPolicy, error) {
 	out, err := c.api.DescribeLoadBalancerAttributes(ctx, &classic.DescribeLoadBalancerAttributesInput{LoadBalancerName: aws.String(c.name)})
 	if err != nil {
-		return 0, fmt.Errorf("DescribeLoadBalancerAttributes: %w", err)
+		return drainPolicy{}, fmt.Errorf("DescribeLoadBalancerAttributes: %w", err)
 	}
 	var d time.Duration
 	if a := out.LoadBalancerAttributes; a != nil && a.ConnectionDraining != nil && a.ConnectionDraining.Enabled {
 		d = time.Duration(aws.ToInt32(a.ConnectionDraining.Timeout)) * time.Second
 	}
-	c.mu.Lock()
-	c.delay, c.haveDel = d, true
-	c.mu.Unlock()
-	return d, nil
+	return drainPolicy{delay: d}, nil
+}
+
+// instancePorts returns the instance ports of the load balancer's
+// listeners (DescribeLoadBalancers): a classic load balancer sends each
+// listener's traffic to every registered instance on its InstancePort.
+func (c *classicLB) instancePorts(ctx context.Context) ([]int32, error) {
+	out, err := c.api.DescribeLoadBalancers(ctx, &classic.DescribeLoadBalancersInput{LoadBalancerNames: []string{c.name}})
+	if err != nil {
+		return nil, fmt.Errorf("DescribeLoadBalancers: %w", err)
+	}
+	if len(out.LoadBalancerDescriptions) != 1 {
+		return nil, fmt.Errorf("DescribeLoadBalancers: got %d load balancers, want 1", len(out.LoadBalancerDescriptions))
+	}
+	var ports []int32
+	for _, l := range out.LoadBalancerDescriptions[0].ListenerDescriptions {
+		if l.Listener == nil {
+			continue
+		}
+		if p := aws.ToInt32(l.Listener.InstancePort); !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) == 0 {
+		return nil, fmt.Errorf("it has no listener: %w", lb.ErrInvalid)
+	}
+	slices.Sort(ports)
+	return ports, nil
 }

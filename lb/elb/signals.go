@@ -2,12 +2,12 @@ package elb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 )
 
@@ -50,38 +50,38 @@ func perSecond(v float64, p time.Duration) float64 { return v / p.Seconds() }
 func millis(v float64, _ time.Duration) float64    { return v * 1000 }
 func same(v float64, _ time.Duration) float64      { return v }
 
-// signals lists what Metrics reads for this kind of load balancer.
-func (b *Balancer) signals() []signal {
-	dims := b.metric.dims // LoadBalancer+TargetGroup, or LoadBalancerName
-	var lbOnly []cwtypes.Dimension
-	for _, d := range dims {
-		if n := aws.ToString(d.Name); n == "LoadBalancer" || n == "LoadBalancerName" {
-			lbOnly = append(lbOnly, d)
-		}
+// signals lists what Metrics reads for this kind of load balancer, each
+// by the dimension set AWS publishes it by (see metricFor).
+func (b *Balancer) signals() ([]signal, error) {
+	var errs []error
+	m := func(name string) metric {
+		mm, err := b.metricFor(name)
+		errs = append(errs, err)
+		return mm
 	}
+	var out []signal
 	switch b.kind {
 	case kindALB:
-		ns := "AWS/ApplicationELB"
-		return []signal{
-			{SignalResponseTime, metric{ns, "TargetResponseTime", dims}, "Average", millis, false},
-			{SignalRequestsPerTarget, metric{ns, "RequestCountPerTarget", dims}, "Sum", perSecond, true},
-			{SignalELB5xx, metric{ns, "HTTPCode_ELB_5XX_Count", lbOnly}, "Sum", perSecond, true},
-			{SignalHealthyTargets, metric{ns, "HealthyHostCount", dims}, "Minimum", same, false},
+		out = []signal{
+			{SignalResponseTime, m("TargetResponseTime"), "Average", millis, false},
+			{SignalRequestsPerTarget, m("RequestCountPerTarget"), "Sum", perSecond, true},
+			{SignalELB5xx, m("HTTPCode_ELB_5XX_Count"), "Sum", perSecond, true},
+			{SignalHealthyTargets, m("HealthyHostCount"), "Minimum", same, false},
 		}
 	case kindNLB:
-		ns := "AWS/NetworkELB"
-		return []signal{
-			{SignalActiveFlows, metric{ns, "ActiveFlowCount", lbOnly}, "Average", same, false},
-			{SignalHealthyTargets, metric{ns, "HealthyHostCount", dims}, "Minimum", same, false},
+		out = []signal{
+			{SignalActiveFlows, m("ActiveFlowCount"), "Average", same, false},
+			{SignalHealthyTargets, m("HealthyHostCount"), "Minimum", same, false},
+		}
+	default:
+		out = []signal{
+			{SignalResponseTime, m("Latency"), "Average", millis, false},
+			{SignalELB5xx, m("HTTPCode_ELB_5XX"), "Sum", perSecond, true},
+			{SignalSurgeQueue, m("SurgeQueueLength"), "Maximum", same, false},
+			{SignalHealthyTargets, m("HealthyHostCount"), "Minimum", same, false},
 		}
 	}
-	ns := "AWS/ELB"
-	return []signal{
-		{SignalResponseTime, metric{ns, "Latency", dims}, "Average", millis, false},
-		{SignalELB5xx, metric{ns, "HTTPCode_ELB_5XX", dims}, "Sum", perSecond, true},
-		{SignalSurgeQueue, metric{ns, "SurgeQueueLength", dims}, "Maximum", same, false},
-		{SignalHealthyTargets, metric{ns, "HealthyHostCount", dims}, "Minimum", same, false},
-	}
+	return out, errors.Join(errs...)
 }
 
 // Metrics reads the load balancer's other CloudWatch metrics (one
@@ -113,7 +113,10 @@ func (b *Balancer) Metrics(ctx context.Context) (map[string]float64, error) {
 	if end.Equal(b.sigEnd) {
 		return maps.Clone(b.sigLast), nil
 	}
-	sigs := b.signals()
+	sigs, err := b.signals()
+	if err != nil {
+		return nil, fmt.Errorf("elb: metrics: %w", err)
+	}
 	qs := make([]cwtypes.MetricDataQuery, len(sigs))
 	for i, s := range sigs {
 		qs[i] = b.query(fmt.Sprintf("s%d", i), s.m, s.stat)

@@ -57,6 +57,9 @@ type counter struct {
 	seen  map[int64]uint64 // period start (Unix s) → the largest sum seen
 	total uint64
 	at    time.Time // end of the newest period counted as complete
+	// any is true once a datapoint has been seen: MissingZero reads
+	// missing periods as zero only for a metric that has existed.
+	any bool
 }
 
 // observe adds the datapoints of a read of [start, end) and moves the
@@ -80,6 +83,7 @@ func (c *counter) observe(pts []point, start, end time.Time) (rejected int) {
 			rejected++
 			continue
 		}
+		c.any = true
 		n := uint64(math.Round(pt.v))
 		if old := c.seen[b]; n > old {
 			d := n - old
@@ -99,10 +103,10 @@ func (c *counter) observe(pts []point, start, end time.Time) (rejected int) {
 		}
 	}
 	var at time.Time
-	switch c.missing {
-	case MissingZero:
+	switch {
+	case c.missing == MissingZero && c.any:
 		at = end
-	case MissingUnknown:
+	default:
 		for b := range c.seen {
 			if t := time.Unix(b+p, 0).UTC(); t.After(at) {
 				at = t

@@ -8,7 +8,6 @@ import (
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/elb"
-	"github.com/webfarm/webfarm/lb/elb/elbtest"
 )
 
 // minute returns t0 + m minutes.
@@ -62,7 +61,7 @@ func runStats(t *testing.T, cfg elb.Config, steps []statsStep) {
 
 func TestStatsTimeline(t *testing.T) {
 	t.Run("missing periods are zero", func(t *testing.T) {
-		runStats(t, elb.Config{}, []statsStep{
+		runStats(t, elb.Config{Missing: elb.MissingZero}, []statsStep{
 			{name: "first read sums the lookback; At is now-2m, not now", now: 0,
 				put: map[int]float64{-5: 100, -3: 50, -2: 999 /* not complete at now-2m */}, wantAt: -2, wantN: 150, calls: 1},
 			{name: "same period boundary: no new call, same reading", now: 0, wantAt: -2, wantN: 150, calls: 1},
@@ -84,7 +83,7 @@ func TestStatsTimeline(t *testing.T) {
 		})
 	})
 	t.Run("custom period and offset", func(t *testing.T) {
-		runStats(t, elb.Config{Period: 5 * time.Minute, Offset: 3 * time.Minute}, []statsStep{
+		runStats(t, elb.Config{Period: 5 * time.Minute, Offset: 3 * time.Minute, Missing: elb.MissingZero}, []statsStep{
 			// now 12:00, offset 3m → 11:57 → the 5-minute boundary 11:55.
 			{name: "periods end on 5-minute boundaries", now: 0, put: map[int]float64{-10: 1, -9: 2, -6: 3, -5: 4}, wantAt: -5, wantN: 6},
 			{name: "the 11:55 period completes at 12:03 + 5m", now: 8, put: map[int]float64{-1: 10}, wantAt: 5, wantN: 20},
@@ -106,19 +105,6 @@ func TestStatsPagination(t *testing.T) {
 	// Minutes -10…-3: 10+11+…+17 = 108.
 	if got.Requests != 108 || s.Calls("GetMetricData") != 4 {
 		t.Errorf("Stats over 4 pages = %d after %d calls, want 108 after 4", got.Requests, s.Calls("GetMetricData"))
-	}
-}
-
-func TestStatsNLBCountsNewFlows(t *testing.T) {
-	s := elbtest.New(t, t0)
-	s.AddTargetGroup(elbtest.TargetGroup{ARN: tgARN, LoadBalancerARNs: []string{nlbARN}, TargetType: "ip", Protocol: "TCP", Port: 443})
-	dims := map[string]string{"LoadBalancer": nlbDim, "TargetGroup": tgDim}
-	s.PutMetric("AWS/NetworkELB", "NewFlowCount", dims, minute(-4), 33)
-	s.PutMetric("AWS/ApplicationELB", "RequestCount", albDims, minute(-4), 1000) // another metric
-	b := newBalancer(t, s, elb.Config{})
-	got, err := b.Stats(context.Background())
-	if err != nil || got.Requests != 33 {
-		t.Fatalf("NLB Stats = %+v, %v; want 33 new flows", got, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package elbtest
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -16,11 +17,160 @@ import (
 // publishes it (for counts: the sum over the minute that starts at t).
 // GetMetricData aggregates the samples of each period with the statistic
 // asked for (Sum, Average, Minimum, Maximum or SampleCount).
+//
+// In the AWS/ApplicationELB, AWS/NetworkELB and AWS/ELB namespaces the
+// fake is as strict as CloudWatch: a metric AWS does not publish, or a
+// dimension set AWS does not publish it by, fails the test (a query by
+// such a set finds no datapoints, as in AWS), and a zero sample of a
+// metric AWS reports only when it is non-zero (RequestCount,
+// NewFlowCount, …) is dropped, so that a minute without traffic has no
+// datapoint, not a zero. See [Published].
 func (s *Server) PutMetric(namespace, name string, dims map[string]string, t time.Time, v float64) {
+	if p, known := published[namespace]; known {
+		m, ok := p[name]
+		if !ok {
+			s.tb.Errorf("elbtest: PutMetric: AWS does not publish %s %s", namespace, name)
+			return
+		}
+		if !m.publishedBy(dims) {
+			s.tb.Errorf("elbtest: PutMetric: AWS does not publish %s %s by %s (it does by %s)", namespace, name, dimNames(dims), m.setsString())
+			return
+		}
+		if v == 0 && m.nonZero {
+			return // reporting criterion "there is a nonzero value"
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := metricKey(namespace, name, dims)
 	s.metrics[k] = append(s.metrics[k], datapoint{t, v})
+}
+
+// Traffic publishes n requests (NLB: new flows) in the minute that starts
+// at t under every dimension set AWS publishes the load balancer's
+// request counter by: for an ALB ("app/<name>/<id>") RequestCount by
+// LoadBalancer and by LoadBalancer+TargetGroup (targetGroup
+// "targetgroup/<name>/<id>"); for an NLB ("net/…") NewFlowCount by
+// LoadBalancer only (targetGroup is ignored: AWS/NetworkELB has no flow
+// count per target group); for a classic load balancer (its name)
+// RequestCount by LoadBalancerName. Like AWS, it publishes nothing for
+// n = 0.
+func (s *Server) Traffic(balancer, targetGroup string, t time.Time, n float64) {
+	switch {
+	case strings.HasPrefix(balancer, "app/"):
+		s.PutMetric("AWS/ApplicationELB", "RequestCount", map[string]string{"LoadBalancer": balancer}, t, n)
+		s.PutMetric("AWS/ApplicationELB", "RequestCount", map[string]string{"LoadBalancer": balancer, "TargetGroup": targetGroup}, t, n)
+	case strings.HasPrefix(balancer, "net/"):
+		s.PutMetric("AWS/NetworkELB", "NewFlowCount", map[string]string{"LoadBalancer": balancer}, t, n)
+	default:
+		s.PutMetric("AWS/ELB", "RequestCount", map[string]string{"LoadBalancerName": balancer}, t, n)
+	}
+}
+
+// publishedMetric is what AWS publishes of one ELB metric: the dimension
+// sets (sorted names) it can be read by, and whether a datapoint exists
+// only for a non-zero value.
+type publishedMetric struct {
+	sets    [][]string
+	nonZero bool
+}
+
+func (m publishedMetric) publishedBy(dims map[string]string) bool {
+	names := slices.Sorted(maps.Keys(dims))
+	return slices.ContainsFunc(m.sets, func(set []string) bool { return slices.Equal(set, names) })
+}
+
+func (m publishedMetric) setsString() string {
+	parts := make([]string, len(m.sets))
+	for i, set := range m.sets {
+		parts[i] = "{" + strings.Join(set, ",") + "}"
+	}
+	return strings.Join(parts, " or ")
+}
+
+func dimNames(dims map[string]string) string {
+	return "{" + strings.Join(slices.Sorted(maps.Keys(dims)), ",") + "}"
+}
+
+// Dimension sets, names sorted.
+var (
+	byLB      = []string{"LoadBalancer"}
+	byAZLB    = []string{"AvailabilityZone", "LoadBalancer"}
+	byLBTG    = []string{"LoadBalancer", "TargetGroup"}
+	byAZLBTG  = []string{"AvailabilityZone", "LoadBalancer", "TargetGroup"}
+	byTG      = []string{"TargetGroup"}
+	byName    = []string{"LoadBalancerName"}
+	byAZName  = []string{"AvailabilityZone", "LoadBalancerName"}
+	byAZ      = []string{"AvailabilityZone"}
+	lbSets    = [][]string{byLB, byAZLB}
+	tgSets    = [][]string{byLBTG, byAZLBTG}
+	allV2Sets = [][]string{byLB, byAZLB, byLBTG, byAZLBTG}
+	clbSets   = [][]string{byName, byAZName, byAZ, {}}
+)
+
+// published lists the metrics the fake knows per AWS namespace, with the
+// dimension sets and reporting criteria of AWS's metric tables:
+//   - AWS/ApplicationELB: "CloudWatch metrics for your Application Load
+//     Balancer", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+//     (RequestCount: LoadBalancer; AvailabilityZone, LoadBalancer;
+//     TargetGroup, LoadBalancer; TargetGroup, AvailabilityZone,
+//     LoadBalancer; reported when non-zero).
+//   - AWS/NetworkELB: "CloudWatch metrics for your Network Load
+//     Balancer", https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-cloudwatch-metrics.html
+//     (flow and byte counts by LoadBalancer and AvailabilityZone,
+//     LoadBalancer only; only (Un)HealthyHostCount per TargetGroup).
+//   - AWS/ELB: "CloudWatch metrics for your Classic Load Balancer",
+//     https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/elb-cloudwatch-metrics.html
+//     (by LoadBalancerName, AvailabilityZone, both, or none).
+//
+// Each page also says that ELB reports metrics only while requests flow:
+// "If there are no requests flowing through the load balancer or no data
+// for a metric, the metric is not reported."
+var published = map[string]map[string]publishedMetric{
+	"AWS/ApplicationELB": {
+		"RequestCount":              {allV2Sets, true},
+		"TargetResponseTime":        {allV2Sets, true},
+		"HTTPCode_Target_2XX_Count": {allV2Sets, true},
+		"HTTPCode_Target_5XX_Count": {allV2Sets, true},
+		"HTTPCode_ELB_5XX_Count":    {lbSets, true},
+		"ActiveConnectionCount":     {lbSets, true},
+		"NewConnectionCount":        {lbSets, true},
+		"RequestCountPerTarget":     {[][]string{byTG, byLBTG, byAZLBTG}, true},
+		"HealthyHostCount":          {tgSets, false},
+		"UnHealthyHostCount":        {tgSets, false},
+	},
+	"AWS/NetworkELB": {
+		"NewFlowCount":       {lbSets, false},
+		"NewFlowCount_TCP":   {lbSets, true},
+		"NewFlowCount_UDP":   {lbSets, true},
+		"NewFlowCount_TLS":   {lbSets, true},
+		"ActiveFlowCount":    {lbSets, false},
+		"ProcessedBytes":     {lbSets, false},
+		"HealthyHostCount":   {tgSets, false},
+		"UnHealthyHostCount": {tgSets, false},
+	},
+	"AWS/ELB": {
+		"RequestCount":         {clbSets, true},
+		"Latency":              {clbSets, true},
+		"HTTPCode_ELB_5XX":     {clbSets, true},
+		"HTTPCode_Backend_2XX": {clbSets, true},
+		"SurgeQueueLength":     {clbSets, true},
+		"HealthyHostCount":     {clbSets, false},
+		"UnHealthyHostCount":   {clbSets, false},
+	},
+}
+
+// Published reports whether AWS publishes the metric by the dimension
+// set named by dims (only the names count), per the tables cited on the
+// fake's rules. Metrics outside the three ELB namespaces are custom:
+// anything goes.
+func Published(namespace, name string, dims map[string]string) bool {
+	p, known := published[namespace]
+	if !known {
+		return true
+	}
+	m, ok := p[name]
+	return ok && m.publishedBy(dims)
 }
 
 // SetMetricPageSize makes GetMetricData return at most n datapoints per

@@ -28,10 +28,28 @@
 // Every request must carry a SigV4 Authorization header whose credential
 // scope names Region and the right signing service ("monitoring" or
 // "elasticloadbalancing"); a request without one is answered 403 the way
-// AWS would. Targets behave as ELB's do: "initial" for HealthyAfter, then
-// "healthy"; deregistered ones "draining" for the deregistration delay,
-// then gone; DeregisterTargets of a target that is not registered fails
-// with InvalidTarget.
+// AWS would. Every answer carries an x-amzn-RequestId header (and awsQuery
+// bodies a RequestId).
+//
+// The fake is as strict as AWS where the driver could be fooled; each rule
+// cites the AWS page or SDK file it follows, on the code that applies it:
+//
+//   - CloudWatch has no datapoint for a metric or dimension set AWS does
+//     not publish (PutMetric of one fails the test), and none, rather than
+//     a zero, for a minute without traffic of a metric reported only when
+//     non-zero (ALB RequestCount). See [Server.PutMetric], [Published].
+//   - Target groups: "initial" for HealthyAfter, then "healthy";
+//     deregistered targets "draining" for the whole deregistration delay,
+//     then "unused"; an NLB keeps a drained target's flows open after
+//     "unused" unless ConnectionTermination is set ([Server.SetFlows]);
+//     DeregisterTargets of a target that is not registered succeeds; a
+//     terminated instance makes DescribeTargetHealth that names it fail
+//     with InvalidTarget ([Server.TerminateInstance]).
+//   - Classic load balancers register instances only (no port), report a
+//     draining instance "InService" with the description "Instance
+//     deregistration currently in progress" until its connections end
+//     ([Server.EndConnections]) or the draining timeout passes, and
+//     describe their listeners' instance ports.
 //
 // Tests drive the fake's clock by hand ([Server.Advance],
 // [Server.AdvanceOn]), inject faults ([Server.Fail]) and read what arrived
@@ -61,14 +79,19 @@ type Server struct {
 	URL string
 
 	srv *httptest.Server
+	tb  testing.TB
 
 	mu      sync.Mutex
+	reqSeq  uint64 // requests answered, for request IDs
+	lastID  string
 	now     time.Time
 	groups  map[string]*TargetGroup
 	classic map[string]*ClassicLB
-	metrics map[string][]datapoint
-	faults  []*fault
-	calls   map[string]int
+	// terminated holds the EC2 instances TerminateInstance ended.
+	terminated map[string]bool
+	metrics    map[string][]datapoint
+	faults     []*fault
+	calls      map[string]int
 	// PageSize bounds datapoints per GetMetricData page (0: no limit).
 	pageSize int
 	// statusOverride makes a GetMetricData result carry this status.
@@ -95,11 +118,14 @@ type fault struct {
 func New(t testing.TB, start time.Time) *Server {
 	t.Helper()
 	s := &Server{
+		tb:      t,
 		now:     start,
 		groups:  map[string]*TargetGroup{},
 		classic: map[string]*ClassicLB{},
-		metrics: map[string][]datapoint{},
-		calls:   map[string]int{},
+
+		terminated: map[string]bool{},
+		metrics:    map[string][]datapoint{},
+		calls:      map[string]int{},
 
 		advanceOn: map[string]time.Duration{},
 	}
@@ -170,8 +196,29 @@ func (s *Server) Authorizations() []string {
 
 var scopeRE = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`)
 
-// ServeHTTP dispatches on the protocol the request speaks.
+// LastRequestID returns the request ID of the newest answer.
+func (s *Server) LastRequestID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastID
+}
+
+// newRequestID returns a fresh request ID, a UUID as AWS's are.
+func (s *Server) newRequestID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqSeq++
+	s.lastID = fmt.Sprintf("%08x-0000-4000-8000-%012x", s.reqSeq, s.reqSeq*0x9e3779b1)
+	return s.lastID
+}
+
+// ServeHTTP dispatches on the protocol the request speaks. Every answer,
+// error or not, carries a fresh request ID in the x-amzn-RequestId
+// header, which the SDK reads (aws-sdk-go-v2 aws/middleware/
+// request_id_retriever.go: "X-Amzn-Requestid") into its errors and
+// result metadata; awsQuery bodies carry it too (<RequestId>).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-Requestid", s.newRequestID())
 	body, err := readBody(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
