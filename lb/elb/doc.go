@@ -72,9 +72,10 @@
 // the drain end at the delay.
 //
 // Classic ELB: CloudWatch AWS/ELB RequestCount by LoadBalancerName, with
-// the same delay. Drain: DescribeInstanceHealth reports the instance
-// "InService" with the description "Instance deregistration currently in
-// progress" while connection draining lasts and stops listing it (asked
+// the same delay. Drain: for up to the connection-draining timeout (300 s
+// by default; none when draining is off), DescribeInstanceHealth reports
+// the instance "InService" with the description "Instance deregistration
+// currently in progress" while connection draining lasts and stops listing it (asked
 // by ID: "OutOfService", not registered) as soon as its connections end or
 // the timeout passes; the driver follows that, so a drain is over when
 // ELB says so, not at the timeout.

@@ -453,10 +453,11 @@ func (b *Balancer) WaitDrained(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("elb: wait drained %s: %w", snap.b, err)
 	}
-	limit := p.delay + b.cfg.DrainGrace
+	delay := p.delay
 	if b.kind == kindNLB && p.flowsOutlive && b.cfg.FlowLinger > 0 {
-		limit += b.cfg.FlowLinger
+		delay += b.cfg.FlowLinger // the NLB's flows outlive the delay
 	}
+	limit := delay + b.cfg.DrainGrace
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(b.cfg.DrainPoll)
@@ -482,7 +483,7 @@ func (b *Balancer) WaitDrained(ctx context.Context, id string) error {
 			return fmt.Errorf("elb: wait drained %s: %w", snap.b, ctx.Err())
 		case <-deadline.C:
 			return fmt.Errorf("elb: wait drained %s: ELB still reports %q after the drain delay %s + grace %s: %w",
-				snap.b, h[snap.t], p.delay, b.cfg.DrainGrace, ErrStale)
+				snap.b, h[snap.t], delay, b.cfg.DrainGrace, ErrStale)
 		case <-tick.C:
 		}
 	}
