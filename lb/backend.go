@@ -23,11 +23,11 @@ func (b Backend) String() string {
 func (b Backend) Validate() error {
 	switch {
 	case b.ID == "":
-		return fmt.Errorf("lb: backend %s: empty ID: %w", b, ErrInvalid)
+		return fmt.Errorf("%w: backend %s: empty ID", ErrInvalid, b)
 	case !b.Addr.IsValid():
-		return fmt.Errorf("lb: backend %q: no address: %w", b.ID, ErrInvalid)
+		return fmt.Errorf("%w: backend %q: no address", ErrInvalid, b.ID)
 	case b.Addr.Port() == 0:
-		return fmt.Errorf("lb: backend %s: port 0: %w", b, ErrInvalid)
+		return fmt.Errorf("%w: backend %s: port 0", ErrInvalid, b)
 	}
 	return nil
 }

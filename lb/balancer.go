@@ -113,7 +113,7 @@ type Resumer interface {
 func ActiveConns(ctx context.Context, b Balancer, id string) (int, error) {
 	c, ok := b.(ConnCounter)
 	if !ok {
-		return 0, fmt.Errorf("lb: %T cannot count connections: %w", b, ErrUnsupported)
+		return 0, fmt.Errorf("%w: %T cannot count connections", ErrUnsupported, b)
 	}
 	return c.ActiveConns(ctx, id)
 }
@@ -123,7 +123,7 @@ func ActiveConns(ctx context.Context, b Balancer, id string) (int, error) {
 func SetWeight(ctx context.Context, b Balancer, id string, weight int) error {
 	w, ok := b.(Weighter)
 	if !ok {
-		return fmt.Errorf("lb: %T cannot set weights: %w", b, ErrUnsupported)
+		return fmt.Errorf("%w: %T cannot set weights", ErrUnsupported, b)
 	}
 	return w.SetWeight(ctx, id, weight)
 }
@@ -133,7 +133,7 @@ func SetWeight(ctx context.Context, b Balancer, id string, weight int) error {
 func Resume(ctx context.Context, b Balancer, id string) error {
 	r, ok := b.(Resumer)
 	if !ok {
-		return fmt.Errorf("lb: %T cannot resume a draining backend: %w", b, ErrUnsupported)
+		return fmt.Errorf("%w: %T cannot resume a draining backend", ErrUnsupported, b)
 	}
 	return r.Resume(ctx, id)
 }

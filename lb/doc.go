@@ -39,5 +39,21 @@
 // [ErrUnsupported], [ErrClosed], [ErrInvalid]) with %w and add their own
 // context. Callers check them with errors.Is.
 //
+// Every webfarm package writes its error messages one way, and a driver
+// should too: the message starts with the name of the package that returns
+// it, once, then the operation and its argument, then the cause:
+//
+//	haproxy: drain "web.1": lb: backend not found
+//	lvs: add web.1@[2001:db8::31]:80: tunnel to an IPv6 server behind an IPv4 service: lb: not supported
+//	mesos: Task.CPUs 0: must be a finite number > 0: invalid argument
+//
+// A cause from another package keeps its own prefix (lb: …). A package
+// never repeats its own name: helpers return errors without the prefix and
+// the exported method adds it once. A sentinel that other packages wrap
+// carries its package's name (the ones above); when its own package wraps
+// it, the sentinel comes first ("lb: invalid argument: backend web.1: port
+// 0"). A sentinel only its own package returns carries no name
+// (mesos.ErrInvalid: "invalid argument").
+//
 // Package lb/lbtest holds the conformance suite every driver passes.
 package lb

@@ -61,7 +61,7 @@ func ExampleMeter_maxGap() {
 		}
 	}
 	// Output:
-	// no rate: first reading: lb: no rate from this reading
-	// no rate: gap of 1m0s between readings exceeds 10s: lb: no rate from this reading
+	// no rate: lb: no rate from this reading: first reading
+	// no rate: lb: no rate from this reading: gap of 1m0s between readings exceeds 10s
 	// 100 req/s
 }

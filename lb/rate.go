@@ -65,24 +65,24 @@ type Meter struct {
 //     the restart, and Rate.Reset is set.
 func (m *Meter) Observe(s Stats) (Rate, error) {
 	if s.At.IsZero() {
-		return Rate{}, fmt.Errorf("lb: stats reading without a time: %w", ErrInvalid)
+		return Rate{}, fmt.Errorf("%w: stats reading without a time", ErrInvalid)
 	}
 	if !m.have {
 		m.prev, m.have = s, true
-		return Rate{}, fmt.Errorf("first reading: %w", ErrNoRate)
+		return Rate{}, fmt.Errorf("%w: first reading", ErrNoRate)
 	}
 	prev := m.prev
 	d := s.At.Sub(prev.At)
 	switch {
 	case d == 0:
-		return Rate{}, fmt.Errorf("duplicate reading at %s: %w", s.At.Format(time.RFC3339Nano), ErrNoRate)
+		return Rate{}, fmt.Errorf("%w: duplicate reading at %s", ErrNoRate, s.At.Format(time.RFC3339Nano))
 	case d < 0:
 		m.prev = s
-		return Rate{}, fmt.Errorf("reading at %s is %s older than the previous one: %w",
-			s.At.Format(time.RFC3339Nano), -d, ErrNoRate)
+		return Rate{}, fmt.Errorf("%w: reading at %s is %s older than the previous one",
+			ErrNoRate, s.At.Format(time.RFC3339Nano), -d)
 	case m.MaxGap > 0 && d > m.MaxGap:
 		m.prev = s
-		return Rate{}, fmt.Errorf("gap of %s between readings exceeds %s: %w", d, m.MaxGap, ErrNoRate)
+		return Rate{}, fmt.Errorf("%w: gap of %s between readings exceeds %s", ErrNoRate, d, m.MaxGap)
 	}
 	m.prev = s
 	n, reset := delta(prev.Requests, s.Requests)

@@ -1,8 +1,11 @@
 package lb
 
 import (
+	"context"
 	"errors"
 	"math"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,3 +120,41 @@ func TestBackendValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsNameLBOnce: lb's own errors start with "lb: " and do not repeat
+// it (the sentinel comes first when lb wraps its own sentinel).
+func TestErrorsNameLBOnce(t *testing.T) {
+	var m Meter
+	_, zero := m.Observe(Stats{})
+	_, first := m.Observe(Stats{At: time.Unix(1, 0)})
+	_, dup := m.Observe(Stats{At: time.Unix(1, 0)})
+	_, conns := ActiveConns(context.Background(), bareBalancer{}, "web.1")
+	errs := map[string]error{
+		"Validate(empty ID)": Backend{}.Validate(),
+		"Validate(port 0)":   Backend{ID: "web.1", Addr: netip.MustParseAddrPort("127.0.0.1:0")}.Validate(),
+		"Observe(zero time)": zero,
+		"Observe(first)":     first,
+		"Observe(duplicate)": dup,
+		"ActiveConns(bare)":  conns,
+		"SetWeight(bare)":    SetWeight(context.Background(), bareBalancer{}, "web.1", 5),
+		"Resume(bare)":       Resume(context.Background(), bareBalancer{}, "web.1"),
+	}
+	for call, err := range errs {
+		if err == nil {
+			t.Errorf("%s = nil, want an error", call)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "lb: ") || strings.Count(msg, "lb: ") != 1 {
+			t.Errorf("%s: error %q: want \"lb: \" once, at the start", call, msg)
+		}
+	}
+}
+
+// bareBalancer implements Balancer and no optional interface.
+type bareBalancer struct{}
+
+func (bareBalancer) Stats(context.Context) (Stats, error)        { return Stats{}, nil }
+func (bareBalancer) Backends(context.Context) ([]Backend, error) { return nil, nil }
+func (bareBalancer) Add(context.Context, Backend) error          { return nil }
+func (bareBalancer) Drain(context.Context, string) error         { return nil }
+func (bareBalancer) Remove(context.Context, string) error        { return nil }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os/user"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -18,9 +19,13 @@ import (
 	"github.com/webfarm/webfarm/lb"
 )
 
-// ErrInvalid is wrapped by every configuration error; the message names
-// the field, for example "mesos: Task.CPUs 0: must be > 0: invalid configuration".
-var ErrInvalid = errors.New("invalid configuration")
+// ErrInvalid is wrapped by every error about a bad argument: a field of
+// [Config] (the message names it, for example "mesos: Task.CPUs 0: must be
+// a finite number > 0: invalid argument") or a negative count given to
+// [Scheduler.SetDesired] ("mesos: SetDesired(-3): the count must be 0 or
+// more: invalid argument"). Only this package wraps it, so its text has no
+// "mesos:" prefix: the message already starts with one.
+var ErrInvalid = errors.New("invalid argument")
 
 // Config configures a [Scheduler]. Masters, Task and Balancer are required;
 // every other zero field means the default its doc states.
@@ -329,10 +334,24 @@ func (c *Config) Validate() error {
 
 // validate checks c and returns the first problem, naming the field.
 func (c *Config) validate() error {
-	if c.Balancer == nil {
-		return fieldErr("Balancer", "nil", "required")
+	if isNil(c.Balancer) {
+		return fieldErr("Balancer", fmt.Sprintf("%T(nil)", c.Balancer), "required")
 	}
 	return c.validateFields()
+}
+
+// isNil reports whether b is nil or an interface holding a nil pointer,
+// map, slice, func or channel (a typed nil such as (*haproxy.Balancer)(nil)),
+// whose methods would panic at the first call.
+func isNil(b lb.Balancer) bool {
+	if b == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(b); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // validateFields checks every field but Balancer.

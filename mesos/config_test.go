@@ -33,6 +33,7 @@ func TestConfigValidation(t *testing.T) {
 		{"secret without principal", func(c *Config) { c.Secret = "s3cret" }, "Secret"},
 		{"bad codec", func(c *Config) { c.Codec = "xml" }, "Codec"},
 		{"no balancer", func(c *Config) { c.Balancer = nil }, "Balancer"},
+		{"typed nil balancer", func(c *Config) { var m *lbtest.Memory; c.Balancer = m }, "Balancer"},
 		{"negative host cap", func(c *Config) { c.MaxPerHost = -1 }, "MaxPerHost"},
 		{"negative agent cap", func(c *Config) { c.MaxPerAgent = -1 }, "MaxPerAgent"},
 		{"unknown victim order", func(c *Config) { c.Victims = 7 }, "Victims"},
@@ -83,8 +84,51 @@ func TestConfigValidation(t *testing.T) {
 			if !strings.Contains(err.Error(), "mesos: "+tc.field+" ") {
 				t.Errorf("error %q does not name the field %s", err, tc.field)
 			}
+			checkPrefixOnce(t, "New", err)
 		})
 	}
+}
+
+// checkPrefixOnce checks the error convention: the message starts with
+// "mesos: " and names the package only there.
+func checkPrefixOnce(t *testing.T, call string, err error) {
+	t.Helper()
+	if msg := err.Error(); !strings.HasPrefix(msg, "mesos: ") || strings.Count(msg, "mesos: ") != 1 {
+		t.Errorf("%s: error %q: want \"mesos: \" once, at the start", call, msg)
+	}
+}
+
+// TestErrorMessages: a negative count says so (not "invalid
+// configuration"), and a state file that cannot be written names the file
+// and the package once.
+func TestErrorMessages(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(ctx, baseConfig(lbtest.NewMemory()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.SetDesired(ctx, -3)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("SetDesired(-3) = %v, want an error wrapping ErrInvalid", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "SetDesired(-3)") || !strings.Contains(msg, "0 or more") || strings.Contains(msg, "configuration") {
+		t.Errorf("SetDesired(-3) = %q, want it to name the call and say the count must be 0 or more", msg)
+	}
+	checkPrefixOnce(t, "SetDesired(-3)", err)
+
+	cfg := baseConfig(lbtest.NewMemory())
+	cfg.StateFile = filepath.Join(t.TempDir(), "no-such-dir", "state.json")
+	_, err = New(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), cfg.StateFile) {
+		t.Fatalf("New with StateFile in a missing directory = %v, want an error naming %s", err, cfg.StateFile)
+	}
+	checkPrefixOnce(t, "New with an unwritable StateFile", err)
+
+	_, err = ParseMasters("a:5050,ftp://b:5050")
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ParseMasters = %v, want ErrInvalid", err)
+	}
+	checkPrefixOnce(t, "ParseMasters", err)
 }
 
 func TestParseMasters(t *testing.T) {

@@ -109,7 +109,7 @@ func Example_production() {
 		},
 	})
 	if err != nil {
-		log.Fatal(err) // e.g. "mesos: Task.CPUs 0: must be a finite number > 0: invalid configuration"
+		log.Fatal(err) // e.g. "mesos: Task.CPUs 0: must be a finite number > 0: invalid argument"
 	}
 	go func() { _ = sched.Run(ctx) }()
 

@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	}
 	// Fail now, not at the first launch, if the state cannot be kept.
 	if err := saveState(cfg.StateFile, st); err != nil {
-		return nil, fmt.Errorf("mesos: StateFile %q: %w", cfg.StateFile, err)
+		return nil, fmt.Errorf("mesos: StateFile %s: %w", cfg.StateFile, err)
 	}
 	s := &Scheduler{
 		cfg:      cfg,
@@ -199,7 +199,7 @@ func (s *Scheduler) SetDesired(ctx context.Context, n int) error {
 		return err
 	}
 	if n < 0 {
-		return fmt.Errorf("mesos: set desired %d: negative count: %w", n, ErrInvalid)
+		return fmt.Errorf("mesos: SetDesired(%d): the count must be 0 or more: %w", n, ErrInvalid)
 	}
 	s.mu.Lock()
 	old := s.desired
@@ -260,7 +260,7 @@ func (s *Scheduler) save() {
 	s.mu.Unlock()
 	slices.SortFunc(st.Tasks, func(a, b savedTask) int { return cmp.Compare(a.ID, b.ID) })
 	if err := saveState(s.cfg.StateFile, st); err != nil {
-		s.log.Error("mesos: cannot save state", "err", err)
+		s.log.Error("mesos: cannot save state", "file", s.cfg.StateFile, "err", err)
 	}
 }
 

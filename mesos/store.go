@@ -66,18 +66,19 @@ func hasControlChar(s string) bool {
 }
 
 // saveState writes st to path atomically: a reader sees the old file or
-// the new one, never a part.
+// the new one, never a part. Its errors carry no "mesos:" prefix: the
+// caller adds it with the file's name.
 func saveState(path string, st savedState) error {
 	if path == "" {
 		return nil
 	}
 	b, err := json.MarshalIndent(st, "", "\t")
 	if err != nil {
-		return fmt.Errorf("mesos: encode state: %w", err)
+		return fmt.Errorf("encode state: %w", err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("mesos: write state file: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(append(b, '\n'))
@@ -92,7 +93,7 @@ func saveState(path string, st savedState) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("mesos: write state file: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func (b *Balancer) open(ctx context.Context) (*Balancer, error) {
 	}
 	servers, err := b.servers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("haproxy: %w", err)
 	}
 	if len(servers) > 0 {
 		ids := make([]string, 0, len(servers))
@@ -278,7 +278,7 @@ func (b *Balancer) checkOpen(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return fmt.Errorf("haproxy: %w", lb.ErrClosed)
+		return lb.ErrClosed // callers add "haproxy: <op>:"
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ const (
 // file's older pool. Every write renders the whole pool, so the next
 // successful change (or a retry of this one: Add, Drain and Remove are
 // idempotent) brings the file up to date.
-var ErrNotSaved = errors.New("haproxy: pool changed but not saved to the config file")
+var ErrNotSaved = errors.New("pool changed but not saved to the config file")
 
 // sectionKeywords start a section of haproxy.cfg (HAProxy 2.6 to 3.x).
 var sectionKeywords = map[string]bool{

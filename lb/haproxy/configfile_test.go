@@ -323,6 +323,7 @@ func TestPersistWithFake(t *testing.T) {
 	if !errors.Is(err, ErrNotSaved) {
 		t.Fatalf("Add with a broken file = %v, want ErrNotSaved", err)
 	}
+	checkPrefixOnce(t, "Add with a broken file", err)
 	got, _ := b.Backends(ctx)
 	if len(got) != 2 {
 		t.Errorf("Backends = %v, want web.2 and web.3 (the live change stands)", got)

@@ -35,11 +35,11 @@ func (b *Balancer) servers(ctx context.Context) ([]server, error) {
 	}
 	out, err := b.show(ctx, fmt.Sprintf("show stat %s 4 -1", b.cfg.Backend))
 	if err != nil {
-		return nil, fmt.Errorf("haproxy: list servers: %w", err)
+		return nil, fmt.Errorf("list servers: %w", err)
 	}
 	r, err := parseReply(out)
 	if err != nil {
-		return nil, fmt.Errorf("haproxy: list servers of %s: %w", b.cfg.Backend, err)
+		return nil, fmt.Errorf("list servers of %s: %w", b.cfg.Backend, err)
 	}
 	return b.fromRows(r.rows), nil
 }
@@ -109,7 +109,7 @@ func (b *Balancer) forget(name, id string) {
 func (b *Balancer) Backends(ctx context.Context) ([]lb.Backend, error) {
 	ss, err := b.servers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("haproxy: backends: %w", err)
 	}
 	out := make([]lb.Backend, 0, len(ss))
 	for _, s := range ss {

@@ -270,16 +270,40 @@ func TestRestartDetected(t *testing.T) {
 	step("start time changed", func() { f.start++ }, true)
 }
 
+// TestClosed: every call after Close wraps lb.ErrClosed, and its message
+// names the package once ("haproxy: add …: lb: balancer closed", not
+// "haproxy: add …: haproxy: lb: balancer closed").
 func TestClosed(t *testing.T) {
 	b := openFake(t, newFake(), Config{})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Stats(context.Background()); !errors.Is(err, lb.ErrClosed) {
-		t.Errorf("Stats after Close = %v, want lb.ErrClosed", err)
+	ctx := context.Background()
+	calls := map[string]error{}
+	_, calls["Stats"] = b.Stats(ctx)
+	_, calls["Backends"] = b.Backends(ctx)
+	calls["Add"] = b.Add(ctx, web1)
+	calls["Drain"] = b.Drain(ctx, web1.ID)
+	calls["Resume"] = b.Resume(ctx, web1.ID)
+	calls["Remove"] = b.Remove(ctx, web1.ID)
+	_, calls["ActiveConns"] = b.ActiveConns(ctx, web1.ID)
+	calls["SetWeight"] = b.SetWeight(ctx, web1.ID, 10)
+	for name, err := range calls {
+		if !errors.Is(err, lb.ErrClosed) {
+			t.Errorf("%s after Close = %v, want lb.ErrClosed", name, err)
+			continue
+		}
+		checkPrefixOnce(t, name, err)
 	}
-	if err := b.Add(context.Background(), web1); !errors.Is(err, lb.ErrClosed) {
-		t.Errorf("Add after Close = %v, want lb.ErrClosed", err)
+}
+
+// checkPrefixOnce checks the error convention: the message starts with
+// "haproxy: " and names the package only there.
+func checkPrefixOnce(t *testing.T, call string, err error) {
+	t.Helper()
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "haproxy: ") || strings.Count(msg, "haproxy: ") != 1 {
+		t.Errorf("%s: error %q: want \"haproxy: \" once, at the start", call, msg)
 	}
 }
 
