@@ -46,19 +46,32 @@ type BackendStats struct {
 // Balancer is what every driver implements.
 //
 // All methods must be safe for concurrent use and must return promptly, with
-// an error for which errors.Is(err, ctx.Err()) holds, once ctx is done.
-// Errors wrap this package's sentinels where one applies.
+// an error for which errors.Is(err, ctx.Err()) holds, once ctx is done; a
+// call with a done ctx changes nothing. Errors wrap this package's
+// sentinels where one applies. Package lb/lbtest checks every rule below.
 type Balancer interface {
 	// Stats reads the balancer's counters.
-	//   - Counters never decrease within one life of the balancer.
+	//   - Stats.At is set (never the zero time) and never goes back.
+	//   - Counters (Requests, and each BackendStats.Requests) never
+	//     decrease within one life of the balancer; gauges are ≥ 0.
+	//   - Every request the balancer accepts is counted in Requests and,
+	//     when Stats.Backends is set, in the Requests of the backend that
+	//     served it, at the latest after the lag the driver documents
+	//     (none for a live balancer; a period for CloudWatch). The scaler
+	//     reads load from these counters: counters that do not move are a
+	//     broken driver, not an idle farm.
 	//   - Stats.Backends, when not nil, has an entry for every backend that
-	//     Backends lists, and none for a removed one.
+	//     Backends lists, none for a removed one, and none for an ID that
+	//     was never added.
+	//   - A drained backend's entry has State StateDraining until it is
+	//     removed (or resumed, see [Resumer]).
 	Stats(ctx context.Context) (Stats, error)
 
 	// Backends lists the pool, draining backends included, in any order.
 	Backends(ctx context.Context) ([]Backend, error)
 
-	// Add puts b in the pool, ready for traffic.
+	// Add puts b in the pool, ready for traffic: new requests split
+	// across the ready backends (each ready backend gets a share).
 	//   - Adding a Backend that is already in the pool with the same address
 	//     succeeds and changes nothing (a draining one stays draining).
 	//   - Adding an ID that is in the pool with another address returns an
@@ -69,6 +82,8 @@ type Balancer interface {
 
 	// Drain stops new connections to the backend; connections already open
 	// continue until they end. The backend stays in the pool until Remove.
+	//   - After Drain returns, no new request or connection reaches the
+	//     backend; Stats reports it StateDraining.
 	//   - Draining a draining backend succeeds.
 	//   - An unknown ID returns an error wrapping ErrNotFound.
 	Drain(ctx context.Context, id string) error
@@ -76,6 +91,7 @@ type Balancer interface {
 	// Remove takes the backend out of the pool. Callers drain first; a
 	// driver may cut connections that are still open when Remove is called.
 	//   - Removing an ID that is not in the pool succeeds (idempotent).
+	//   - Removing a draining backend succeeds.
 	//   - After Remove, neither Backends nor Stats mentions the ID.
 	Remove(ctx context.Context, id string) error
 }

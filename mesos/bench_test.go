@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
 
@@ -30,10 +31,7 @@ func BenchmarkLaunch200(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		b.Skip("no sleep(1)")
-	}
+	sleep := testenv.LookPath(b, "coreutils provides it", "sleep")
 	b.ReportAllocs()
 	var total, launched time.Duration
 	for b.Loop() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb/haproxy"
 	"github.com/webfarm/webfarm/scaler"
 )
@@ -216,11 +216,7 @@ func startHAProxy(t *testing.T) (*haproxyproc.Proc, *haproxy.Balancer) {
 	if testing.Short() {
 		t.Skip("starts haproxy, mesos/local and task processes")
 	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := exec.LookPath("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy not installed (make test installs it)")
-		}
-	}
+	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
 	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: testLogger(t).With("side", "haproxy")})
 	b, err := haproxy.New(context.Background(), haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Frontend: p.Frontend(),
 		Logger: testLogger(t).With("side", "driver")})

@@ -22,7 +22,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -34,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
 	"github.com/webfarm/webfarm/mesos/local"
@@ -796,10 +796,7 @@ func TestLocalRunLeavesNothing(t *testing.T) {
 // TestLocalCrashLoopBacksOff: a command that exits at once is relaunched
 // with growing delays, not at the rate offers arrive.
 func TestLocalCrashLoopBacksOff(t *testing.T) {
-	falseCmd, err := exec.LookPath("false")
-	if err != nil {
-		t.Skip("no false(1)")
-	}
+	falseCmd := testenv.LookPath(t, "coreutils provides it", "false")
 	c := startCluster(t, nil)
 	cfg := localConfig(t, c, lbtest.NewMemory())
 	cfg.Task.Command = []string{falseCmd}

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what webfarm's tests and demo need, when it is missing.
 # Usage: scripts/deps.sh test|demo [apache]|bench|chaos
-# Debian packages come from apt-get (as root); Go tools go into ./.bin.
+# Debian packages come from apt-get (as root); Go tools go into ./.bin;
+# for test it also prefetches what tests would otherwise download while
+# they run (mesos-go's example modules, the lb/lvs VM kernel), so that
+# with WEBFARM_REQUIRE=1 (.ci/run) no test skips and none needs more than
+# the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +18,8 @@ need() { # need COMMAND PACKAGE
 need haproxy haproxy
 case "$want" in
 test|bench|chaos)
+	need apt-get apt # lb/lvs/testdata/kernel.sh: apt-get download
+	need dpkg dpkg
 	need qemu-system-x86_64 qemu-system-x86
 	[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || pkgs+=(busybox-static)
 	need cpio cpio
@@ -22,6 +28,8 @@ test|bench|chaos)
 esac
 case "$want" in
 test)
+	need gcc gcc # cgo for go test -race
+	need flock util-linux # the lvs kernel prefetch below shares the test's lock
 	need chromium chromium # the status page's headless-browser test
 	[ -x /usr/sbin/apache2 ] || pkgs+=(apache2) # the demo's Apache backend tests
 	;;
@@ -47,4 +55,35 @@ fi
 if [ "$want" = test ] && [ ! -x .bin/staticcheck ]; then
 	echo "webfarm: installing staticcheck into .bin"
 	GOBIN="$PWD/.bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+if [ "$want" = test ]; then
+	# mesos/local's TestExampleScheduler builds mesos-go's example-scheduler
+	# and example-executor in a scratch module: fetch the same modules (keep
+	# this list in step with exampleBinaries in mesos/local/example_test.go).
+	mesosgo=v0.0.11
+	if [ ! -x "$HOME/.cache/webfarm/mesos-go-example-$mesosgo/example-scheduler" ]; then
+		echo "webfarm: downloading mesos-go's example modules ($mesosgo)"
+		tmp=$(mktemp -d)
+		pkg=github.com/mesos/mesos-go/api/v1/cmd/
+		(cd "$tmp" && export GOFLAGS=-mod=mod GOWORK=off &&
+			go mod init exsched >/dev/null 2>&1 &&
+			go get "${pkg}example-scheduler@$mesosgo" "${pkg}example-executor@$mesosgo" \
+				github.com/prometheus/client_golang@v0.9.4 github.com/pborman/uuid@v1.2.1 github.com/pquerna/ffjson/fflib/v1 &&
+			go build -o "$tmp/bin/" "${pkg}example-scheduler" "${pkg}example-executor") || { rm -rf "$tmp"; echo "webfarm: cannot download mesos-go's example modules" >&2; exit 1; }
+		rm -rf "$tmp"
+	fi
+	# lb/lvs's TestVM boots a Debian cloud kernel; fetch it into the cache
+	# the test reads, under the test's own lock (vm_linux_test.go: testKernel).
+	kdir=$HOME/.cache/webfarm/lvs-kernel
+	if [ ! -f "$kdir/vmlinuz" ]; then
+		echo "webfarm: fetching the lb/lvs test kernel into $kdir"
+		mkdir -p "$(dirname "$kdir")"
+		flock "$kdir.lock" sh -c '[ -f "$1/vmlinuz" ] || sh lb/lvs/testdata/kernel.sh "$1"' sh "$kdir"
+	fi
+	# scaler/sim's NASA test reads ../shared/traces beside the clone: it is
+	# not installable, only checked.
+	if [ ! -f ../shared/traces/nasa-http-1995-5m.csv ]; then
+		echo "webfarm: warning: ../shared/traces/nasa-http-1995-5m.csv is missing; scaler/sim's TestNASASlice fails under WEBFARM_REQUIRE=1" >&2
+	fi
 fi

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
@@ -23,14 +24,8 @@ import (
 // chromium returns the path of Debian's chromium, or skips the test.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("chromium is not installed: the headless page test needs Debian's chromium " +
-		"(scripts/deps.sh test installs it; or apt-get install chromium)")
-	return ""
+	return testenv.LookPath(t, "the headless page test needs Debian's chromium: scripts/deps.sh test installs it (apt-get install chromium)",
+		"chromium", "chromium-browser")
 }
 
 // runChromium runs headless chromium with args and the page URL, bounded in time.

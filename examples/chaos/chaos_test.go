@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 // TestMain lets the test binary be the web-server task ("serve").
@@ -25,11 +26,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Mesos, HAProxy and tasks; skipped with -short")
 	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy is not installed (make test installs it)")
-		}
-	}
+	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
 	opt := bounded()
 	limit := 110 * time.Second
 	if os.Getenv("WEBFARM_CHAOS") == "full" {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/mesos/local"
 	"github.com/webfarm/webfarm/status"
 )
@@ -251,14 +252,10 @@ func tail(s string, n int) string {
 
 // checkLivePage loads the running farm's status page in headless Chromium
 // and checks that it drew the chart and filled the tiles and the pool from
-// the live farm. Without chromium it logs why and returns.
+// the live farm. Without chromium it skips (fails under WEBFARM_REQUIRE=1).
 func checkLivePage(t *testing.T, url string) {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Log("chromium is not installed: skipping the live status page check (scripts/deps.sh test installs it)")
-		return
-	}
+	bin := testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install chromium)", "chromium", "chromium-browser")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -390,9 +387,5 @@ func TestDemoExternalMaster(t *testing.T) {
 // needHAProxy skips the test where haproxy is not installed.
 func needHAProxy(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy is not installed: `make test` installs it (scripts/deps.sh), or apt-get install haproxy")
-		}
-	}
+	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -207,10 +209,7 @@ func TestRenderApacheConfig(t *testing.T) {
 func apache2(t *testing.T) string {
 	t.Helper()
 	const bin = "/usr/sbin/apache2"
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("Debian's apache2 is not installed (%v): `make demo BACKEND=apache` or apt-get install apache2", err)
-	}
-	return bin
+	return testenv.LookPath(t, "Debian's apache2: scripts/deps.sh test installs it (apt-get install apache2)", bin)
 }
 
 func TestApacheConfigIsValid(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 func needHAProxy(t *testing.T) {
@@ -21,11 +23,7 @@ func needHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts haproxy; skipped with -short")
 	}
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-			t.Skip("haproxy not installed (make test installs it)")
-		}
-	}
+	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -61,12 +61,12 @@ func TestConformance(t *testing.T) {
 					}
 					return netip.AddrPortFrom(netip.MustParseAddr("10.0.0.10"), uint16(31000+i))
 				},
-				Traffic: func(context.Context) error {
+				Traffic: func(context.Context, lb.Balancer) (int, error) {
 					// Publish 120 requests for the minute that becomes
 					// complete when the clock moves on by a minute.
 					s.PutMetric(tc.ns, tc.name2, tc.dims, s.Now().Add(-2*time.Minute), 120)
 					s.Advance(time.Minute)
-					return nil
+					return 120, nil
 				},
 			})
 		})

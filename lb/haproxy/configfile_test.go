@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb"
 )
 
@@ -159,14 +160,7 @@ func TestRewrittenConfigIsValid(t *testing.T) {
 
 func haproxyBinary(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-		return "/usr/sbin/haproxy"
-	}
-	p, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Skip("haproxy not installed (make test installs it)")
-	}
-	return p
+	return testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "/usr/sbin/haproxy", "haproxy")
 }
 
 func TestOpenConfigFile(t *testing.T) {

@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 // needHAProxy skips tests that start haproxy under -short or when it is
@@ -24,11 +24,7 @@ func needHAProxy(t testing.TB) {
 	if testing.Short() {
 		t.Skip("starts haproxy; skipped with -short")
 	}
-	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
-		if _, err := exec.LookPath("haproxy"); err != nil {
-			t.Skip("haproxy not installed (make test installs it)")
-		}
-	}
+	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
 }
 
 // quiet is a logger for tests: warnings and errors only.

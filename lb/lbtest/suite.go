@@ -17,12 +17,30 @@
 // Each rule of the [lb.Balancer] contract is one subtest, run on a fresh
 // balancer: Add and Remove are idempotent; Add of a known ID with another
 // address fails with lb.ErrExists; Drain then Remove leaves no trace in
-// Backends or Stats; Backends reflects Add and Remove; counters never go
-// backwards; unknown IDs give lb.ErrNotFound; a cancelled context returns
+// Backends or Stats; a drained backend's Stats state is draining;
+// Backends reflects Add and Remove; Stats.At is set and counters never go
+// backwards; Stats.Backends covers the pool and names no ID that was never
+// added; unknown IDs give lb.ErrNotFound; a cancelled context returns
 // promptly with context.Canceled; optional interfaces ([lb.ConnCounter],
-// [lb.Weighter], [lb.Resumer]) are checked only when present and must agree
-// with the base methods (Drain then Resume is ready again in Stats); and all methods may be called concurrently. Run the suite under
+// [lb.Weighter], [lb.Resumer]) are checked only when present and must
+// agree with the base methods (Drain then Resume is ready again in
+// Stats); and all methods may be called concurrently. Run the suite under
 // the race detector (go test -race).
+//
+// With [Config.Traffic], which sends requests through the balancer to
+// servers at [Config.Addr], the suite also proves what the scaler reads
+// (TrafficCounted): Stats.Requests and each backend's counter rise by at
+// least the requests sent, within the driver's [Config.Lag]; the requests
+// split across the ready backends; and none reaches a drained backend. A
+// driver whose counters never move fails it. Drivers that can carry
+// traffic in a test should set it:
+//
+//	lbtest.RunConfig(t, newBalancer, lbtest.Config{
+//		Addr: func(i int) netip.AddrPort { return servers[i] }, // listening
+//		Traffic: func(ctx context.Context, b lb.Balancer) (int, error) {
+//			return 10, getN(ctx, frontendOf(b), 10) // 10 requests through b
+//		},
+//	})
 //
 // [Check] runs the same rules outside package testing and returns every
 // misbehaviour joined into one error.
@@ -43,17 +61,40 @@ import (
 
 // Config tunes the suite. The zero Config is valid.
 type Config struct {
-	// Addr returns the address of the i-th backend a case adds (i ≥ 0).
-	// Nothing needs to listen there. If nil, 127.0.0.1:(20000+i) is used.
+	// Addr returns the address of the i-th backend a case adds (i ≥ 0,
+	// at most 3). Without Traffic nothing needs to listen there. With
+	// Traffic, a server must listen at every Addr(i) and answer what
+	// Traffic sends (an HTTP server for an HTTP balancer, any TCP
+	// server that accepts for an L4 one): the traffic check counts what
+	// reached each backend. If nil, 127.0.0.1:(20000+i) is used.
 	Addr func(i int) netip.AddrPort
 	// Timeout bounds each case, and is how long a call with a cancelled
 	// context may take to return. If zero, 10s is used for a case and 2s
 	// for a cancelled call.
 	Timeout time.Duration
-	// Traffic, if set, is called between Stats readings so that counters
-	// move (for example by sending requests through the balancer to
-	// backends that the suite's addresses point at).
-	Traffic func(ctx context.Context) error
+	// Traffic, if set, sends requests through b, the balancer under test
+	// (to its frontend: the suite does not know where that listens, so
+	// Traffic finds it from b), and returns how many it sent, in the
+	// unit of b's counters: requests for an HTTP balancer, connections
+	// for an L4 one (send each request on a new connection there). It
+	// must send at least one; the suite calls it again until enough
+	// went through to see them split across the ready backends.
+	//
+	// With Traffic set the suite calls it between Stats readings (so
+	// that CountersMonotonic compares moving counters) and runs
+	// TrafficCounted: Stats.Requests and the per-backend counters rise
+	// by at least what Traffic sent, the requests split across the
+	// ready backends, and none reaches a drained one. A driver whose
+	// counters never move fails it. Without Traffic, TrafficCounted is
+	// not run: a driver that can carry traffic in its tests should set it.
+	Traffic func(ctx context.Context, b lb.Balancer) (sent int, err error)
+	// Lag is how long after Traffic returns the driver's Stats may take
+	// to show it (the driver documents it: for example a kernel that
+	// folds counters in every two seconds, or a balancer that counts a
+	// request when its stream closes just after the answer). The suite
+	// polls Stats until the traffic shows or Lag has passed. If zero,
+	// the first reading after Traffic returns must show it.
+	Lag time.Duration
 }
 
 func (c Config) addr(i int) netip.AddrPort {
@@ -67,6 +108,8 @@ type testCase struct {
 	name string
 	rule string
 	run  func(tc *tester) error
+	// traffic marks a case that runs only with Config.Traffic.
+	traffic bool
 }
 
 // tester holds one case's balancer and config.
@@ -101,7 +144,7 @@ func Run(t *testing.T, newBalancer func(t *testing.T) lb.Balancer) {
 // RunConfig is [Run] with a Config.
 func RunConfig(t *testing.T, newBalancer func(t *testing.T) lb.Balancer, cfg Config) {
 	t.Helper()
-	for _, c := range cases {
+	for _, c := range cfg.cases() {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.caseTimeout())
 			defer cancel()
@@ -118,7 +161,7 @@ func RunConfig(t *testing.T, newBalancer func(t *testing.T) lb.Balancer, cfg Con
 // one that implements io.Closer.
 func Check(ctx context.Context, newBalancer func() (lb.Balancer, error), cfg Config) error {
 	var errs []error
-	for _, c := range cases {
+	for _, c := range cfg.cases() {
 		b, err := newBalancer()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: newBalancer: %w", c.name, err))
@@ -132,6 +175,18 @@ func Check(ctx context.Context, newBalancer func() (lb.Balancer, error), cfg Con
 		_ = lb.Close(b)
 	}
 	return errors.Join(errs...)
+}
+
+// cases returns the cases to run: all of them, less those that need
+// Traffic when it is not set.
+func (c Config) cases() []testCase {
+	var out []testCase
+	for _, tc := range cases {
+		if !tc.traffic || c.Traffic != nil {
+			out = append(out, tc)
+		}
+	}
+	return out
 }
 
 func runCase(ctx context.Context, c testCase, b lb.Balancer, cfg Config) (err error) {
@@ -151,19 +206,20 @@ func runCase(ctx context.Context, c testCase, b lb.Balancer, cfg Config) (err er
 }
 
 var cases = []testCase{
-	{"AddIdempotent", "adding a Backend already in the pool succeeds and changes nothing", (*tester).addIdempotent},
-	{"AddConflict", "adding a known ID with another address fails with lb.ErrExists and changes nothing", (*tester).addConflict},
-	{"AddInvalid", "adding an invalid Backend fails with lb.ErrInvalid", (*tester).addInvalid},
-	{"BackendsReflectsPool", "Backends lists exactly what was added and not removed", (*tester).backendsReflect},
-	{"DrainThenRemove", "Drain then Remove leaves no trace in Backends or Stats", (*tester).drainRemove},
-	{"DrainIdempotent", "draining a draining backend succeeds and keeps it in the pool", (*tester).drainIdempotent},
-	{"RemoveIdempotent", "removing an ID that is not in the pool succeeds", (*tester).removeIdempotent},
-	{"UnknownID", "unknown IDs give errors matching lb.ErrNotFound", (*tester).unknownID},
-	{"CountersMonotonic", "counters never go backwards within one balancer life", (*tester).countersMonotonic},
-	{"StatsBackends", "Stats.Backends, when set, covers every listed backend", (*tester).statsBackends},
-	{"ContextCancelled", "a cancelled context returns promptly with context.Canceled", (*tester).cancelled},
-	{"OptionalInterfaces", "optional interfaces agree with the base methods", (*tester).optional},
-	{"Concurrent", "all methods are safe for concurrent use", (*tester).concurrent},
+	{"AddIdempotent", "adding a Backend already in the pool succeeds and changes nothing", (*tester).addIdempotent, false},
+	{"AddConflict", "adding a known ID with another address fails with lb.ErrExists and changes nothing", (*tester).addConflict, false},
+	{"AddInvalid", "adding an invalid Backend fails with lb.ErrInvalid", (*tester).addInvalid, false},
+	{"BackendsReflectsPool", "Backends lists exactly what was added and not removed", (*tester).backendsReflect, false},
+	{"DrainThenRemove", "Drain then Remove leaves no trace in Backends or Stats", (*tester).drainRemove, false},
+	{"DrainIdempotent", "draining a draining backend succeeds, keeps it in the pool, and Stats reports it draining", (*tester).drainIdempotent, false},
+	{"RemoveIdempotent", "removing an ID that is not in the pool succeeds", (*tester).removeIdempotent, false},
+	{"UnknownID", "unknown IDs give errors matching lb.ErrNotFound", (*tester).unknownID, false},
+	{"CountersMonotonic", "Stats.At is set and counters never go backwards within one balancer life", (*tester).countersMonotonic, false},
+	{"StatsBackends", "Stats.Backends, when set, has an entry for every backend Backends lists and none for an ID never added", (*tester).statsBackends, false},
+	{"TrafficCounted", "Stats.Requests and each backend's Requests rise by at least the requests sent (within Config.Lag), split across the ready backends, and a drained backend gets no new requests", (*tester).trafficCounted, true},
+	{"ContextCancelled", "a cancelled context returns promptly with context.Canceled", (*tester).cancelled, false},
+	{"OptionalInterfaces", "optional interfaces agree with the base methods", (*tester).optional, false},
+	{"Concurrent", "all methods are safe for concurrent use", (*tester).concurrent, false},
 }
 
 func (tc *tester) backend(i int) lb.Backend {
@@ -332,8 +388,8 @@ func (tc *tester) drainIdempotent() error {
 	if err != nil {
 		return fmt.Errorf("Stats() = %w", err)
 	}
-	if bs, ok := s.Backends[b.ID]; ok && bs.State != lb.StateDraining && bs.State != lb.StateUnknown {
-		return fmt.Errorf("Stats().Backends[%s].State = %s after Drain, want draining (or unknown)", b.ID, bs.State)
+	if bs, ok := s.Backends[b.ID]; ok && bs.State != lb.StateDraining {
+		return fmt.Errorf("Stats().Backends[%s].State = %s after Drain, want draining", b.ID, bs.State)
 	}
 	return tc.b.Remove(tc.ctx, b.ID)
 }
@@ -379,7 +435,7 @@ func (tc *tester) unknownID() error {
 
 func (tc *tester) stats() (lb.Stats, error) {
 	if tc.cfg.Traffic != nil {
-		if err := tc.cfg.Traffic(tc.ctx); err != nil {
+		if _, err := tc.cfg.Traffic(tc.ctx, tc.b); err != nil {
 			return lb.Stats{}, fmt.Errorf("Config.Traffic: %w", err)
 		}
 	}
@@ -460,6 +516,9 @@ func (tc *tester) statsBackends() error {
 				return fmt.Errorf("Stats().Backends = %v lacks %s, which Backends lists", s.Backends, tc.backend(i).ID)
 			}
 		}
+	}
+	if err := tc.knownOnly(s, "Add of 2 backends", tc.backend(0).ID, tc.backend(1).ID); err != nil {
+		return err
 	}
 	for i := range 2 {
 		if err := tc.b.Remove(tc.ctx, tc.backend(i).ID); err != nil {
@@ -583,7 +642,10 @@ func (tc *tester) wantState(id, after string, want lb.State) error {
 	if err != nil {
 		return fmt.Errorf("Stats() = %w", err)
 	}
-	if bs, ok := s.Backends[id]; ok && bs.State != want && bs.State != lb.StateUnknown {
+	if bs, ok := s.Backends[id]; ok && bs.State != want && (want == lb.StateDraining || bs.State != lb.StateUnknown) {
+		if want == lb.StateDraining {
+			return fmt.Errorf("after %s: Stats().Backends[%s].State = %s, want %s", after, id, bs.State, want)
+		}
 		return fmt.Errorf("after %s: Stats().Backends[%s].State = %s, want %s (or unknown)", after, id, bs.State, want)
 	}
 	return nil
@@ -639,4 +701,150 @@ func (tc *tester) concurrent() error {
 		return err
 	}
 	return tc.wantPool("concurrent Add, Drain and Remove of every backend")
+}
+
+// knownOnly checks that s.Backends names no ID outside pool.
+func (tc *tester) knownOnly(s lb.Stats, after string, pool ...string) error {
+	for id := range s.Backends {
+		if !slices.Contains(pool, id) {
+			return fmt.Errorf("after %s: Stats().Backends has %q, an ID never added (pool %q)", after, id, pool)
+		}
+	}
+	return nil
+}
+
+// send calls Config.Traffic until it has sent at least want requests
+// (at most 20 calls) and returns how many it sent.
+func (tc *tester) send(want int) (int, error) {
+	sent := 0
+	for call := 0; sent < want; call++ {
+		if call == 20 {
+			return sent, fmt.Errorf("Config.Traffic sent %d requests in %d calls, want ≥ %d: it must send some each call", sent, call, want)
+		}
+		n, err := tc.cfg.Traffic(tc.ctx, tc.b)
+		if err != nil {
+			return sent, fmt.Errorf("Config.Traffic: %w", err)
+		}
+		if n <= 0 {
+			return sent, fmt.Errorf("Config.Traffic returned %d requests sent, want ≥ 1", n)
+		}
+		sent += n
+	}
+	return sent, nil
+}
+
+// rise is how far each counter rose between two readings.
+type rise struct {
+	total   uint64
+	backend map[string]uint64 // nil when the reading has no Backends
+}
+
+func riseOf(before, after lb.Stats) rise {
+	r := rise{total: after.Requests - min(before.Requests, after.Requests)}
+	if after.Backends != nil {
+		r.backend = make(map[string]uint64, len(after.Backends))
+		for id, a := range after.Backends {
+			b := before.Backends[id].Requests
+			r.backend[id] = a.Requests - min(a.Requests, b)
+		}
+	}
+	return r
+}
+
+// counted polls Stats, for at most Config.Lag, until the counters rose
+// from before by at least sent in total and over ready (when the driver
+// reports per-backend counters). It returns the last reading and rise.
+func (tc *tester) counted(before lb.Stats, sent int, ready []string) (lb.Stats, rise, error) {
+	deadline := time.Now().Add(tc.cfg.Lag)
+	for {
+		s, err := tc.b.Stats(tc.ctx)
+		if err != nil {
+			return s, rise{}, fmt.Errorf("Stats() = %w", err)
+		}
+		r := riseOf(before, s)
+		var perBackend uint64
+		for _, id := range ready {
+			perBackend += r.backend[id]
+		}
+		if r.total >= uint64(sent) && (s.Backends == nil || perBackend >= uint64(sent)) {
+			return s, r, nil
+		}
+		if !time.Now().Before(deadline) {
+			if r.total < uint64(sent) {
+				return s, r, fmt.Errorf("Stats().Requests rose by %d after Traffic sent %d requests (waited Config.Lag %s): the counters do not count the traffic", r.total, sent, tc.cfg.Lag)
+			}
+			return s, r, fmt.Errorf("the ready backends' Stats().Backends[…].Requests rose by %d in all (%v) after Traffic sent %d requests (waited Config.Lag %s): per-backend counters do not count the traffic", perBackend, r.backend, sent, tc.cfg.Lag)
+		}
+		select {
+		case <-tc.ctx.Done():
+			return s, r, fmt.Errorf("waiting for Stats to count %d requests: %w", sent, tc.ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// trafficCounted checks what the scaler reads: the counters count what
+// was sent, per backend as well, the split reaches every ready backend,
+// and a drained backend gets nothing new.
+func (tc *tester) trafficCounted() error {
+	const n = 3
+	var ids []string
+	for i := range n {
+		if err := tc.add(tc.backend(i)); err != nil {
+			return err
+		}
+		ids = append(ids, tc.backend(i).ID)
+	}
+	// One call first: a delayed source (CloudWatch) may have no reading
+	// before traffic at all.
+	if _, err := tc.send(1); err != nil {
+		return err
+	}
+	before, _, err := tc.counted(lb.Stats{}, 0, nil)
+	if err != nil {
+		return err
+	}
+	sent, err := tc.send(4 * n)
+	if err != nil {
+		return err
+	}
+	after, r, err := tc.counted(before, sent, ids)
+	if err != nil {
+		return err
+	}
+	if err := tc.knownOnly(after, "traffic", ids...); err != nil {
+		return err
+	}
+	if after.Backends != nil {
+		for _, id := range ids {
+			if r.backend[id] == 0 {
+				return fmt.Errorf("Stats().Backends[%[3]s].Requests did not move after Config.Traffic sent %[1]d requests over %[2]d ready backends (rises %[4]v): the requests must split across the ready backends, and each backend's counter must count its share", sent, n, id, r.backend)
+			}
+		}
+	}
+
+	drained := ids[0]
+	if err := tc.b.Drain(tc.ctx, drained); err != nil {
+		return fmt.Errorf("Drain(%s) = %w", drained, err)
+	}
+	if err := tc.wantState(drained, "Drain", lb.StateDraining); err != nil {
+		return err
+	}
+	before = after
+	if sent, err = tc.send(4 * (n - 1)); err != nil {
+		return err
+	}
+	after, r, err = tc.counted(before, sent, ids[1:])
+	if after.Backends != nil && r.backend[drained] != 0 {
+		return fmt.Errorf("after Drain(%s), Traffic sent %d requests and %d reached the drained backend (rises %v): Drain must stop new requests", drained, sent, r.backend[drained], r.backend)
+	}
+	if err != nil {
+		return fmt.Errorf("after Drain(%s): %w", drained, err)
+	}
+	for _, id := range ids {
+		if err := tc.b.Remove(tc.ctx, id); err != nil {
+			return fmt.Errorf("Remove(%s) = %w", id, err)
+		}
+	}
+	return nil
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
@@ -20,12 +23,60 @@ func TestMemoryConforms(t *testing.T) {
 	})
 }
 
+// server is what the self-test's traffic needs: Memory's Serve, which
+// the broken balancers below promote or override.
+type server interface{ Serve(n uint64) int }
+
+// serve7 is Config.Traffic for Memory and the broken balancers built on
+// it: 7 requests through b.
+func serve7(_ context.Context, b lb.Balancer) (int, error) {
+	s, ok := b.(server)
+	if !ok {
+		return 0, fmt.Errorf("%T cannot Serve", b)
+	}
+	s.Serve(7)
+	return 7, nil
+}
+
 func TestMemoryConformsWithTraffic(t *testing.T) {
-	var m *lbtest.Memory
 	lbtest.RunConfig(t, func(t *testing.T) lb.Balancer {
-		m = lbtest.NewMemory()
-		return m
-	}, lbtest.Config{Traffic: func(context.Context) error { m.Serve(7); return nil }})
+		return lbtest.NewMemory()
+	}, lbtest.Config{Traffic: serve7})
+}
+
+// lagging counts what it serves only after delay, as a balancer whose
+// counters trail the traffic does.
+type lagging struct {
+	*lbtest.Memory
+	delay time.Duration
+}
+
+func (b lagging) Serve(n uint64) int {
+	time.AfterFunc(b.delay, func() { b.Memory.Serve(n) })
+	return 0
+}
+
+// TestLag: counters that trail the traffic pass within Config.Lag and
+// fail the traffic check without it.
+func TestLag(t *testing.T) {
+	newLagging := func() (lb.Balancer, error) { return lagging{lbtest.NewMemory(), 50 * time.Millisecond}, nil }
+	if err := lbtest.Check(context.Background(), newLagging, lbtest.Config{Traffic: serve7, Lag: 2 * time.Second}); err != nil {
+		t.Errorf("counters 50ms behind with Config.Lag 2s: %v", err)
+	}
+	err := lbtest.Check(context.Background(), newLagging, lbtest.Config{Traffic: serve7})
+	if err == nil || !strings.Contains(err.Error(), "TrafficCounted: ") {
+		t.Errorf("counters 50ms behind with no Config.Lag: Check = %v, want a TrafficCounted failure", err)
+	}
+}
+
+// TestTrafficMustSend: a Traffic that sends nothing cannot prove
+// anything, and the suite says so.
+func TestTrafficMustSend(t *testing.T) {
+	err := lbtest.Check(context.Background(), func() (lb.Balancer, error) { return lbtest.NewMemory(), nil },
+		lbtest.Config{Traffic: func(context.Context, lb.Balancer) (int, error) { return 0, nil }})
+	if err == nil || !strings.Contains(err.Error(), "TrafficCounted: Config.Traffic returned 0 requests sent") {
+		t.Errorf("Check with a Traffic that sends nothing = %v, want TrafficCounted to say so", err)
+	}
 }
 
 // Each broken balancer breaks one rule of the contract; the suite must
@@ -49,7 +100,122 @@ type (
 	overwritesAdd struct{ *lbtest.Memory }
 	resumeNoop    struct{ *lbtest.Memory }
 	resumeUnknown struct{ *lbtest.Memory }
+
+	frozenCounters  struct{ *lbtest.Memory }
+	frozenBackends  struct{ *lbtest.Memory }
+	undercounts     struct{ *lbtest.Memory }
+	noSplit         struct{ *lbtest.Memory }
+	phantomBackend  struct{ *lbtest.Memory }
+	drainedReady    struct{ *lbtest.Memory }
+	zeroAt          struct{ *lbtest.Memory }
+	drainStillServe struct {
+		*lbtest.Memory
+		mu      sync.Mutex
+		drained map[string]bool
+	}
 )
+
+// Stats never moves: the scaler would see no load.
+func (b frozenCounters) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := frozenBackends(b).Stats(ctx)
+	s.Requests = 0
+	return s, err
+}
+
+// Stats.Requests moves, the per-backend counters do not.
+func (b frozenBackends) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	for id, bs := range s.Backends {
+		bs.Requests = 0
+		s.Backends[id] = bs
+	}
+	return s, err
+}
+
+// Stats counts half of what was served.
+func (b undercounts) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	s.Requests /= 2
+	return s, err
+}
+
+// Stats puts every request on the first backend, as a driver that reads
+// one server's counter for all would.
+func (b noSplit) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	ids := slices.Sorted(maps.Keys(s.Backends))
+	for i, id := range ids {
+		bs := s.Backends[id]
+		bs.Requests = 0
+		if i == 0 {
+			bs.Requests = s.Requests
+		}
+		s.Backends[id] = bs
+	}
+	return s, err
+}
+
+// Stats reports a backend nobody added.
+func (b phantomBackend) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	if s.Backends != nil {
+		s.Backends["lbtest-ghost"] = lb.BackendStats{State: lb.StateReady}
+	}
+	return s, err
+}
+
+// Stats reports drained backends as ready.
+func (b drainedReady) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	for id, bs := range s.Backends {
+		if bs.State == lb.StateDraining {
+			bs.State = lb.StateReady
+			s.Backends[id] = bs
+		}
+	}
+	return s, err
+}
+
+// Stats.At is never set.
+func (b zeroAt) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	s.At = time.Time{}
+	return s, err
+}
+
+// Drain reports the backend draining but it keeps getting new requests.
+func (b *drainStillServe) Drain(ctx context.Context, id string) error {
+	if _, err := b.Memory.ActiveConns(ctx, id); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drained == nil {
+		b.drained = map[string]bool{}
+	}
+	b.drained[id] = true
+	return nil
+}
+
+func (b *drainStillServe) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, bs := range s.Backends {
+		if b.drained[id] {
+			bs.State = lb.StateDraining
+			s.Backends[id] = bs
+		}
+	}
+	return s, err
+}
+
+func (b *drainStillServe) Remove(ctx context.Context, id string) error {
+	b.mu.Lock()
+	delete(b.drained, id)
+	b.mu.Unlock()
+	return b.Memory.Remove(ctx, id)
+}
 
 // Resume claims success and leaves the backend draining.
 func (b resumeNoop) Resume(ctx context.Context, id string) error {
@@ -144,26 +310,38 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		name     string
 		new      func() lb.Balancer
 		wantCase string
+		wantText string // what the failure must say, if set
 	}{
-		{"second Add fails", func() lb.Balancer { return addNotIdempotent{lbtest.NewMemory()} }, "AddIdempotent"},
-		{"Remove of absent fails", func() lb.Balancer { return removeStrict{lbtest.NewMemory()} }, "RemoveIdempotent"},
-		{"Drain of unknown succeeds", func() lb.Balancer { return drainUnknownOK{lbtest.NewMemory()} }, "UnknownID"},
-		{"context ignored", func() lb.Balancer { return ignoresContext{lbtest.NewMemory()} }, "ContextCancelled"},
-		{"removed backend still listed", func() lb.Balancer { return &leaksAfterRemove{Memory: lbtest.NewMemory()} }, "DrainThenRemove"},
-		{"counter goes backwards", func() lb.Balancer { return &countersBackwards{Memory: lbtest.NewMemory()} }, "CountersMonotonic"},
-		{"sentinel lost by %v", func() lb.Balancer { return plainErrors{lbtest.NewMemory()} }, "UnknownID"},
-		{"conflicting Add overwrites", func() lb.Balancer { return overwritesAdd{lbtest.NewMemory()} }, "AddConflict"},
-		{"Resume leaves it draining", func() lb.Balancer { return resumeNoop{lbtest.NewMemory()} }, "OptionalInterfaces"},
-		{"Resume of unknown succeeds", func() lb.Balancer { return resumeUnknown{lbtest.NewMemory()} }, "UnknownID"},
+		{"second Add fails", func() lb.Balancer { return addNotIdempotent{lbtest.NewMemory()} }, "AddIdempotent", ""},
+		{"Remove of absent fails", func() lb.Balancer { return removeStrict{lbtest.NewMemory()} }, "RemoveIdempotent", ""},
+		{"Drain of unknown succeeds", func() lb.Balancer { return drainUnknownOK{lbtest.NewMemory()} }, "UnknownID", ""},
+		{"context ignored", func() lb.Balancer { return ignoresContext{lbtest.NewMemory()} }, "ContextCancelled", ""},
+		{"removed backend still listed", func() lb.Balancer { return &leaksAfterRemove{Memory: lbtest.NewMemory()} }, "DrainThenRemove", ""},
+		{"counter goes backwards", func() lb.Balancer { return &countersBackwards{Memory: lbtest.NewMemory()} }, "CountersMonotonic", ""},
+		{"sentinel lost by %v", func() lb.Balancer { return plainErrors{lbtest.NewMemory()} }, "UnknownID", ""},
+		{"conflicting Add overwrites", func() lb.Balancer { return overwritesAdd{lbtest.NewMemory()} }, "AddConflict", ""},
+		{"Resume leaves it draining", func() lb.Balancer { return resumeNoop{lbtest.NewMemory()} }, "OptionalInterfaces", ""},
+		{"Resume of unknown succeeds", func() lb.Balancer { return resumeUnknown{lbtest.NewMemory()} }, "UnknownID", ""},
+		{"counters frozen", func() lb.Balancer { return frozenCounters{lbtest.NewMemory()} }, "TrafficCounted", "Stats().Requests rose by 0"},
+		{"per-backend counters frozen", func() lb.Balancer { return frozenBackends{lbtest.NewMemory()} }, "TrafficCounted", "per-backend counters do not count the traffic"},
+		{"total undercounts", func() lb.Balancer { return undercounts{lbtest.NewMemory()} }, "TrafficCounted", "Stats().Requests rose by 7 after Traffic sent 14"},
+		{"counters do not split", func() lb.Balancer { return noSplit{lbtest.NewMemory()} }, "TrafficCounted", "must split across the ready backends"},
+		{"phantom backend ID", func() lb.Balancer { return phantomBackend{lbtest.NewMemory()} }, "StatsBackends", "an ID never added"},
+		{"drained reported ready", func() lb.Balancer { return drainedReady{lbtest.NewMemory()} }, "DrainIdempotent", "State = ready after Drain, want draining"},
+		{"Stats.At zero", func() lb.Balancer { return zeroAt{lbtest.NewMemory()} }, "CountersMonotonic", "Stats().At is zero"},
+		{"drained backend still served", func() lb.Balancer { return &drainStillServe{Memory: lbtest.NewMemory()} }, "TrafficCounted", "reached the drained backend"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := lbtest.Check(context.Background(), func() (lb.Balancer, error) { return tc.new(), nil }, lbtest.Config{})
+			err := lbtest.Check(context.Background(), func() (lb.Balancer, error) { return tc.new(), nil }, lbtest.Config{Traffic: serve7})
 			if err == nil {
 				t.Fatalf("Check passed a balancer whose fault is %q", tc.name)
 			}
 			if !strings.Contains(err.Error(), tc.wantCase+": ") {
 				t.Errorf("Check error does not name case %s:\n%v", tc.wantCase, err)
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("Check error does not say %q:\n%v", tc.wantText, err)
 			}
 		})
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 // vmModules are loaded in the VM, dependencies first.
@@ -59,7 +61,7 @@ func TestVM(t *testing.T) {
 	case testing.Short():
 		t.Skip("-short: no VM")
 	case runtime.GOARCH != "amd64":
-		t.Skipf("the test VM is x86-64; this is %s", runtime.GOARCH)
+		testenv.Need(t, "an x86-64 machine for the test VM", "this is "+runtime.GOARCH+": run TestKernel* as root on a kernel with IPVS instead")
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {

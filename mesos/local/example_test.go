@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/webfarm/webfarm/internal/testenv"
 )
 
 // The judge: mesos-go's own example-scheduler and example-executor, built
@@ -61,7 +63,7 @@ func exampleBinaries(t *testing.T) (sched, executor string) {
 	}
 	if err := run("get", pkg+"example-scheduler@"+mesosGoVersion, pkg+"example-executor@"+mesosGoVersion,
 		"github.com/prometheus/client_golang@v0.9.4", "github.com/pborman/uuid@v1.2.1", "github.com/pquerna/ffjson/fflib/v1"); err != nil {
-		t.Skipf("cannot fetch mesos-go's example modules (no module proxy?): %v", err)
+		testenv.Need(t, "mesos-go's example modules", fmt.Sprintf("scripts/deps.sh test downloads them into the module cache (no module proxy?): %v", err))
 	}
 	for _, b := range []struct{ name, out string }{{"example-scheduler", sched}, {"example-executor", executor}} {
 		tmp := fmt.Sprintf("%s.%d.tmp", b.out, os.Getpid()) // concurrent test runs may build too

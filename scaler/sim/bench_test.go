@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/scaler"
 	"github.com/webfarm/webfarm/scaler/sim"
 )
@@ -21,7 +22,7 @@ func BenchmarkNASA(b *testing.B) {
 	}
 	tr, err := sim.LoadCSV(nasaTrace)
 	if errors.Is(err, os.ErrNotExist) {
-		b.Skipf("NASA trace not found at %s", nasaTrace)
+		testenv.Need(b, "the NASA trace "+nasaTrace, "it lives in ../shared/traces beside the clone")
 	}
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/scaler"
 	"github.com/webfarm/webfarm/scaler/sim"
 )
@@ -234,7 +235,7 @@ const nasaTrace = "../../../shared/traces/nasa-http-1995-5m.csv"
 func TestNASASlice(t *testing.T) {
 	tr, err := sim.LoadCSV(nasaTrace)
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("NASA trace not found at %s (it lives in ../shared/traces beside the clone); the synthetic trace still runs", nasaTrace)
+		testenv.Need(t, "the NASA trace "+nasaTrace, "it lives in ../shared/traces beside the clone; the synthetic trace still runs")
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -77,25 +77,34 @@ func get(t *testing.T, url string) (int, string) {
 // with real backends behind it and real traffic between Stats readings.
 func TestConformance(t *testing.T) {
 	addrs, _ := servers(t, 4, 0)
-	var url string
+	var urls sync.Map // lb.Balancer → the URL it serves on
 	lbtest.RunConfig(t, func(t *testing.T) lb.Balancer {
 		b := newBalancer(t)
-		url = front(t, b)
+		urls.Store(lb.Balancer(b), front(t, b))
 		return b
 	}, lbtest.Config{
 		Addr: func(i int) netip.AddrPort { return addrs[i%len(addrs)] },
-		Traffic: func(ctx context.Context) error {
-			for range 5 {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		Traffic: func(ctx context.Context, b lb.Balancer) (int, error) {
+			url, ok := urls.Load(b)
+			if !ok {
+				return 0, fmt.Errorf("no front for %T %p", b, b)
+			}
+			const n = 5
+			for i := range n {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url.(string), nil)
+				if err != nil {
+					return i, err
+				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
-					return err
+					return i, err
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
-			return nil
+			return n, nil
 		},
+		// Lag zero: the proxy counts a request before it forwards it.
 	})
 }
 
