@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb/lbtest"
 	"github.com/webfarm/webfarm/mesos/local"
 )
@@ -55,8 +56,8 @@ func TestSecretNeverPrinted(t *testing.T) {
 				outs = append(outs, fmt.Sprintf(verb, tc.v))
 			}
 			for i, out := range outs {
-				if strings.Contains(out, testSecret) {
-					t.Errorf("output %d shows the secret: %s", i, out)
+				if leaks := testenv.SecretLeaks(out, "webfarm", testSecret); len(leaks) > 0 {
+					t.Errorf("output %d shows the secret (%v): %s", i, leaks, out)
 				}
 			}
 			if !strings.Contains(outs[0], "REDACTED") {
@@ -117,10 +118,12 @@ func TestLocalSecretNotLogged(t *testing.T) {
 			t.Errorf("log lacks %q: the test did not see what it checks", want)
 		}
 	}
-	if strings.Contains(logs, testSecret) {
-		for _, l := range strings.Split(logs, "\n") {
-			if strings.Contains(l, testSecret) {
-				t.Errorf("secret in log line: %s", l)
+	for _, secret := range []string{testSecret, wrong} {
+		if leaks := testenv.SecretLeaks(logs, "webfarm", secret); len(leaks) > 0 {
+			for _, l := range strings.Split(logs, "\n") {
+				if leaks := testenv.SecretLeaks(l, "webfarm", secret); len(leaks) > 0 {
+					t.Errorf("secret in log line (%v): %s", leaks, l)
+				}
 			}
 		}
 	}

@@ -19,7 +19,10 @@
 //
 //   - scale events: the count changes up and down (50; 10 bounded), each
 //     waited for until Mesos, HAProxy and the scheduler agree;
-//   - master failover during scale-up and during scale-down;
+//   - master failover during scale-up; and during scale-down, while the
+//     two drains are held open by slow requests: the drains span the
+//     failover, no other task is chosen as a victim (before reconciliation
+//     or after), the slow requests finish, and no task is launched;
 //   - an agent lost with tasks on it: they leave HAProxy within one poll
 //     and are replaced;
 //   - the webfarm process (HAProxy driver, scheduler, controller) stopped
@@ -36,10 +39,16 @@
 //   - a backend task SIGKILLed from outside: out of HAProxy within one
 //     poll, replaced.
 //
+// Every scenario also bounds the load it ran under: the p99 latency of the
+// requests completed during it (at most 1 s) and the requests the
+// open-loop schedule skipped because every worker was busy (at most a
+// quarter second of load), besides its failed requests.
+//
 // Then security checks on the same farm: a scheduler call without
 // credentials gets 401, HAProxy's admin socket is mode 0600, tasks run
 // from an argument vector (their /proc cmdline), and the Mesos secret
-// appears in no log line. Each scenario prints what it injected and what it
+// appears in no log line, neither plain nor as the base64 of
+// principal:secret that a logged basic-auth header would carry. Each scenario prints what it injected and what it
 // measured; a summary table ends the run. The exit code is 1 when any
 // assertion failed.
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/scaler"
 )
 
@@ -20,8 +22,10 @@ type result struct {
 	Name     string
 	Injected string
 	Measured string
-	Requests int64 // load requests completed during the scenario
-	Failed   int64 // of which failed
+	Requests int64         // load requests completed during the scenario
+	Failed   int64         // of which failed
+	Skipped  int64         // load requests the schedule could not start: every worker busy
+	P99      time.Duration // of the load requests completed during the scenario
 	Allowed  string
 	Took     time.Duration
 	Err      error // nil: every assertion held
@@ -53,26 +57,22 @@ func runScenario(ctx context.Context, f *farm, sc scenario) result {
 	start := time.Now()
 	err := sc.run(ctx, f, &r)
 	r.Took = time.Since(start)
-	after := f.load.Snapshot()
-	r.Requests, r.Failed = after.Requests-before.Requests, after.Failed-before.Failed
+	d := f.load.Snapshot().Since(before)
+	r.Requests, r.Failed, r.Skipped, r.P99 = d.Requests, d.Failed, d.Skipped, d.P99
 	if r.Requests == 0 {
 		err = errors.Join(err, errors.New("no load requests completed during the scenario"))
 	}
 	if r.Failed > 0 && r.Allowed == "" {
-		err = errors.Join(err, fmt.Errorf("%d of %d requests failed (%v), want 0", r.Failed, r.Requests, errorDelta(before.Errors, after.Errors)))
+		err = errors.Join(err, fmt.Errorf("%d of %d requests failed (%v), want 0", r.Failed, r.Requests, d.Errors))
+	}
+	if maxSkipped := f.opt.maxSkipped(); r.Skipped > maxSkipped {
+		err = errors.Join(err, fmt.Errorf("the load skipped %d requests (every worker busy), want ≤ %d", r.Skipped, maxSkipped))
+	}
+	if r.P99 > f.opt.MaxP99 {
+		err = errors.Join(err, fmt.Errorf("p99 of the load %s, want ≤ %s", r.P99, f.opt.MaxP99))
 	}
 	r.Err = err
 	return r
-}
-
-func errorDelta(a, b map[string]int64) map[string]int64 {
-	out := map[string]int64{}
-	for k, v := range b {
-		if d := v - a[k]; d > 0 {
-			out[k] = d
-		}
-	}
-	return out
 }
 
 // scaleTo pins the count and waits until it is served.
@@ -116,13 +116,10 @@ func scaleEvents(ctx context.Context, f *farm, r *result) error {
 	return nil
 }
 
-func failoverUp(ctx context.Context, f *farm, r *result) error { return failover(ctx, f, r, 1, 3) }
-
-func failoverDown(ctx context.Context, f *farm, r *result) error { return failover(ctx, f, r, 3, 1) }
-
-// failover changes the count from → to and fails the master over as soon
-// as the scheduler has taken the new count.
-func failover(ctx context.Context, f *farm, r *result, from, to int) error {
+// failoverUp changes the count 1 → 3 and fails the master over as soon
+// as the scheduler has taken the new count: exactly two tasks launch.
+func failoverUp(ctx context.Context, f *farm, r *result) error {
+	const from, to = 1, 3
 	if _, err := scaleTo(ctx, f, from); err != nil {
 		return err
 	}
@@ -164,13 +161,122 @@ func failover(ctx context.Context, f *farm, r *result, from, to int) error {
 	r.Injected = fmt.Sprintf("%d → %d tasks, master failover as the scheduler took the new count (%s after the script set it; %d serving, %d draining then)",
 		from, to, injected.Round(time.Millisecond), serving, draining)
 	r.Measured = fmt.Sprintf("settled %s after the change; %d tasks launched", time.Since(start).Round(time.Millisecond), launched)
-	if to < from && launched > 0 {
-		return fmt.Errorf("%d tasks launched during a scale-down", launched)
-	}
-	if to > from && launched != to-from {
+	if launched != to-from {
 		return fmt.Errorf("%d tasks launched for a scale-up by %d (duplicates?)", launched, to-from)
 	}
 	return nil
+}
+
+// failoverDown scales 3 → 1 with every backend kept busy by slow
+// requests, so that the two drains are held open, fails the master over
+// while they are, and asserts that the drains were in progress across the
+// failover, that no other task was chosen as a victim (the survivor never
+// drains, before reconciliation or after), that the slow requests on the
+// draining backends all finish, and that no task was launched.
+func failoverDown(ctx context.Context, f *farm, r *result) error {
+	const from, to = 3, 1
+	if _, err := scaleTo(ctx, f, from); err != nil {
+		return err
+	}
+	ids := f.taskIDs()
+	// Slow requests keep every backend busy, so the drains last about
+	// 3 s: the failover lands while they are held open.
+	slow := slowRequests(ctx, f, 2*from, 3*time.Second)
+	start := time.Now()
+	f.policy.set(to)
+	s := f.sched.get()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	var victims []string
+	err := f.waitFor(wctx, "two backends draining", func() (bool, string) {
+		victims = drainingInLB(s.Tasks())
+		return len(victims) == from-to, fmt.Sprint(s.Tasks())
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	// The drains are held open: the victims still have connections.
+	var held []string
+	for _, id := range victims {
+		if n, err := f.driver.ActiveConns(ctx, id); err == nil && n > 0 {
+			held = append(held, fmt.Sprintf("%s: %d conns", id, n))
+		}
+	}
+	// Watch every task view from now until the farm settles: a task that
+	// drains and is not one of the victims is a new victim.
+	watch, stopWatch := context.WithCancel(ctx)
+	newVictims := make(chan []string, 1)
+	go func() {
+		seen := map[string]bool{}
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, t := range s.Tasks() {
+				if t.Draining && !slices.Contains(victims, t.ID) {
+					seen[t.ID] = true
+				}
+			}
+			select {
+			case <-watch.Done():
+				newVictims <- slices.Sorted(maps.Keys(seen))
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	if err := f.cluster.FailoverMaster(ctx); err != nil {
+		stopWatch()
+		return err
+	}
+	failedOver := time.Since(start)
+	stillDraining := drainingInLB(s.Tasks())
+	werr := f.waitSettled(ctx, to, 60*time.Second)
+	stopWatch()
+	extra := <-newVictims
+	if werr != nil {
+		return werr
+	}
+	slowOK, slowErrs := slow()
+	launched := 0
+	for id := range f.taskIDs() {
+		if !ids[id] {
+			launched++
+		}
+	}
+	r.Injected = fmt.Sprintf("%d → %d tasks, master failover while %v drained held open by slow requests (%v), %s after the change",
+		from, to, victims, held, failedOver.Round(time.Millisecond))
+	r.Measured = fmt.Sprintf("settled %s after the change; still draining after the failover: %v; other tasks drained: %v; tasks launched: %d; 3 s requests: %d of %d ok",
+		time.Since(start).Round(time.Millisecond), stillDraining, extra, launched, slowOK, 2*from)
+	var errs []error
+	if len(held) == 0 {
+		errs = append(errs, fmt.Errorf("no drain was held open when the master failed over: victims %v had no connections", victims))
+	}
+	if !slices.Equal(stillDraining, victims) {
+		errs = append(errs, fmt.Errorf("draining right after the failover: %v, want the victims %v still draining", stillDraining, victims))
+	}
+	if len(extra) > 0 {
+		errs = append(errs, fmt.Errorf("tasks %v drained besides the victims %v: a new victim was chosen across the failover", extra, victims))
+	}
+	if launched > 0 {
+		errs = append(errs, fmt.Errorf("%d tasks launched during a scale-down", launched))
+	}
+	if len(slowErrs) > 0 {
+		errs = append(errs, fmt.Errorf("slow requests on draining backends failed: %v", slowErrs))
+	}
+	return errors.Join(errs...)
+}
+
+// drainingInLB returns the IDs of the tasks that drain while still in the
+// balancer's pool, sorted.
+func drainingInLB(ts []mesos.Task) []string {
+	var out []string
+	for _, t := range ts {
+		if t.Draining && t.InLB {
+			out = append(out, t.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // agentLost stops the agent holding the most tasks: Mesos reports them
@@ -275,12 +381,7 @@ func schedulerRestart(ctx context.Context, f *farm, r *result) error {
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	var draining []string
 	err := f.waitFor(wctx, "a backend draining", func() (bool, string) {
-		draining = draining[:0]
-		for _, t := range s.Tasks() {
-			if t.Draining && t.InLB {
-				draining = append(draining, t.ID)
-			}
-		}
+		draining = drainingInLB(s.Tasks())
 		return len(draining) > 0, fmt.Sprint(s.Tasks())
 	})
 	cancel()

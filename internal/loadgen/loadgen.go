@@ -120,6 +120,31 @@ type Result struct {
 	P50, P99, Max time.Duration
 	// Elapsed is the run's length.
 	Elapsed time.Duration
+
+	hist histogram // a copy, for Since
+}
+
+// Since returns what happened between two snapshots of one run, prev
+// taken before r: counts, errors and elapsed time are differences, and
+// the percentiles are those of the requests completed in between (Max is
+// the upper edge of the slowest one's bucket, at most r.Max).
+func (r Result) Since(prev Result) Result {
+	d := Result{Requests: r.Requests - prev.Requests, OK: r.OK - prev.OK, Failed: r.Failed - prev.Failed,
+		Skipped: r.Skipped - prev.Skipped, Errors: map[string]int64{}, Elapsed: r.Elapsed - prev.Elapsed}
+	for k, v := range r.Errors {
+		if n := v - prev.Errors[k]; n > 0 {
+			d.Errors[k] = n
+		}
+	}
+	d.hist = histogram{counts: slices.Clone(r.hist.counts), n: r.hist.n - prev.hist.n, max: r.hist.max}
+	for i, c := range prev.hist.counts {
+		if i < len(d.hist.counts) {
+			d.hist.counts[i] -= c
+		}
+	}
+	d.P50, d.P99 = d.hist.quantile(0.50), d.hist.quantile(0.99)
+	d.Max = d.hist.quantile(1)
+	return d
 }
 
 // RPS returns completed requests per second of the run.
@@ -207,6 +232,7 @@ func (l *Load) snapshotLocked() Result {
 		Errors: maps.Clone(l.errs), Elapsed: time.Since(l.start),
 	}
 	r.P50, r.P99, r.Max = l.hist.quantile(0.50), l.hist.quantile(0.99), l.hist.max
+	r.hist = histogram{counts: slices.Clone(l.hist.counts), n: l.hist.n, max: l.hist.max}
 	return r
 }
 

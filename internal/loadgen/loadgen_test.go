@@ -117,6 +117,36 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 }
 
+func TestResultSince(t *testing.T) {
+	l := &Load{errs: map[string]int64{}, start: time.Now()}
+	for i := 1; i <= 100; i++ { // 1–100 ms
+		l.hist.add(time.Duration(i) * time.Millisecond)
+	}
+	l.requests.Store(100)
+	l.errs["status 503"] = 2
+	before := l.Snapshot()
+	for range 50 { // then 50 at 1 s, 50 at 2 ms
+		l.hist.add(time.Second)
+		l.hist.add(2 * time.Millisecond)
+	}
+	l.requests.Store(200)
+	l.failed.Store(3)
+	l.errs["status 503"] = 5
+	d := l.Snapshot().Since(before)
+	if d.Requests != 100 || d.Failed != 3 || d.Errors["status 503"] != 3 {
+		t.Errorf("Since: %s, want 100 requests, 3 failed, 3 × status 503", d)
+	}
+	if d.P99 < 990*time.Millisecond || d.P99 > 1030*time.Millisecond {
+		t.Errorf("Since: p99 %s, want about 1s (half the requests in between took 1s)", d.P99)
+	}
+	if d.P50 > 3*time.Millisecond {
+		t.Errorf("Since: p50 %s, want about 2ms", d.P50)
+	}
+	if all := l.Snapshot(); all.P50 < 20*time.Millisecond {
+		t.Errorf("the whole run's p50 %s, want above the window's (the 1–100 ms before count)", all.P50)
+	}
+}
+
 // closeSecond serves the first request of each connection with keep-alive,
 // then closes the connection when the second request arrives, without an
 // answer: what a restarting server does to an idle keep-alive client.

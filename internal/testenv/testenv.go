@@ -9,6 +9,9 @@
 //
 //	bin := testenv.LookPath(t, "apt-get install haproxy (scripts/deps.sh test)", "haproxy", "/usr/sbin/haproxy")
 //
+// [SecretLeaks] finds a basic-auth secret in logs in every form it could
+// leak in: plain, or as the base64 an Authorization header carries.
+//
 // Skips that are not about the environment (-short, opt-in benchmarks
 // such as WEBFARM_BENCH) stay plain t.Skip calls.
 package testenv

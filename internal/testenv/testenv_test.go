@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -47,5 +48,26 @@ func TestLookPath(t *testing.T) {
 	}
 	if p := LookPath(&r, "x", "sh"); !strings.HasSuffix(p, "/sh") {
 		t.Errorf("LookPath(sh) = %q, want a path in $PATH", p)
+	}
+}
+
+func TestSecretLeaks(t *testing.T) {
+	const principal, secret = "webfarm", "s3cret"
+	header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(principal+":"+secret))
+	tests := []struct {
+		name, text string
+		want       int
+	}{
+		{"clean", "principal=webfarm secret=REDACTED", 0},
+		{"plain secret", "secret=s3cret", 1},
+		{"basic-auth header", "GET / " + header, 1},
+		{"both", "s3cret " + header, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SecretLeaks(tc.text, principal, secret); len(got) != tc.want {
+				t.Errorf("SecretLeaks(%q) = %q, want %d leaks", tc.text, got, tc.want)
+			}
+		})
 	}
 }
