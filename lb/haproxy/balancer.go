@@ -53,8 +53,12 @@ var (
 // manage cfg.Backend: the socket answers, it is at level admin, the backend
 // (and cfg.Frontend, if set) exists, and its algorithm takes servers at run
 // time. A failed check returns a *ConfigError that says which and how to
-// fix it. Servers already in the backend are adopted: Backends lists them
-// and Add of the same ID and address changes nothing.
+// fix it. The checks change nothing and make HAProxy log no ALERT (`del
+// server` of a name that cannot exist, `show stat`), except on a
+// hash-based backend, whose `hash-type` only a refused `add server` reveals
+// (HAProxy logs one ALERT for it). Servers already in the backend are
+// adopted: Backends lists them and Add of the same ID and address changes
+// nothing.
 func New(ctx context.Context, cfg Config) (*Balancer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -162,14 +166,32 @@ func (b *Balancer) checkSocketFile() error {
 	return nil
 }
 
-// probeName is a server name HAProxy refuses ('%' is not allowed), so the
-// probe `add server` can never create anything. HAProxy checks the access
-// level, then the backend, then its algorithm, and only then the name.
+// probeName is a server name HAProxy refuses ('%' is not allowed), so no
+// server by that name can exist: `del server <backend>/%webfarm-probe`
+// changes nothing. HAProxy 2.6's `del server` checks the access level,
+// then looks the backend and the server up by name (no parsing, so no
+// ALERT in HAProxy's log): "Permission denied", "No such backend." or, on
+// a good socket and backend, "No such server.".
 const probeName = "%webfarm-probe"
 
-// probe checks the level, the backend and its algorithm with an `add
-// server` that cannot succeed, then reads the process and the proxies.
-// It changes nothing.
+// dynamicAlgos are the algorithms `show stat` names that always take
+// servers at run time; staticAlgos those that never do. The hash-based
+// ones (source, uri, url_param, hdr, rdp-cookie, hash) take them only
+// with `hash-type consistent`, which `show stat` does not show. HAProxy
+// 2.6 shows `balance random` as "unknown": backend_lb_algo_str
+// (src/backend.c) has no case for BE_LB_ALGO_RND, the one algorithm it
+// leaves out; later versions say "random".
+var (
+	dynamicAlgos = map[string]bool{"roundrobin": true, "leastconn": true, "first": true, "random": true, "unknown": true}
+	staticAlgos  = map[string]bool{"static-rr": true}
+)
+
+// probe checks the level and the backend with a `del server` of a name
+// that cannot exist, reads the process and the proxies, and checks the
+// backend's algorithm from `show stat`. It changes nothing. Only for a
+// hash-based algorithm does it also send an `add server` that cannot
+// succeed (HAProxy answers it after checking the algorithm, and logs one
+// ALERT for the refused name).
 func (b *Balancer) probe(ctx context.Context) error {
 	be := b.cfg.Backend
 	unreachable := func(err error) error {
@@ -179,7 +201,12 @@ func (b *Balancer) probe(ctx context.Context) error {
 		return &ConfigError{Problem: ProblemUnreachable, Detail: "no answer on " + b.cfg.Socket, Err: err,
 			Fix: "check that HAProxy runs and that Socket is its `stats socket` address"}
 	}
-	out, err := b.raw(ctx, fmt.Sprintf("add server %s/%s 127.0.0.1:1", be, probeName))
+	staticBalance := func(algo string) error {
+		return &ConfigError{Problem: ProblemStaticBalance,
+			Detail: fmt.Sprintf("backend %q uses %s, which cannot take servers at run time", be, algo),
+			Fix:    "use `balance roundrobin`, `leastconn`, `random` or `first`, or a hash with `hash-type consistent`"}
+	}
+	out, err := b.raw(ctx, fmt.Sprintf("del server %s/%s", be, probeName))
 	if err != nil {
 		return unreachable(err)
 	}
@@ -191,20 +218,8 @@ func (b *Balancer) probe(ctx context.Context) error {
 	case said(probeErr, msgNoBackend):
 		return &ConfigError{Problem: ProblemNoBackend, Detail: fmt.Sprintf("HAProxy has no backend %q", be),
 			Fix: fmt.Sprintf("add `backend %s` with `balance roundrobin` to haproxy.cfg, or set Config.Backend", be)}
-	case said(probeErr, msgStaticBalance):
-		algo := "its algorithm"
-		if out, err := b.raw(ctx, fmt.Sprintf("show stat %s 2 -1", be)); err == nil {
-			if r, err := parseReply(out); err == nil {
-				for _, row := range r.rows {
-					if row.typ == typeBackend && row.algo != "" {
-						algo = "balance " + row.algo
-					}
-				}
-			}
-		}
-		return &ConfigError{Problem: ProblemStaticBalance,
-			Detail: fmt.Sprintf("backend %q uses %s, which cannot take servers at run time", be, algo),
-			Fix:    "use `balance roundrobin`, `leastconn`, `random` or `first`, or a hash with `hash-type consistent`"}
+	case !said(probeErr, msgNoServer):
+		return fmt.Errorf("haproxy: probe: del server %s/%s: want %q, HAProxy said %.120q", be, probeName, msgNoServer, out)
 	}
 	cmd := fmt.Sprintf("show info;show stat %s 2 -1", be)
 	if b.cfg.Frontend != "" {
@@ -219,7 +234,7 @@ func (b *Balancer) probe(ctx context.Context) error {
 	r, err := parseReply(out)
 	if err != nil {
 		if said(err, msgNoProxy) && b.cfg.Frontend != "" {
-			return noFrontend // the add server probe proved the backend exists
+			return noFrontend // the del server probe proved the backend exists
 		}
 		return fmt.Errorf("haproxy: probe: %w", err)
 	}
@@ -228,9 +243,28 @@ func (b *Balancer) probe(ctx context.Context) error {
 			Fix: "point Config.Socket at a worker's stats socket (not the master CLI)"}
 	}
 	var haveBE, haveFE bool
+	algo := ""
 	for _, row := range r.rows {
-		haveBE = haveBE || row.typ == typeBackend && row.proxy == be
+		if row.typ == typeBackend && row.proxy == be {
+			haveBE, algo = true, row.algo
+		}
 		haveFE = haveFE || row.typ == typeFrontend && row.proxy == b.cfg.Frontend
+	}
+	switch {
+	case !haveBE || dynamicAlgos[algo]:
+	case staticAlgos[algo]:
+		return staticBalance("balance " + algo)
+	default:
+		// A hash (or an algorithm this driver does not know): only an
+		// `add server` tells whether it takes servers at run time. Its
+		// name is refused after the algorithm check, so nothing is added.
+		out, err := b.raw(ctx, fmt.Sprintf("add server %s/%s 127.0.0.1:1", be, probeName))
+		if err != nil {
+			return unreachable(err)
+		}
+		if said(severityError(out), msgStaticBalance) {
+			return staticBalance("balance " + algo)
+		}
 	}
 	switch {
 	case !haveBE:

@@ -57,10 +57,16 @@ type Config struct {
 	// unix socket run in client-native, whose own timeout is 30 s; a
 	// cancelled context returns at once either way.) If zero, 5s is used.
 	Timeout time.Duration
-	// RemoveTimeout is how long Remove waits for a server in maintenance to
-	// lose its last connection before it shuts the remaining sessions
-	// down (`shutdown sessions server`) and deletes it. If zero, 10s is
-	// used.
+	// RemoveTimeout bounds how long Remove waits for a server in
+	// maintenance to lose its last connection: HAProxy deletes a server
+	// only when it has no active and no idle connection and an empty
+	// queue. A quarter of RemoveTimeout (at most 2s) before it ends,
+	// Remove shuts the remaining sessions (`shutdown sessions server`);
+	// if HAProxy still counts connections when RemoveTimeout ends (idle
+	// pooled connections go only at the next pool-purge-delay), Remove
+	// returns an error wrapping ErrBusy and leaves the server in
+	// maintenance. So Remove returns within RemoveTimeout plus the time of
+	// one runtime command (see Timeout). If zero, 10s is used.
 	RemoveTimeout time.Duration
 	// Restore re-adds, when a reading finds that HAProxy restarted or
 	// reloaded, the servers this Balancer had in the pool and not draining

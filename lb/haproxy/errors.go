@@ -88,6 +88,14 @@ func (e *ConfigError) Unwrap() []error {
 	return []error{lb.ErrInvalid, e.Err}
 }
 
+// ErrBusy is wrapped by the error of a Remove that gave up at
+// Config.RemoveTimeout because HAProxy still counted connections on the
+// server after its sessions were shut (HAProxy deletes a server only once
+// it has no active or idle connection and an empty queue; idle pooled
+// connections go at the next pool-purge-delay). The server stays in
+// maintenance, taking no traffic; calling Remove again deletes it.
+var ErrBusy = errors.New("server still has connections")
+
 // Messages of HAProxy 2.6's runtime API the driver recognises.
 const (
 	msgNoServer      = "No such server"

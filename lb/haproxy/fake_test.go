@@ -35,6 +35,9 @@ type fakeAPI struct {
 	// busyUntilShutdown makes del server answer "still has connections"
 	// until `shutdown sessions server` runs.
 	busyUntilShutdown bool
+	// busyForever makes del server answer "still has connections" always,
+	// as HAProxy does while idle pooled connections wait to be purged.
+	busyForever bool
 	// onBusy, if set, is called (without f.mu) when del server answers
 	// "still has connections".
 	onBusy func()
@@ -98,6 +101,8 @@ func (f *fakeAPI) ExecuteRaw(cmd string) (string, error) {
 				fmt.Fprintf(&out, "%s,BACKEND,0,0,%d,UP,1,1,%d,,http,roundrobin,\n", f.be, f.reqTot, f.reqTot)
 			}
 			out.WriteString("\n")
+		case strings.HasPrefix(c, "del server "+f.be+"/%"):
+			out.WriteString("[3]: No such server.\n\n")
 		case strings.HasPrefix(c, "add server "+f.be+"/%"):
 			out.WriteString("[3]: character '%' is not permitted in server name.\n\n")
 		case len(fields) == 4 && fields[0] == "shutdown" && fields[1] == "sessions":
@@ -163,7 +168,7 @@ func (f *fakeAPI) deleteServer(backend, name string) error {
 		return err
 	case s.status != "MAINT":
 		return errors.New("[3] Only servers in maintenance mode can be deleted.")
-	case s.scur > 0 || f.busyUntilShutdown:
+	case s.scur > 0 || f.busyUntilShutdown || f.busyForever:
 		return errors.New("[3] Server still has connections attached to it, cannot remove it.")
 	}
 	delete(f.servers, name)

@@ -340,10 +340,11 @@ func (b *Balancer) Resume(ctx context.Context, id string) error {
 }
 
 // Remove deletes the server: `set server … state maint`, then `del server`
-// once no connection is attached. If connections remain after
-// Config.RemoveTimeout, their sessions are shut (`shutdown sessions
-// server`) and the server deleted. Callers drain first and wait (see
-// ActiveConns), so that nothing is cut. Removing an unknown ID succeeds.
+// once no connection is attached. Config.RemoveTimeout bounds the wait:
+// sessions still open near its end are shut (`shutdown sessions server`),
+// and if HAProxy still counts connections when it ends, Remove returns an
+// error wrapping ErrBusy with the server left in maintenance. Callers
+// drain first and wait (see ActiveConns), so that nothing is cut. Removing an unknown ID succeeds.
 // If ctx ends while Remove waits, the server stays in maintenance (no new
 // traffic); a later Remove deletes it, a later Add makes it ready again.
 func (b *Balancer) Remove(ctx context.Context, id string) error {
@@ -387,7 +388,13 @@ func (b *Balancer) remove(ctx context.Context, id string) error {
 			return fmt.Errorf("haproxy: remove %q: set server %s/%s state maint: %w", id, be, s.name, err)
 		}
 	}
-	deadline := time.Now().Add(b.cfg.RemoveTimeout)
+	// RemoveTimeout bounds the whole wait: sessions still open at shutAt
+	// are shut, and what HAProxy still counts at deadline (connections
+	// that outlived the shutdown, idle pooled connections it purges only
+	// every pool-purge-delay) makes Remove give up with ErrBusy.
+	start := time.Now()
+	deadline := start.Add(b.cfg.RemoveTimeout)
+	shutAt := deadline.Add(-min(b.cfg.RemoveTimeout/4, 2*time.Second))
 	shut := false
 	wait := 5 * time.Millisecond
 	for {
@@ -401,9 +408,16 @@ func (b *Balancer) remove(ctx context.Context, id string) error {
 				return fmt.Errorf("haproxy: remove %q: set server %s/%s state maint: %w", id, be, s.name, err)
 			}
 		case said(err, msgBusy):
-			if !shut && time.Now().After(deadline) {
+			now := time.Now()
+			if shut && !now.Before(deadline) {
+				return fmt.Errorf("haproxy: remove %q: server %s/%s still has connections %s after Remove began, its sessions shut "+
+					"(idle pooled connections go at the next pool-purge-delay); it stays in maintenance, taking no traffic, "+
+					"until Remove is called again: %w", id, be, s.name, now.Sub(start).Round(time.Millisecond), ErrBusy)
+			}
+			if !shut && !now.Before(shutAt) {
 				shut = true
-				b.log.Warn("server still has connections after RemoveTimeout: shutting its sessions", "id", id, "server", s.name, "timeout", b.cfg.RemoveTimeout)
+				b.log.Warn("server still has connections near RemoveTimeout: shutting its sessions", "id", id, "server", s.name,
+					"waited", now.Sub(start).Round(time.Millisecond), "timeout", b.cfg.RemoveTimeout)
 				out, err := b.raw(ctx, fmt.Sprintf("shutdown sessions server %s/%s", be, s.name))
 				if err == nil {
 					err = severityError(out)
@@ -415,7 +429,11 @@ func (b *Balancer) remove(ctx context.Context, id string) error {
 		default:
 			return fmt.Errorf("haproxy: remove %q: del server %s/%s: %w", id, be, s.name, err)
 		}
-		t := time.NewTimer(wait)
+		next := deadline
+		if !shut {
+			next = shutAt
+		}
+		t := time.NewTimer(max(min(wait, time.Until(next)), time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -184,6 +184,51 @@ func TestRemoveShutsSessionsAfterTimeout(t *testing.T) {
 	}
 }
 
+// TestRemoveGivesUpAtRemoveTimeout: when HAProxy keeps refusing `del
+// server` after the sessions are shut (idle pooled connections, which it
+// purges only every pool-purge-delay: HAProxy's management guide, "del
+// server": "The operation is cancelled if the server still has active or
+// idle connection or its connection queue is not empty"), Remove returns
+// at RemoveTimeout with ErrBusy and leaves the server in maintenance.
+func TestRemoveGivesUpAtRemoveTimeout(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	const timeout = 400 * time.Millisecond
+	b := openFake(t, f, Config{RemoveTimeout: timeout})
+	if err := b.Add(ctx, web1); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.busyForever = true
+	f.mu.Unlock()
+	start := time.Now()
+	err := b.Remove(ctx, web1.ID)
+	took := time.Since(start)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Remove = %v, want ErrBusy", err)
+	}
+	checkPrefixOnce(t, "Remove", err)
+	if took < timeout || took > timeout+300*time.Millisecond {
+		t.Errorf("Remove took %s, want RemoveTimeout %s (plus at most 300ms)", took, timeout)
+	}
+	calls := f.callLog()
+	if !slices.Contains(calls, "shutdown sessions server webfarm/web.1") {
+		t.Errorf("calls %q: want the sessions shut before giving up", calls)
+	}
+	if s := f.servers["web.1"]; s == nil || s.status != "MAINT" {
+		t.Errorf("server = %+v, want it left in maintenance", s)
+	}
+	f.mu.Lock()
+	f.busyForever = false // purged
+	f.mu.Unlock()
+	if err := b.Remove(ctx, web1.ID); err != nil {
+		t.Fatalf("second Remove = %v", err)
+	}
+	if _, ok := f.servers["web.1"]; ok {
+		t.Error("server still present after the second Remove")
+	}
+}
+
 func TestRemoveCancelledWhileWaiting(t *testing.T) {
 	f := newFake()
 	b := openFake(t, f, Config{RemoveTimeout: time.Hour})
