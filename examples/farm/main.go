@@ -7,8 +7,9 @@
 //   - Mesos: an embedded cluster (mesos/local, two agents on this machine),
 //     or your masters with -master;
 //   - your HAProxy, changed live through its admin socket (lb/haproxy):
-//     start it with the configuration in webfarm's README ("HAProxy
-//     setup"), then give -socket and -backend;
+//     start it with the haproxy.cfg recommended in webfarm's README
+//     (Drivers, HAProxy), whose socket, frontend and backend are this
+//     command's defaults;
 //   - the framework scheduler (mesos), which launches this binary again as
 //     the web-server task (`farm serve`, listening on $PORT), adds each
 //     healthy task to HAProxy and drains it before killing it;
@@ -19,7 +20,8 @@
 // Run it, then send load to HAProxy's frontend and watch the status page:
 //
 //	haproxy -f haproxy.cfg                         # the README's block
-//	farm -socket /tmp/webfarm/admin.sock -backend webfarm -frontend http-in
+//	farm                                           # embedded Mesos, status page on 127.0.0.1:8080
+//	farm -socket /tmp/admin.sock -backend web -frontend www
 //	farm -master http://mesos.example:5050 -task-exe /opt/farm/farm -task-bind 0.0.0.0 ...
 //
 // Ctrl-C scales the farm to zero (each backend drained, then its task
@@ -92,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.master, "master", "", "Mesos master URL(s), comma-separated; empty runs an embedded cluster")
 	fs.StringVar(&c.socket, "socket", "/run/haproxy/admin.sock", "HAProxy stats socket at level admin (path or tcp://127.0.0.1:PORT)")
 	fs.StringVar(&c.backend, "backend", "webfarm", "HAProxy backend whose servers the farm manages")
-	fs.StringVar(&c.frontend, "frontend", "", "HAProxy frontend whose request counter drives scaling (empty: the backend's)")
+	fs.StringVar(&c.frontend, "frontend", "http-in", "HAProxy frontend whose request counter drives scaling (empty: the backend's)")
 	fs.StringVar(&c.haproxyConfigFile, "haproxy-config", "", "haproxy.cfg to keep the pool in, so HAProxy restarts keep it (optional)")
 	fs.BoolVar(&c.allowWorldWritable, "allow-world-writable-socket", false, "accept a stats socket every local user may write")
 	fs.StringVar(&c.statusAddr, "status", "127.0.0.1:8080", "status page address (port 0 picks a free one)")

@@ -28,22 +28,32 @@
 // # The HAProxy configuration
 //
 // The driver needs a stats socket at level admin and a backend with a
-// dynamic algorithm; the backend needs no server lines. Package
-// internal/haproxyproc renders the configuration webfarm's tests use:
+// dynamic algorithm (roundrobin, leastconn, random, first, or a hash with
+// hash-type consistent; not static-rr); the backend needs no server lines.
+// This is the configuration webfarm recommends, the one its tests run
+// (package internal/haproxyproc renders it; README.md says what each line
+// buys, and a test checks that README, this block and the rendering agree):
 //
 //	global
 //	    stats socket /run/haproxy/admin.sock mode 600 level admin
+//	    stats timeout 30s
+//	    hard-stop-after 15s
+//	    maxconn 4096
+//
 //	defaults
 //	    mode http
 //	    timeout connect 5s
 //	    timeout client 30s
 //	    timeout server 30s
+//	    timeout http-keep-alive 10s
+//
 //	frontend http-in
-//	    bind :80
+//	    bind 127.0.0.1:80
 //	    option idle-close-on-response
 //	    default_backend webfarm
+//
 //	backend webfarm
-//	    balance roundrobin        # or leastconn, random, first; not static-rr
+//	    balance roundrobin
 //	    retries 3
 //	    option redispatch
 //
