@@ -73,7 +73,7 @@ if [ "$want" = test ]; then
 			go build -o "$tmp/bin/" "${pkg}example-scheduler" "${pkg}example-executor") || { rm -rf "$tmp"; echo "webfarm: cannot download mesos-go's example modules" >&2; exit 1; }
 		rm -rf "$tmp"
 	fi
-	# lb/lvs's TestVM boots a Debian cloud kernel; fetch it into the cache
+	# lb/lvs's TestKernel boots a Debian cloud kernel; fetch it into the cache
 	# the test reads, under the test's own lock (vm_linux_test.go: testKernel).
 	kdir=$HOME/.cache/webfarm/lvs-kernel
 	if [ ! -f "$kdir/vmlinuz" ]; then

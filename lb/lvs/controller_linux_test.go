@@ -43,10 +43,10 @@ func (c *countTarget) SetDesired(_ context.Context, n int) error {
 	return nil
 }
 
-// TestKernelController drives scaler.Controller with the real driver: the
+// testKernelController drives scaler.Controller with the real driver: the
 // rate it computes from IPVS's connection counters must count exactly the
 // connections made, and the kernel's own estimate must see them too.
-func TestKernelController(t *testing.T) {
+func testKernelController(t *testing.T) {
 	needIPVS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -60,7 +60,7 @@
 //
 // The tests run against a real kernel. On a host whose kernel has IPVS
 // (and as root) they run directly, each in a network namespace of its
-// own. Elsewhere TestVM downloads a Debian cloud kernel once (into
+// own. Elsewhere TestKernel downloads a Debian cloud kernel once (into
 // $HOME/.cache/webfarm; see testdata/kernel.sh), builds this package's
 // tests as a static binary, boots the kernel under qemu with the IPVS
 // modules and busybox in an initramfs, runs the same tests there as root,

@@ -21,13 +21,34 @@ import (
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
 
-// Tests named TestKernel* need a kernel with IPVS and root. They run
-// directly on such a host, and inside the qemu VM that TestVM boots
-// everywhere else. kernelTests lists them so that TestVM can check each
-// one passed in the VM (a skip there is a failure).
-var kernelTests = []string{
-	"TestKernelConformance", "TestKernelServices", "TestKernelAdopt", "TestKernelSchedulerMissing",
-	"TestKernelPermission", "TestKernelTraffic", "TestKernelController",
+// kernelTests need a kernel with IPVS and root. TestKernel runs them as
+// its subtests: directly on such a host, and inside the qemu VM that it
+// boots everywhere else (vm_linux_test.go), where it checks that each one
+// passed.
+var kernelTests = []struct {
+	name string
+	run  func(t *testing.T)
+}{
+	{"Conformance", testKernelConformance}, {"Services", testKernelServices}, {"Adopt", testKernelAdopt},
+	{"SchedulerMissing", testKernelSchedulerMissing}, {"Permission", testKernelPermission},
+	{"Traffic", testKernelTraffic}, {"Controller", testKernelController},
+}
+
+// childEnv is set for the unprivileged child testKernelPermission starts.
+const childEnv = "WEBFARM_LVS_CHILD"
+
+// TestKernel runs kernelTests against a real kernel: directly where this
+// kernel has IPVS and we are root (and in the VM, and in the unprivileged
+// child of Permission), and otherwise in a qemu VM with a kernel that has
+// it.
+func TestKernel(t *testing.T) {
+	if hasIPVS() || os.Getenv(vmEnv) == "1" || os.Getenv(childEnv) != "" {
+		for _, kt := range kernelTests {
+			t.Run(kt.name, kt.run)
+		}
+		return
+	}
+	runInVM(t)
 }
 
 // vmEnv is set inside the VM: "noipvs" before the modules are loaded, "1"
@@ -40,17 +61,13 @@ func hasIPVS() bool {
 	return err == nil && os.Geteuid() == 0
 }
 
-// needIPVS skips a kernel test where there is no IPVS (TestVM runs it in
-// a VM then), and fails it inside the VM, where IPVS must be there.
+// needIPVS fails a kernel test where IPVS is not usable: TestKernel runs
+// them only where it should be (this host, or the VM it boots).
 func needIPVS(t *testing.T) {
 	t.Helper()
-	if hasIPVS() {
-		return
+	if !hasIPVS() {
+		t.Fatalf("IPVS is not usable (%s missing or not root; %s=%q)", procIPVS, vmEnv, os.Getenv(vmEnv))
 	}
-	if os.Getenv(vmEnv) == "1" {
-		t.Fatalf("inside the test VM but IPVS is not usable (%s missing or not root)", procIPVS)
-	}
-	t.Skipf("this kernel has no IPVS or we are not root: TestVM runs %s in a VM", t.Name())
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -78,11 +95,11 @@ func TestNoIPVS(t *testing.T) {
 	t.Logf("New without IPVS: %v", err)
 }
 
-// TestKernelConformance runs lbtest against the kernel, each case on a
+// testKernelConformance runs lbtest against the kernel, each case on a
 // fresh service at 10.9.0.1 (a VIP on lo in a test namespace), with
 // traffic: new HTTP connections through the VIP, NAT to web servers on
 // 127.0.0.1 in the same namespace.
-func TestKernelConformance(t *testing.T) {
+func testKernelConformance(t *testing.T) {
 	needIPVS(t)
 	ns := newNetns(t, netip.MustParsePrefix("10.9.0.1/32"))
 	var web []*webServer
@@ -127,7 +144,7 @@ func TestKernelConformance(t *testing.T) {
 			return sent, nil
 		},
 		// The kernel folds connection counts into the stats every 2 s
-		// (see TestKernelTraffic).
+		// (see testKernelTraffic).
 		Lag:     5 * time.Second,
 		Timeout: 5 * time.Second, // a VM under software emulation
 	})
@@ -149,7 +166,7 @@ func rawService(t *testing.T, ns string, s Service) (*ipvs.Service, []*ipvs.Dest
 	return k, ds, err
 }
 
-func TestKernelServices(t *testing.T) {
+func testKernelServices(t *testing.T) {
 	needIPVS(t)
 	ns := newNetns(t)
 	v4 := func(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -254,7 +271,7 @@ func TestKernelServices(t *testing.T) {
 	}
 }
 
-func TestKernelAdopt(t *testing.T) {
+func testKernelAdopt(t *testing.T) {
 	needIPVS(t)
 	ctx := context.Background()
 	ns := newNetns(t)
@@ -313,7 +330,7 @@ func TestKernelAdopt(t *testing.T) {
 	}
 }
 
-func TestKernelSchedulerMissing(t *testing.T) {
+func testKernelSchedulerMissing(t *testing.T) {
 	needIPVS(t)
 	ns := newNetns(t)
 	_, err := New(context.Background(), Config{
@@ -326,10 +343,10 @@ func TestKernelSchedulerMissing(t *testing.T) {
 	}
 }
 
-// TestKernelPermission runs this test binary again as user nobody: IPVS
+// testKernelPermission runs this test binary again as user nobody: IPVS
 // must refuse it, and the error must say CAP_NET_ADMIN.
-func TestKernelPermission(t *testing.T) {
-	if os.Getenv("WEBFARM_LVS_CHILD") == "nobody" {
+func testKernelPermission(t *testing.T) {
+	if os.Getenv(childEnv) == "nobody" {
 		// The first New of a process runs moby/ipvs's setup, which logs
 		// through logrus when modprobe fails; that must reach Logger, not
 		// stderr.
@@ -346,8 +363,8 @@ func TestKernelPermission(t *testing.T) {
 	needIPVS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKernelPermission$", "-test.v")
-	cmd.Env = append(os.Environ(), "WEBFARM_LVS_CHILD=nobody")
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKernel$/^Permission$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"=nobody")
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()

