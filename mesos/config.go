@@ -64,8 +64,19 @@ type Config struct {
 	// "protobuf" is used.
 	Codec string
 
-	// Task describes the web-server task. Required.
+	// Task describes the web-server task of the default service, named
+	// Task.Name: the service [Scheduler.Status], [Scheduler.SetDesired]
+	// and the membership fields below (MaxPerHost … Weight) are about.
+	// Required, with Balancer, unless Services is set; then both may be
+	// left zero for a farm of Services only.
 	Task TaskTemplate
+
+	// Services lists further services of the farm, run by the same
+	// framework on the same offers (see [ServiceConfig]; more can be
+	// added and removed at run time with [Scheduler.AddService] and
+	// [Scheduler.RemoveService]). Names must be unique, the default
+	// service's included, and each needs its own Balancer.
+	Services []ServiceConfig
 
 	// MaxPerHost caps the tasks on one agent hostname. If zero, there is
 	// no cap.
@@ -334,10 +345,48 @@ func (c *Config) Validate() error {
 
 // validate checks c and returns the first problem, naming the field.
 func (c *Config) validate() error {
-	if isNil(c.Balancer) {
+	if c.hasDefaultService() && isNil(c.Balancer) {
 		return fieldErr("Balancer", fmt.Sprintf("%T(nil)", c.Balancer), "required")
 	}
-	return c.validateFields()
+	if err := c.validateFields(); err != nil {
+		return err
+	}
+	return c.validateServices()
+}
+
+// validateServices checks Services: each valid, names unique (the default
+// service's included), no Balancer shared.
+func (c *Config) validateServices() error {
+	all := c.servicesWithDefault()
+	for i := range c.Services {
+		if err := c.Services[i].validate(); err != nil {
+			return err
+		}
+	}
+	for i := range all {
+		for j := range i {
+			if all[i].Name == all[j].Name {
+				return fieldErr("Services", fmt.Sprintf("%q", all[i].Name), "service name used twice")
+			}
+			if !isNil(all[i].Balancer) && sameBalancer(all[i].Balancer, all[j].Balancer) {
+				return fieldErr("Service "+all[i].Name+" Balancer", typeName(all[i].Balancer), "already used by service "+all[j].Name)
+			}
+		}
+	}
+	return nil
+}
+
+// servicesWithDefault returns the default service's config (if any)
+// followed by Services. The default service's name is Task.Name or, if
+// empty, Name or "webfarm", as withDefaults sets it.
+func (c *Config) servicesWithDefault() []ServiceConfig {
+	var out []ServiceConfig
+	if c.hasDefaultService() {
+		sc := c.serviceConfig()
+		sc.Name = cmpOr(sc.Name, cmpOr(c.Name, "webfarm"))
+		out = append(out, sc)
+	}
+	return append(out, c.Services...)
 }
 
 // isNil reports whether b is nil or an interface holding a nil pointer,
@@ -417,6 +466,9 @@ func (c *Config) validateFields() error {
 	}
 	if c.ReconnectMin > 0 && c.ReconnectMax > 0 && c.ReconnectMax < c.ReconnectMin {
 		return fieldErr("ReconnectMax", c.ReconnectMax, "must not be below ReconnectMin")
+	}
+	if !c.hasDefaultService() {
+		return nil
 	}
 	return c.Task.validate()
 }

@@ -69,14 +69,16 @@ func (s *Scheduler) subscribedEvent(ctx context.Context, sub *scheduler.Event_Su
 	// Reconcile every task we know or may adopt, and then all tasks
 	// (implicit) to learn of any we do not know.
 	explicit := make(map[string]string)
-	for id, t := range s.tasks {
-		if !t.gone {
-			explicit[id] = t.agentID
+	for _, sv := range s.services {
+		for id, t := range sv.tasks {
+			if !t.gone {
+				explicit[id] = t.agentID
+			}
 		}
-	}
-	for id, k := range s.known {
-		if _, ok := explicit[id]; !ok {
-			explicit[id] = k.AgentID
+		for id, k := range sv.known {
+			if _, ok := explicit[id]; !ok {
+				explicit[id] = k.AgentID
+			}
 		}
 	}
 	s.pending = make(map[string]bool, len(explicit))
@@ -106,9 +108,39 @@ func (s *Scheduler) updateEvent(ctx context.Context, st mesos.TaskStatus, now ti
 	id := st.TaskID.Value
 	state := st.GetState()
 	agentID := st.GetAgentID().GetValue()
-	var kill bool
+	kill := false
 	s.mu.Lock()
 	delete(s.pending, id)
+	if sv := s.serviceOfLocked(id); sv != nil {
+		kill = sv.updateLocked(st, now)
+	} else if !terminal(state) {
+		// A task no service runs or may adopt (one of a removed service,
+		// or of a service not added again after a restart): kill it, so
+		// that nothing runs twice.
+		kill = agentID != ""
+		s.log.Warn("mesos: killing unknown task", "task", id, "state", state.String(), "agent_id", agentID)
+	}
+	s.mu.Unlock()
+
+	if kill {
+		if err := s.call(ctx, calls.Kill(id, agentID)); err != nil {
+			s.log.Warn("mesos: kill of unknown task failed", "task", id, "err", err)
+		}
+	}
+	if uuid := st.GetUUID(); len(uuid) > 0 && agentID != "" {
+		if err := s.call(ctx, calls.Acknowledge(agentID, id, uuid)); err != nil {
+			s.log.Warn("mesos: acknowledge failed", "task", id, "state", state.String(), "err", err)
+		}
+	}
+	s.poke()
+}
+
+// updateLocked applies a status update for a task the service runs or
+// may adopt, and reports whether the task must be killed. s.mu is held.
+func (s *service) updateLocked(st mesos.TaskStatus, now time.Time) (kill bool) {
+	id := st.TaskID.Value
+	state := st.GetState()
+	agentID := st.GetAgentID().GetValue()
 	t, ok := s.tasks[id]
 	switch {
 	case ok && t.gone:
@@ -170,19 +202,7 @@ func (s *Scheduler) updateEvent(ctx context.Context, st mesos.TaskStatus, now ti
 	default:
 		delete(s.known, id) // reconciliation says it is gone
 	}
-	s.mu.Unlock()
-
-	if kill {
-		if err := s.call(ctx, calls.Kill(id, agentID)); err != nil {
-			s.log.Warn("mesos: kill of unknown task failed", "task", id, "err", err)
-		}
-	}
-	if uuid := st.GetUUID(); len(uuid) > 0 && agentID != "" {
-		if err := s.call(ctx, calls.Acknowledge(agentID, id, uuid)); err != nil {
-			s.log.Warn("mesos: acknowledge failed", "task", id, "state", state.String(), "err", err)
-		}
-	}
-	s.poke()
+	return kill
 }
 
 func sameBool(a, b *bool) bool {
@@ -202,7 +222,7 @@ func cmpOr(a, b string) string {
 // failedLocked counts a task that died before it served for
 // RelaunchBackoffMax and holds further launches back, exponentially, from
 // the second such death in a row.
-func (s *Scheduler) failedLocked(now time.Time) {
+func (s *service) failedLocked(now time.Time) {
 	s.failures++
 	if s.failures < 2 {
 		return

@@ -179,10 +179,10 @@ func (r *rig) update(id string, state mesos.TaskState, uuid string, healthy *boo
 func (r *rig) agentOf(id string) string {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	if t := r.s.tasks[id]; t != nil {
+	if t := r.s.defLocked().tasks[id]; t != nil {
 		return t.agentID
 	}
-	if k, ok := r.s.known[id]; ok && k.AgentID != "" {
+	if k, ok := r.s.defLocked().known[id]; ok && k.AgentID != "" {
 		return k.AgentID
 	}
 	return "agent-1"
@@ -262,3 +262,7 @@ func (s *Scheduler) offerCount() int {
 	defer s.mu.Unlock()
 	return s.offersSeen
 }
+
+// defLocked returns the default service without taking s.mu (the caller
+// holds it, or no other goroutine runs).
+func (s *Scheduler) defLocked() *service { return s.services[s.defName] }

@@ -46,8 +46,19 @@ func (s *Scheduler) safeConverge(ctx context.Context) {
 // goroutine at a time.
 func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.watchdog(now)
-	s.endFailureStreak(now)
 	s.finishReconcile(ctx, now)
+	for _, sv := range s.serviceList() {
+		sv.converge(ctx, now)
+	}
+	s.finishRemovals()
+	s.setOfferMode(ctx)
+}
+
+// converge moves one service's tasks and balancer pool one step towards
+// its desired state. Services are converged one after the other, in name
+// order.
+func (s *service) converge(ctx context.Context, now time.Time) {
+	s.endFailureStreak(now)
 	s.removeGone(ctx)
 	s.syncPool(ctx, now)
 	s.syncServing(ctx, now)
@@ -56,12 +67,11 @@ func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.resumeVictims(ctx, now)
 	s.pickVictims(ctx)
 	s.drainAndKill(ctx, now)
-	s.setOfferMode(ctx)
 }
 
 // endFailureStreak forgets past failures once a task has served for
 // RelaunchBackoffMax: the command works.
-func (s *Scheduler) endFailureStreak(now time.Time) {
+func (s *service) endFailureStreak(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failures == 0 {
@@ -98,7 +108,8 @@ func (s *Scheduler) watchdog(now time.Time) {
 
 // finishReconcile ends the reconciliation that follows a subscription
 // once every task asked about was answered, or ReconcileTimeout passed.
-// The first one also cleans the balancer: entries with no live task go.
+// The first one also cleans each service's balancer: entries with no live
+// task go.
 func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	if s.reconciled || !s.connected || s.reconcileStart.IsZero() {
@@ -112,6 +123,25 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 	unanswered := sortedIDs(s.pending)
 	s.reconciled = true
 	s.reconcileStart, s.pending = time.Time{}, nil
+	// Services the state file listed that were not added by now: their
+	// tasks were killed as unknown; forget them.
+	clear(s.orphans)
+	services := s.serviceListLocked()
+	s.mu.Unlock()
+	if len(unanswered) > 0 {
+		s.log.Warn("mesos: reconciliation timed out", "unanswered", unanswered)
+	}
+	for _, sv := range services {
+		sv.removeStaleAtStart(ctx)
+	}
+	s.log.Info("mesos: reconciled", "tasks", len(s.Tasks()))
+	s.save()
+}
+
+// removeStaleAtStart removes, after the first reconciliation, the pool
+// entries read at start that no live task backs.
+func (s *service) removeStaleAtStart(ctx context.Context) {
+	s.mu.Lock()
 	var stale []string
 	if s.lbRead {
 		for _, id := range sortedIDs(s.poolAtStart) {
@@ -125,9 +155,6 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 		s.drainingAtStart, s.poolAtStart = nil, nil
 	}
 	s.mu.Unlock()
-	if len(unanswered) > 0 {
-		s.log.Warn("mesos: reconciliation timed out", "unanswered", unanswered)
-	}
 	for _, id := range stale {
 		if err := s.lb.Remove(ctx, id); err != nil {
 			s.log.Warn("mesos: cannot remove stale backend", "backend", id, "err", err)
@@ -136,13 +163,11 @@ func (s *Scheduler) finishReconcile(ctx context.Context, now time.Time) {
 		}
 		s.log.Info("mesos: backend removed", "backend", id, "reason", "no live task after reconciliation")
 	}
-	s.log.Info("mesos: reconciled", "tasks", len(s.Tasks()))
-	s.save()
 }
 
 // removeGone takes ended tasks out of the balancer at once and forgets
 // them.
-func (s *Scheduler) removeGone(ctx context.Context) {
+func (s *service) removeGone(ctx context.Context) {
 	s.mu.Lock()
 	var gone []*task
 	for _, t := range s.tasks {
@@ -169,7 +194,6 @@ func (s *Scheduler) removeGone(ctx context.Context) {
 		s.mu.Lock()
 		t.inLB = false
 		delete(s.tasks, t.id)
-		delete(s.lastKill, t.id)
 		s.mu.Unlock()
 	}
 	s.save()
@@ -178,7 +202,7 @@ func (s *Scheduler) removeGone(ctx context.Context) {
 // syncServing adds tasks that serve and are not in the balancer, and
 // takes out those that stopped serving (unhealthy, or killed by someone
 // else).
-func (s *Scheduler) syncServing(ctx context.Context, now time.Time) {
+func (s *service) syncServing(ctx context.Context, now time.Time) {
 	hc := s.cfg.Task.HealthCheck != nil
 	s.mu.Lock()
 	var add, out []*task
@@ -252,7 +276,7 @@ func rampStartWeight(full int) int { return max(1, full/10) }
 
 // ramp raises slow-starting backends' weights linearly to Weight over
 // SlowStart.
-func (s *Scheduler) ramp(ctx context.Context, now time.Time) {
+func (s *service) ramp(ctx context.Context, now time.Time) {
 	if s.cfg.SlowStart <= 0 {
 		return
 	}
@@ -292,7 +316,7 @@ func (s *Scheduler) ramp(ctx context.Context, now time.Time) {
 
 // expireLaunches gives up on tasks that stayed staging for LaunchTimeout:
 // they are killed (and replaced).
-func (s *Scheduler) expireLaunches(now time.Time) {
+func (s *service) expireLaunches(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.tasks {
@@ -307,7 +331,7 @@ func (s *Scheduler) expireLaunches(now time.Time) {
 // instead of a new task being launched: it was chosen by a scale-down (not
 // for a failed launch), no KILL was sent, it still serves, and either it
 // is not in the balancer or the balancer can resume it.
-func (s *Scheduler) resumableLocked(t *task) bool {
+func (s *service) resumableLocked(t *task) bool {
 	if !t.victim || t.gone || !t.killSent.IsZero() || !strings.HasPrefix(t.reason, reasonScaleDown) {
 		return false
 	}
@@ -320,7 +344,7 @@ func (s *Scheduler) resumableLocked(t *task) bool {
 
 // resumableCountLocked is how many victims resumeVictims would put back
 // into service now, at most the shortfall: offers launch only the rest.
-func (s *Scheduler) resumableCountLocked() int {
+func (s *service) resumableCountLocked() int {
 	short := s.desired - s.liveLocked()
 	if short <= 0 || !s.reconciled {
 		return 0
@@ -343,7 +367,7 @@ func (s *Scheduler) resumableCountLocked() int {
 // the shortfall is resumed; offers launch the rest. A victim in the
 // balancer needs a balancer that implements [lb.Resumer]; without one it
 // is drained and killed as before and a new task is launched.
-func (s *Scheduler) resumeVictims(ctx context.Context, now time.Time) {
+func (s *service) resumeVictims(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	short := s.desired - s.liveLocked()
 	if short <= 0 || !s.reconciled {
@@ -410,7 +434,7 @@ func (s *Scheduler) resumeVictims(ctx context.Context, now time.Time) {
 
 // pickVictims chooses tasks to remove when more run than desired: those
 // not serving first, then by the configured order.
-func (s *Scheduler) pickVictims(ctx context.Context) {
+func (s *service) pickVictims(ctx context.Context) {
 	s.mu.Lock()
 	if !s.reconciled || s.liveLocked() <= s.desired {
 		s.mu.Unlock()
@@ -477,7 +501,7 @@ func (s *Scheduler) pickVictims(ctx context.Context) {
 }
 
 // drainAndKill walks victims through drain → wait → KILL → Remove.
-func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
+func (s *service) drainAndKill(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	var victims []*task
 	for _, t := range s.tasks {
@@ -546,7 +570,7 @@ func (s *Scheduler) drainAndKill(ctx context.Context, now time.Time) {
 
 // drained reports whether a draining backend may go: it has no active
 // connection (when the balancer can tell) or DrainTimeout passed.
-func (s *Scheduler) drained(ctx context.Context, id string, since, now time.Time) bool {
+func (s *service) drained(ctx context.Context, id string, since, now time.Time) bool {
 	if now.Sub(since) >= s.cfg.DrainTimeout {
 		return true
 	}
@@ -568,7 +592,7 @@ func (s *Scheduler) setOfferMode(ctx context.Context) {
 		s.mu.Unlock()
 		return
 	}
-	need := s.needLocked()
+	need := s.needAllLocked()
 	want := offersSuppressed
 	if need > 0 {
 		want = offersRevived

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 )
 
-// offersEvent launches what the offers fit, up to the count still
-// needed, and declines the rest with the long DeclineFor filter.
+// offersEvent launches what the offers fit, up to the count each service
+// still needs, and declines the rest with the long DeclineFor filter. One
+// offer may carry tasks of several services; see pickLocked for how a
+// short cluster is shared.
 func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now time.Time) {
 	var decline []mesos.OfferID
 	type launch struct {
@@ -30,20 +33,9 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	for i := range offers {
 		o := &offers[i]
 		s.mu.Lock()
-		need := s.needLocked()
-		perHost, perAgent := s.placedLocked()
+		cands := s.candidatesLocked(o)
 		s.mu.Unlock()
-		if need <= 0 {
-			decline = append(decline, o.ID)
-			continue
-		}
-		if s.cfg.MaxPerHost > 0 {
-			need = min(need, s.cfg.MaxPerHost-perHost[o.Hostname])
-		}
-		if s.cfg.MaxPerAgent > 0 {
-			need = min(need, s.cfg.MaxPerAgent-perAgent[o.AgentID.Value])
-		}
-		if need <= 0 {
+		if len(cands) == 0 {
 			decline = append(decline, o.ID)
 			continue
 		}
@@ -53,22 +45,33 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			decline = append(decline, o.ID)
 			continue
 		}
-		infos := fitOffer(o, &s.cfg, need)
-		if len(infos) == 0 {
-			decline = append(decline, o.ID)
-			continue
-		}
+		p := newPool(o, s.cfg.Role)
+		var infos []mesos.TaskInfo
 		s.mu.Lock()
-		for _, ti := range infos {
-			t := &task{
+		for {
+			c := s.pickLocked(cands)
+			if c == nil {
+				break
+			}
+			ti, ok := p.cut(o, &c.sv.cfg)
+			if !ok {
+				c.room = 0 // its task does not fit what is left
+				continue
+			}
+			c.room--
+			c.sv.tasks[ti.TaskID.Value] = &task{
 				id: ti.TaskID.Value, agentID: o.AgentID.Value, host: o.Hostname,
 				addr:  netip.AddrPortFrom(ip, uint16(envPort(ti, 0))),
 				state: mesos.TASK_STAGING, launched: now, updated: now,
 			}
-			s.tasks[t.id] = t
+			infos = append(infos, ti)
 		}
-		s.lastNeed = min(s.lastNeed, s.needLocked())
+		s.lastNeed = min(s.lastNeed, s.needAllLocked())
 		s.mu.Unlock()
+		if len(infos) == 0 {
+			decline = append(decline, o.ID)
+			continue
+		}
 		launches = append(launches, launch{o.ID, infos})
 	}
 	if len(launches) > 0 {
@@ -78,7 +81,7 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	}
 	for _, l := range launches {
 		s.mu.Lock()
-		more := s.needLocked() > 0
+		more := s.needAllLocked() > 0
 		s.mu.Unlock()
 		refuse := s.cfg.DeclineFor
 		if more {
@@ -119,7 +122,7 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 		// after the DECLINE if tasks are needed. (Not after every decline:
 		// offers that cannot be used would come back at once, forever.)
 		s.mu.Lock()
-		if s.reviveGen != gen && s.needLocked() > 0 {
+		if s.reviveGen != gen && s.needAllLocked() > 0 {
 			s.lastNeed = 0
 		}
 		s.mu.Unlock()
@@ -127,10 +130,83 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	s.poke()
 }
 
+// candidate is a service that may take tasks from an offer: room is how
+// many more it may launch on the offer's agent.
+type candidate struct {
+	sv   *service
+	room int
+}
+
+// candidatesLocked lists the services that need tasks and may place one
+// on o's agent, in round-robin order (starting after the service that was
+// picked last).
+func (s *Scheduler) candidatesLocked(o *mesos.Offer) []*candidate {
+	list := s.serviceListLocked()
+	var out []*candidate
+	for i := range list {
+		sv := list[(s.rr+i)%len(list)]
+		room := sv.needLocked()
+		if room <= 0 {
+			continue
+		}
+		perHost, perAgent := sv.placedLocked()
+		if sv.cfg.MaxPerHost > 0 {
+			room = min(room, sv.cfg.MaxPerHost-perHost[o.Hostname])
+		}
+		if sv.cfg.MaxPerAgent > 0 {
+			room = min(room, sv.cfg.MaxPerAgent-perAgent[o.AgentID.Value])
+		}
+		if room > 0 {
+			out = append(out, &candidate{sv: sv, room: room})
+		}
+	}
+	return out
+}
+
+// pickLocked chooses the service that gets the next task cut from an
+// offer, or nil when none has room. This is how services share a short
+// cluster: the service furthest below its desired count, as a fraction of
+// it, goes first (3 of 10 running beats 1 of 2), so every service with a
+// shortfall gets tasks in proportion to its desired count and none
+// starves; a tie goes to the service first in round-robin order, which
+// moves past each service picked. A task taken lowers its service's
+// shortfall, so the services take turns within one offer.
+func (s *Scheduler) pickLocked(cands []*candidate) *candidate {
+	var best *candidate
+	var bestHave, bestWant int
+	for _, c := range cands {
+		if c.room <= 0 {
+			continue
+		}
+		want := c.sv.desired
+		have := want - c.sv.needLocked()
+		// have/want < bestHave/bestWant, without division.
+		if best == nil || have*bestWant < bestHave*want {
+			best, bestHave, bestWant = c, have, want
+		}
+	}
+	if best != nil {
+		list := s.serviceListLocked()
+		if i := slices.Index(list, best.sv); i >= 0 {
+			s.rr = i + 1
+		}
+	}
+	return best
+}
+
+// needAllLocked is the number of tasks all services need launched now.
+func (s *Scheduler) needAllLocked() int {
+	n := 0
+	for _, sv := range s.services {
+		n += max(0, sv.needLocked())
+	}
+	return n
+}
+
 // needLocked is the number of tasks to launch now: none before
 // reconciliation ended or while relaunches are held back, and none for
 // the victims resumeVictims will put back into service.
-func (s *Scheduler) needLocked() int {
+func (s *service) needLocked() int {
 	if !s.reconciled || s.now().Before(s.holdUntil) {
 		return 0
 	}
@@ -138,7 +214,7 @@ func (s *Scheduler) needLocked() int {
 }
 
 // liveLocked counts the tasks that are neither ended nor being removed.
-func (s *Scheduler) liveLocked() int {
+func (s *service) liveLocked() int {
 	n := 0
 	for _, t := range s.tasks {
 		if !t.gone && !t.victim {
@@ -148,8 +224,9 @@ func (s *Scheduler) liveLocked() int {
 	return n
 }
 
-// placedLocked counts the tasks that still occupy each host and agent.
-func (s *Scheduler) placedLocked() (perHost, perAgent map[string]int) {
+// placedLocked counts the service's tasks that still occupy each host and
+// agent.
+func (s *service) placedLocked() (perHost, perAgent map[string]int) {
 	perHost, perAgent = make(map[string]int), make(map[string]int)
 	for _, t := range s.tasks {
 		if !t.gone {
@@ -307,25 +384,38 @@ func (p *pool) takePorts(n int) ([]uint64, []mesos.Resource, bool) {
 	return ports, out, true
 }
 
-// fitOffer cuts up to n tasks from the offer.
+// fitOffer cuts up to n tasks of c's template from the offer.
 func fitOffer(o *mesos.Offer, c *Config, n int) []mesos.TaskInfo {
 	p := newPool(o, c.Role)
 	var out []mesos.TaskInfo
 	for len(out) < n {
-		if total(p.cpus)+epsilon < c.Task.CPUs || total(p.mem)+epsilon < c.Task.Mem {
-			break
-		}
-		ports, portRes, ok := p.takePorts(c.Task.Ports)
+		ti, ok := p.cut(o, c)
 		if !ok {
 			break
 		}
-		res := takeScalar(p.cpus, c.Task.CPUs)
-		res = append(res, takeScalar(p.mem, c.Task.Mem)...)
-		res = append(res, portRes...)
-		out = append(out, buildTask(c, o, newTaskID(c.Task.Name), ports, res))
+		out = append(out, ti)
 	}
 	return out
 }
+
+// cut takes one task of c's template from what is left of the offer, if
+// it fits.
+func (p *pool) cut(o *mesos.Offer, c *Config) (mesos.TaskInfo, bool) {
+	if total(p.cpus)+epsilon < c.Task.CPUs || total(p.mem)+epsilon < c.Task.Mem {
+		return mesos.TaskInfo{}, false
+	}
+	ports, portRes, ok := p.takePorts(c.Task.Ports)
+	if !ok {
+		return mesos.TaskInfo{}, false
+	}
+	res := takeScalar(p.cpus, c.Task.CPUs)
+	res = append(res, takeScalar(p.mem, c.Task.Mem)...)
+	res = append(res, portRes...)
+	return buildTask(c, o, newTaskID(c.Task.Name), ports, res), true
+}
+
+// ServiceLabel is the Mesos task label that names a task's service.
+const ServiceLabel = "webfarm.service"
 
 // newTaskID returns name.<random hex>: unique, and safe in any shell
 // or path although it is never passed through one.
@@ -363,6 +453,7 @@ func buildTask(c *Config, o *mesos.Offer, id string, ports []uint64, res []mesos
 		AgentID:   o.AgentID,
 		Resources: res,
 		Command:   cmd,
+		Labels:    &mesos.Labels{Labels: []mesos.Label{{Key: ServiceLabel, Value: proto(tt.Name)}}},
 	}
 	if tt.Image != "" {
 		ti.Container = &mesos.ContainerInfo{

@@ -3,22 +3,22 @@ package mesos
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
-// ours reports whether a pool entry's ID is one of this scheduler's task
-// IDs, now or before a restart: it has the task-ID form (Task.Name + "."),
-// or the state file listed it. Only such entries are removed when no live
+// ours reports whether a pool entry's ID is one of this service's task
+// IDs, now or before a restart: it has the task-ID form (the service's
+// name + ".", and no other service's longer name claims it), or the
+// state file listed it. Only such entries are removed when no live
 // task backs them; anything else in the pool (a user's static server) is
 // left alone. s.mu must be held.
-func (s *Scheduler) ours(id string) bool {
-	return strings.HasPrefix(id, s.cfg.Task.Name+".") || s.saved[id]
+func (s *service) ours(id string) bool {
+	return s.ownerLocked(id) == s.name || s.saved[id]
 }
 
 // lbFailed notes that a balancer call failed: the pool is read on every
 // tick until the balancer answers, then repaired at once.
-func (s *Scheduler) lbFailed() {
+func (s *service) lbFailed() {
 	s.mu.Lock()
 	s.lbErr = true
 	s.mu.Unlock()
@@ -38,7 +38,7 @@ func (s *Scheduler) lbFailed() {
 //     task the master reports late is adopted and added again).
 //
 // Victims (being drained or killed) are left alone in both directions.
-func (s *Scheduler) syncPool(ctx context.Context, now time.Time) {
+func (s *service) syncPool(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	due := s.lbErr || (s.cfg.PoolSyncInterval > 0 && !now.Before(s.lastPoolSync.Add(s.cfg.PoolSyncInterval)))
 	if !due || !s.lbRead {

@@ -101,7 +101,7 @@ func TestPoolSyncRepairs(t *testing.T) {
 	}
 	r.setDesired(2)
 	r.s.mu.Lock()
-	r.s.lastPoolSync = r.now // the next sync is a full interval away
+	r.s.defLocked().lastPoolSync = r.now // the next sync is a full interval away
 	r.s.mu.Unlock()
 	r.step(0)
 	// Ties on connections go youngest first; the lost backend counts as
@@ -170,7 +170,7 @@ func TestPoolSyncHealthGating(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.s.mu.Lock()
-	addr := r.s.tasks[ids[1]].addr
+	addr := r.s.defLocked().tasks[ids[1]].addr
 	r.s.mu.Unlock()
 	if err := r.mem.Add(r.ctx, lb.Backend{ID: ids[1], Addr: addr}); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestPoolSyncAfterErrorStreak(t *testing.T) {
 	}
 	// The streak is over: no read until the interval.
 	r.s.mu.Lock()
-	failing := r.s.lbErr
+	failing := r.s.defLocked().lbErr
 	r.s.mu.Unlock()
 	if failing {
 		t.Error("error streak still set after a good read")

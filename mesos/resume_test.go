@@ -211,7 +211,7 @@ func TestResumableVictims(t *testing.T) {
 				tk.state = mesos.TASK_RUNNING
 			}
 			r.s.mu.Lock()
-			got := r.s.resumableLocked(&tk)
+			got := r.s.defLocked().resumableLocked(&tk)
 			r.s.mu.Unlock()
 			if got != tc.resumable {
 				t.Errorf("resumable = %v, want %v (%+v)", got, tc.resumable, tk)

@@ -28,7 +28,6 @@ import (
 type Scheduler struct {
 	cfg    Config
 	log    *slog.Logger
-	lb     lb.Balancer
 	leader *leader
 	caller calls.Caller
 	// closeIdle drops the HTTP client's idle connections.
@@ -44,23 +43,14 @@ type Scheduler struct {
 
 	mu          sync.Mutex
 	frameworkID string
-	desired     int
-	tasks       map[string]*task
-	// known holds the addresses of tasks the scheduler may adopt: from the
-	// state file and the balancer's pool at start. Entries go once adopted
-	// or once reconciliation says the task is gone.
-	known map[string]savedTask
-	// drainingAtStart holds backends found draining in the balancer at
-	// start: a scale-down interrupted by a restart.
-	drainingAtStart map[string]bool
-	poolAtStart     map[string]bool // IDs in the balancer's pool at start
-	lbRead          bool            // the balancer's pool was read at start
-	// saved holds the task IDs the state file listed at New: ours, even
-	// if Task.Name changed since.
-	saved           map[string]bool
-	lastPoolSync    time.Time // last read of the pool (see syncPool)
-	lbErr           bool      // a balancer call failed since the last good pool read
-	poolReadFailing bool      // the last pool read failed (logged once)
+	// services holds the farm's services by name; defName names the one
+	// Config's own Task describes ("" if none).
+	services map[string]*service
+	defName  string
+	// orphans holds what the state file kept for services not added
+	// (yet): kept in the file until the first reconciliation ended.
+	orphans map[string]savedService
+	rr      int // round-robin cursor over services for offer ties
 
 	connected      bool
 	lastEvent      time.Time
@@ -70,13 +60,10 @@ type Scheduler struct {
 	reconcileStart time.Time       // zero: no reconciliation pending
 	pending        map[string]bool // task IDs reconciliation has not answered
 	offers         offerMode
-	lastNeed       int       // need at the last setOfferMode
-	subscriptions  int       // SUBSCRIBED events received
-	offersSeen     int       // offers received
-	reviveGen      int       // REVIVEs sent
-	failures       int       // unexpected deaths in a row of tasks that never served
-	holdUntil      time.Time // no launches before (relaunch backoff)
-	lastKill       map[string]time.Time
+	lastNeed       int // need at the last setOfferMode
+	subscriptions  int // SUBSCRIBED events received
+	offersSeen     int // offers received
+	reviveGen      int // REVIVEs sent
 }
 
 // offerMode is what the scheduler last told the master about offers.
@@ -112,18 +99,23 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	s := &Scheduler{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		lb:       cfg.Balancer,
 		now:      time.Now,
 		kick:     make(chan struct{}, 1),
-		tasks:    make(map[string]*task),
-		known:    make(map[string]savedTask),
-		lastKill: make(map[string]time.Time),
-		saved:    make(map[string]bool),
+		services: make(map[string]*service),
+		orphans:  make(map[string]savedService),
 	}
-	s.frameworkID, s.desired = st.FrameworkID, st.Desired
-	for _, t := range st.Tasks {
-		s.known[t.ID] = t
-		s.saved[t.ID] = true
+	s.frameworkID = st.FrameworkID
+	for name, ss := range st.Services {
+		s.orphans[name] = ss
+	}
+	if cfg.hasDefaultService() {
+		sc := cfg.serviceConfig()
+		s.defName = sc.Name
+		s.orphans[sc.Name] = savedService{Desired: st.Desired, Tasks: st.Tasks}
+	}
+	for _, sc := range cfg.servicesWithDefault() {
+		s.services[sc.Name] = s.newService(sc, s.orphans[sc.Name])
+		delete(s.orphans, sc.Name)
 	}
 	s.leader, err = newLeader(cfg.Masters, s.log)
 	if err != nil {
@@ -144,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	if cfg.Principal != "" {
 		s.fw.Principal = proto(cfg.Principal)
 	}
-	s.log.Debug("mesos: scheduler configured", "config", cfg, "state_tasks", len(st.Tasks))
+	s.log.Debug("mesos: scheduler configured", "config", cfg, "state_tasks", st.taskCount())
 	return s, nil
 }
 
@@ -169,31 +161,26 @@ func (s *Scheduler) Connected() bool {
 	return s.connected
 }
 
-// Status implements [scaler.Target]: Running counts the tasks in the
-// balancer that are not being removed, Starting those launched but not
-// serving yet.
+// Status implements [scaler.Target] for the default service (the one
+// Config's own Task describes): Running counts the tasks in the balancer
+// that are not being removed, Starting those launched but not serving
+// yet. Without a default service it fails with [ErrNoService]; use
+// [Scheduler.Service].
 func (s *Scheduler) Status(ctx context.Context) (scaler.Status, error) {
 	if err := ctx.Err(); err != nil {
 		return scaler.Status{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := scaler.Status{Desired: s.desired}
-	for _, t := range s.tasks {
-		if t.gone || t.victim {
-			continue
-		}
-		if t.inLB {
-			st.Running++
-		} else {
-			st.Starting++
-		}
+	sv := s.def()
+	if sv == nil {
+		return scaler.Status{}, fmt.Errorf("%w: no default service", ErrNoService)
 	}
-	return st, nil
+	return sv.status(), nil
 }
 
-// SetDesired implements [scaler.Target]. It records n (in the state file
-// too, so a restart keeps it) and returns; the tasks follow.
+// SetDesired implements [scaler.Target] for the default service. It
+// records n (in the state file too, so a restart keeps it) and returns;
+// the tasks follow. Without a default service it fails with
+// [ErrNoService].
 func (s *Scheduler) SetDesired(ctx context.Context, n int) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -201,31 +188,22 @@ func (s *Scheduler) SetDesired(ctx context.Context, n int) error {
 	if n < 0 {
 		return fmt.Errorf("mesos: SetDesired(%d): the count must be 0 or more: %w", n, ErrInvalid)
 	}
-	s.mu.Lock()
-	old := s.desired
-	s.desired = n
-	s.mu.Unlock()
-	if old != n {
-		s.log.Info("mesos: desired count", "from", old, "to", n)
-		s.save()
+	sv := s.def()
+	if sv == nil {
+		return fmt.Errorf("%w: no default service", ErrNoService)
 	}
-	s.poke()
-	return nil
+	return sv.setDesired(n)
 }
 
-// Tasks returns a snapshot of the tasks, oldest first.
+// Tasks returns a snapshot of the tasks of every service, oldest first.
 func (s *Scheduler) Tasks() []Task {
 	s.mu.Lock()
-	out := make([]Task, 0, len(s.tasks))
-	for _, t := range s.tasks {
-		if !t.gone {
-			out = append(out, t.snapshot(s.cfg.Task.HealthCheck != nil))
-		}
+	var out []Task
+	for _, sv := range s.services {
+		out = sv.tasksLocked(out)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b Task) int {
-		return cmp.Or(a.Launched.Compare(b.Launched), cmp.Compare(a.ID, b.ID))
-	})
+	sortTasks(out)
 	return out
 }
 
@@ -238,7 +216,9 @@ func (s *Scheduler) poke() {
 }
 
 // save writes the state file, if there is one. Failures are logged: the
-// scheduler keeps running on its in-memory state.
+// scheduler keeps running on its in-memory state. The default service's
+// count and tasks are kept at the top level (the one-service format);
+// the others' under "services".
 func (s *Scheduler) save() {
 	if s.cfg.StateFile == "" {
 		return
@@ -246,22 +226,59 @@ func (s *Scheduler) save() {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
-	st := savedState{FrameworkID: s.frameworkID, Desired: s.desired}
+	st := savedState{FrameworkID: s.frameworkID}
+	for name, sv := range s.services {
+		ss := sv.savedLocked()
+		if name == s.defName {
+			st.Desired, st.Tasks = ss.Desired, ss.Tasks
+			continue
+		}
+		if st.Services == nil {
+			st.Services = make(map[string]savedService)
+		}
+		st.Services[name] = ss
+	}
+	if !s.reconciled {
+		// Not added yet: keep their tasks for a later AddService until
+		// reconciliation has decided about them.
+		for name, ss := range s.orphans {
+			if _, ok := s.services[name]; ok {
+				continue
+			}
+			if name == s.defName {
+				st.Desired, st.Tasks = ss.Desired, ss.Tasks
+				continue
+			}
+			if st.Services == nil {
+				st.Services = make(map[string]savedService)
+			}
+			st.Services[name] = ss
+		}
+	}
+	s.mu.Unlock()
+	if err := saveState(s.cfg.StateFile, st); err != nil {
+		s.log.Error("mesos: cannot save state", "file", s.cfg.StateFile, "err", err)
+	}
+}
+
+// savedLocked is what the state file keeps of the service.
+func (s *service) savedLocked() savedService {
+	ss := savedService{Desired: s.desired}
+	if s.removing {
+		ss.Desired = 0
+	}
 	for _, t := range s.tasks {
 		if !t.gone {
-			st.Tasks = append(st.Tasks, savedTask{ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr})
+			ss.Tasks = append(ss.Tasks, savedTask{ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr})
 		}
 	}
 	for id, k := range s.known { // not yet confirmed: keep until reconciliation decides
 		if _, ok := s.tasks[id]; !ok {
-			st.Tasks = append(st.Tasks, k)
+			ss.Tasks = append(ss.Tasks, k)
 		}
 	}
-	s.mu.Unlock()
-	slices.SortFunc(st.Tasks, func(a, b savedTask) int { return cmp.Compare(a.ID, b.ID) })
-	if err := saveState(s.cfg.StateFile, st); err != nil {
-		s.log.Error("mesos: cannot save state", "file", s.cfg.StateFile, "err", err)
-	}
+	slices.SortFunc(ss.Tasks, func(a, b savedTask) int { return cmp.Compare(a.ID, b.ID) })
+	return ss
 }
 
 // ErrRunning is returned by a second call of [Scheduler.Run].
@@ -404,36 +421,30 @@ func (s *Scheduler) tokens(done <-chan struct{}) <-chan struct{} {
 	return ch
 }
 
-// readBalancer reads the pool once at start, retrying with backoff until
-// it succeeds or ctx is done.
+// readBalancer reads every service's pool once at start, retrying with
+// backoff until each read succeeds or ctx is done.
 func (s *Scheduler) readBalancer(ctx context.Context) error {
+	for _, sv := range s.serviceList() {
+		s.mu.Lock()
+		done := sv.lbRead
+		s.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := sv.readBalancer(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBalancer reads the service's pool, retrying with backoff until it
+// succeeds or ctx is done.
+func (s *service) readBalancer(ctx context.Context) error {
 	delay := s.cfg.ReconnectMin
 	for {
-		pool, err := s.lb.Backends(ctx)
+		err := s.readPool(ctx)
 		if err == nil {
-			draining := make(map[string]bool)
-			if st, err := s.lb.Stats(ctx); err == nil {
-				for id, b := range st.Backends {
-					if b.State == lb.StateDraining {
-						draining[id] = true
-					}
-				}
-			}
-			s.mu.Lock()
-			s.poolAtStart = make(map[string]bool, len(pool))
-			for _, b := range pool {
-				k := s.known[b.ID]
-				k.ID, k.Addr = b.ID, b.Addr
-				s.known[b.ID] = k
-				s.poolAtStart[b.ID] = true
-			}
-			s.drainingAtStart = draining
-			s.lbRead = true
-			s.lastPoolSync = s.now()
-			s.mu.Unlock()
-			if len(pool) > 0 {
-				s.log.Info("mesos: balancer pool at start", "backends", len(pool), "draining", len(draining))
-			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -449,6 +460,39 @@ func (s *Scheduler) readBalancer(ctx context.Context) error {
 		}
 		delay = min(2*delay, s.cfg.ReconnectMax)
 	}
+}
+
+// readPool reads the service's pool once: its entries become tasks the
+// service may adopt, and those draining a scale-down to resume.
+func (s *service) readPool(ctx context.Context) error {
+	pool, err := s.lb.Backends(ctx)
+	if err != nil {
+		return err
+	}
+	draining := make(map[string]bool)
+	if st, err := s.lb.Stats(ctx); err == nil {
+		for id, b := range st.Backends {
+			if b.State == lb.StateDraining {
+				draining[id] = true
+			}
+		}
+	}
+	s.mu.Lock()
+	s.poolAtStart = make(map[string]bool, len(pool))
+	for _, b := range pool {
+		k := s.known[b.ID]
+		k.ID, k.Addr = b.ID, b.Addr
+		s.known[b.ID] = k
+		s.poolAtStart[b.ID] = true
+	}
+	s.drainingAtStart = draining
+	s.lbRead = true
+	s.lastPoolSync = s.now()
+	s.mu.Unlock()
+	if len(pool) > 0 {
+		s.log.Info("mesos: balancer pool at start", "backends", len(pool), "draining", len(draining))
+	}
+	return nil
 }
 
 // call sends c to the master, bounded by RequestTimeout.

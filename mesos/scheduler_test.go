@@ -34,7 +34,7 @@ func (r *rig) scaleTo(n int) []string {
 	for i, ti := range tis {
 		r.now = r.now.Add(time.Second) // distinct launch order for "youngest"
 		r.s.mu.Lock()
-		r.s.tasks[ti.TaskID.Value].launched = r.now
+		r.s.defLocked().tasks[ti.TaskID.Value].launched = r.now
 		r.s.mu.Unlock()
 		r.update(ti.TaskID.Value, mesos.TASK_RUNNING, "u-run-"+string(rune('a'+i)), nil)
 	}
@@ -186,7 +186,7 @@ func TestMaxPerHostAcrossOffers(t *testing.T) {
 	calls := r.fc.take()
 	perHost := map[string]int{}
 	r.s.mu.Lock()
-	for _, t := range r.s.tasks {
+	for _, t := range r.s.defLocked().tasks {
 		perHost[t.host]++
 	}
 	r.s.mu.Unlock()
@@ -426,7 +426,7 @@ func TestSlowStartRampsWeight(t *testing.T) {
 func TestReconciliationGatesLaunches(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.ReconcileTimeout = 5 * time.Second })
 	// A task from the state file the master has not answered for yet.
-	r.s.known["web.old"] = savedTask{ID: "web.old", AgentID: "agent-1", Addr: mustAP("10.0.0.1:31000")}
+	r.s.defLocked().known["web.old"] = savedTask{ID: "web.old", AgentID: "agent-1", Addr: mustAP("10.0.0.1:31000")}
 	r.setDesired(1)
 	r.start("fw", 15)
 	calls := r.fc.take()
@@ -453,7 +453,7 @@ func TestReconciliationGatesLaunches(t *testing.T) {
 
 func TestReconcileTimeoutEndsGate(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.ReconcileTimeout = 5 * time.Second })
-	r.s.known["web.silent"] = savedTask{ID: "web.silent", Addr: mustAP("10.0.0.1:31000")}
+	r.s.defLocked().known["web.silent"] = savedTask{ID: "web.silent", Addr: mustAP("10.0.0.1:31000")}
 	r.setDesired(1)
 	r.start("fw", 15)
 	r.step(4 * time.Second)
@@ -584,8 +584,8 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 	if d, _, _ := r2.status(); d != 2 {
 		t.Fatalf("restarted desired = %d, want 2", d)
 	}
-	if len(r2.s.known) != 2 {
-		t.Fatalf("restarted scheduler knows %d task addresses, want 2", len(r2.s.known))
+	if len(r2.s.defLocked().known) != 2 {
+		t.Fatalf("restarted scheduler knows %d task addresses, want 2", len(r2.s.defLocked().known))
 	}
 }
 

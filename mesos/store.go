@@ -16,9 +16,27 @@ import (
 // re-subscribe as the same framework and put its tasks back in the
 // balancer.
 type savedState struct {
-	FrameworkID string      `json:"framework_id,omitempty"`
-	Desired     int         `json:"desired"`
-	Tasks       []savedTask `json:"tasks,omitempty"`
+	FrameworkID string `json:"framework_id,omitempty"`
+	// Desired and Tasks are the default service's (see Config.Task).
+	Desired int         `json:"desired"`
+	Tasks   []savedTask `json:"tasks,omitempty"`
+	// Services holds the other services' counts and tasks, by name.
+	Services map[string]savedService `json:"services,omitempty"`
+}
+
+// savedService is what StateFile keeps of one service.
+type savedService struct {
+	Desired int         `json:"desired"`
+	Tasks   []savedTask `json:"tasks,omitempty"`
+}
+
+// taskCount is the number of tasks st lists, all services together.
+func (st *savedState) taskCount() int {
+	n := len(st.Tasks)
+	for _, ss := range st.Services {
+		n += len(ss.Tasks)
+	}
+	return n
 }
 
 type savedTask struct {
@@ -50,13 +68,35 @@ func loadState(path string) (savedState, error) {
 	if hasControlChar(st.FrameworkID) {
 		return savedState{}, fmt.Errorf("mesos: state file %s: bad framework ID %q", path, st.FrameworkID)
 	}
-	st.Tasks = slices.DeleteFunc(st.Tasks, func(t savedTask) bool { return t.ID == "" })
-	for i, t := range st.Tasks {
-		if hasControlChar(t.ID) {
-			return savedState{}, fmt.Errorf("mesos: state file %s: task %d: bad ID %q", path, i, t.ID)
+	st.Tasks, err = checkSavedTasks(st.Tasks)
+	if err != nil {
+		return savedState{}, fmt.Errorf("mesos: state file %s: %w", path, err)
+	}
+	for name, ss := range st.Services {
+		if !namePattern.MatchString(name) {
+			return savedState{}, fmt.Errorf("mesos: state file %s: bad service name %q", path, name)
 		}
+		if ss.Desired < 0 {
+			return savedState{}, fmt.Errorf("mesos: state file %s: service %s: desired %d is negative", path, name, ss.Desired)
+		}
+		if ss.Tasks, err = checkSavedTasks(ss.Tasks); err != nil {
+			return savedState{}, fmt.Errorf("mesos: state file %s: service %s: %w", path, name, err)
+		}
+		st.Services[name] = ss
 	}
 	return st, nil
+}
+
+// checkSavedTasks drops entries without an ID and rejects IDs no task
+// has.
+func checkSavedTasks(ts []savedTask) ([]savedTask, error) {
+	ts = slices.DeleteFunc(ts, func(t savedTask) bool { return t.ID == "" })
+	for i, t := range ts {
+		if hasControlChar(t.ID) {
+			return nil, fmt.Errorf("task %d: bad ID %q", i, t.ID)
+		}
+	}
+	return ts, nil
 }
 
 // hasControlChar reports whether s holds an ASCII control character:

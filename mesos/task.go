@@ -11,6 +11,8 @@ import (
 type Task struct {
 	// ID is the Mesos task ID and the balancer's backend ID.
 	ID string
+	// Service names the task's service.
+	Service string
 	// AgentID and Host name the agent the task runs on.
 	AgentID, Host string
 	// Addr is where the balancer sends traffic (HOST's IP and PORT0).
