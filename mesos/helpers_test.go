@@ -179,10 +179,14 @@ func (r *rig) update(id string, state mesos.TaskState, uuid string, healthy *boo
 func (r *rig) agentOf(id string) string {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	if t := r.s.defLocked().tasks[id]; t != nil {
+	sv := r.s.serviceOfLocked(id)
+	if sv == nil {
+		return "agent-1"
+	}
+	if t := sv.tasks[id]; t != nil {
 		return t.agentID
 	}
-	if k, ok := r.s.defLocked().known[id]; ok && k.AgentID != "" {
+	if k, ok := sv.known[id]; ok && k.AgentID != "" {
 		return k.AgentID
 	}
 	return "agent-1"

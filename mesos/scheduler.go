@@ -227,32 +227,26 @@ func (s *Scheduler) save() {
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	st := savedState{FrameworkID: s.frameworkID}
-	for name, sv := range s.services {
-		ss := sv.savedLocked()
+	put := func(name string, ss savedService) {
 		if name == s.defName {
 			st.Desired, st.Tasks = ss.Desired, ss.Tasks
-			continue
+			return
 		}
 		if st.Services == nil {
 			st.Services = make(map[string]savedService)
 		}
 		st.Services[name] = ss
 	}
+	for name, sv := range s.services {
+		put(name, sv.savedLocked())
+	}
 	if !s.reconciled {
 		// Not added yet: keep their tasks for a later AddService until
 		// reconciliation has decided about them.
 		for name, ss := range s.orphans {
-			if _, ok := s.services[name]; ok {
-				continue
+			if _, ok := s.services[name]; !ok {
+				put(name, ss)
 			}
-			if name == s.defName {
-				st.Desired, st.Tasks = ss.Desired, ss.Tasks
-				continue
-			}
-			if st.Services == nil {
-				st.Services = make(map[string]savedService)
-			}
-			st.Services[name] = ss
 		}
 	}
 	s.mu.Unlock()
