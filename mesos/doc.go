@@ -23,6 +23,46 @@
 //	ctl := &scaler.Controller{Balancer: balancer, Scaler: policy, Target: sched}
 //	go ctl.Run(ctx)
 //
+// # Many services in one farm
+//
+// One Scheduler (one Mesos framework, one event stream, one set of
+// offers) runs any number of services, each with its own task template,
+// balancer pool, placement caps and desired count. Config's own Task and
+// Balancer describe the default service, which the Scheduler's
+// Status/SetDesired/scaler.Target methods drive, so a one-service program
+// is unchanged; Config.Services and [Scheduler.AddService] add more:
+//
+//	api, err := sched.AddService(ctx, mesos.ServiceConfig{
+//		Name: "api", Balancer: apiBackend, // e.g. its own HAProxy backend
+//		Task: mesos.TaskTemplate{Command: []string{"/srv/api"}, CPUs: 1, Mem: 512},
+//	})
+//	ctl := &scaler.Controller{Balancer: apiBackend, Scaler: apiPolicy, Target: api}
+//
+// Policy stays outside: each [Service] handle is a [scaler.Target], and
+// each service gets its own [scaler.Controller] (its own policy, Min and
+// Max). [Scheduler.UpdateService] changes a service's settings (new
+// launches use the new template; running tasks keep theirs) and
+// [Scheduler.RemoveService] drops its count to 0, drains and kills its
+// tasks as on any scale-down, and forgets the service once they ended.
+//
+// Offers are shared: one offer may carry tasks of several services. When
+// the cluster is short, each next task cut from an offer goes to the
+// service furthest below its desired count as a fraction of it (running
+// plus starting over desired; 3 of 10 goes before 1 of 2), ties to the
+// next service in round-robin order; so shortfalls are met in proportion
+// to the desired counts and no service with a shortfall starves. A broken
+// command's relaunch backoff holds back only its own service.
+//
+// A service's task IDs are its name + "." + 16 hex digits, and its tasks
+// carry the label webfarm.service (ServiceLabel) = name, so a restarted
+// scheduler knows whose each task is. The state file keeps each service's
+// count and tasks (the default service's at the top level, as before);
+// reconciliation, restart adoption and pool repair work per service, each
+// against its own balancer. Services should be added before Run (in
+// Config.Services, or AddService before calling Run) so that their tasks
+// are adopted after a restart: a task no service claims when the master
+// reports it is killed.
+//
 // # What it does
 //
 //   - Scale-up: offers that fit the task (cpus, mem, ports, at most

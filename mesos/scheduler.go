@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,6 +113,12 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 		sc := cfg.serviceConfig()
 		s.defName = sc.Name
 		s.orphans[sc.Name] = savedService{Desired: st.Desired, Tasks: st.Tasks}
+	} else if name := commonService(st.Tasks); name != "" {
+		// A one-service state file read by a farm of Services only: the
+		// tasks belong to the service their IDs name.
+		if _, ok := s.orphans[name]; !ok {
+			s.orphans[name] = savedService{Desired: st.Desired, Tasks: st.Tasks}
+		}
 	}
 	for _, sc := range cfg.servicesWithDefault() {
 		s.services[sc.Name] = s.newService(sc, s.orphans[sc.Name])
@@ -141,6 +148,20 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 }
 
 func proto[T any](v T) *T { return &v }
+
+// commonService returns the service name all of ts's IDs share (an ID is
+// name.hex), or "" if they name none or several.
+func commonService(ts []savedTask) string {
+	name := ""
+	for _, t := range ts {
+		i := strings.LastIndexByte(t.ID, '.')
+		if i <= 0 || (name != "" && t.ID[:i] != name) {
+			return ""
+		}
+		name = t.ID[:i]
+	}
+	return name
+}
 
 // FrameworkID returns the framework ID Mesos assigned, or "" before the
 // first subscription of a new framework.
