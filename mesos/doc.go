@@ -155,6 +155,10 @@
 // TestLocalHAProxyRestartRepaired restarts a real HAProxy whose driver
 // does not restore its pool, and waits for traffic to reach every task
 // again;
+// TestLocalServicesHAProxy runs three services in one framework behind one
+// real HAProxy (a backend each, routed by path) under bounded load, scales
+// them independently and at once, restarts the scheduler mid-way, and
+// requires no failed request and every task adopted;
 // TestLocalSecretNotLogged runs with authentication at debug level and
 // searches the log for the secret. FuzzLoadState fuzzes the state-file
 // parser (seed corpus in testdata/fuzz/FuzzLoadState).

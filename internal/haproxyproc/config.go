@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -48,6 +49,12 @@ type Config struct {
 	// (see [Proc.StatsAddr]). A TCP socket has no file permissions: any
 	// local user can reach it. For tests of TCP transports.
 	StatsTCP bool
+	// Routes adds backend sections after Backend, each with Backend's
+	// balance, and routes requests whose path starts with "/" + name + "/"
+	// to it (`use_backend name if { path_beg /name/ }`, http mode only);
+	// other requests go to Backend. For farms of several services behind
+	// one haproxy. The names follow Backend's rules.
+	Routes []string
 	// Global, Frontend and Backend lines are appended verbatim to their
 	// sections (for example a second, user-level stats socket).
 	GlobalLines, FrontendLines, BackendLines []string
@@ -91,6 +98,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: FrontendPort %d out of range 0–65535", ErrConfig, c.FrontendPort)
 	case strings.ContainsAny(c.Balance, "\n\r#"):
 		return c, fmt.Errorf("%w: Balance %q contains a newline or '#'", ErrConfig, c.Balance)
+	}
+	for i, r := range c.Routes {
+		switch {
+		case !identRE.MatchString(r):
+			return c, fmt.Errorf("%w: Routes[%d] %q is not a valid haproxy name (letters, digits, '-', '_', '.', ':')", ErrConfig, i, r)
+		case r == c.Frontend || r == c.Backend || slices.Contains(c.Routes[:i], r):
+			return c, fmt.Errorf("%w: Routes[%d] %q is used twice (Frontend, Backend or Routes)", ErrConfig, i, r)
+		case c.Mode != "http":
+			return c, fmt.Errorf("%w: Routes needs Mode \"http\" (it routes by path)", ErrConfig)
+		}
 	}
 	for _, lines := range [][]string{c.GlobalLines, c.FrontendLines, c.BackendLines} {
 		for _, l := range lines {
@@ -166,6 +183,9 @@ func render(c Config, f files) string {
 	for _, l := range c.FrontendLines {
 		w("    %s", l)
 	}
+	for _, r := range c.Routes {
+		w("    use_backend %s if { path_beg /%s/ }", r, r)
+	}
 	w("    default_backend %s", c.Backend)
 	w("")
 	w("backend %s", c.Backend)
@@ -177,6 +197,13 @@ func render(c Config, f files) string {
 	}
 	for i, s := range c.Servers {
 		w("    server s%d %s", i, s)
+	}
+	for _, r := range c.Routes {
+		w("")
+		w("backend %s", r)
+		w("    balance %s", c.Balance)
+		w("    retries 3")
+		w("    option redispatch")
 	}
 	return b.String()
 }

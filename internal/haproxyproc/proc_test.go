@@ -40,6 +40,10 @@ func TestConfigErrors(t *testing.T) {
 		{"newline in balance", Config{Balance: "roundrobin\nserver x 1.2.3.4:5"}, "Balance"},
 		{"newline in extra line", Config{BackendLines: []string{"a\nb"}}, "newline"},
 		{"server without port", Config{Servers: []netip.AddrPort{netip.AddrPortFrom(loopback, 0)}}, "Servers[0]"},
+		{"bad route name", Config{Routes: []string{"a b"}}, `Routes[0] "a b"`},
+		{"route is the backend", Config{Routes: []string{"webfarm"}}, `Routes[0] "webfarm" is used twice`},
+		{"route twice", Config{Routes: []string{"api", "api"}}, `Routes[1] "api" is used twice`},
+		{"route in tcp mode", Config{Mode: "tcp", Routes: []string{"api"}}, "Routes needs Mode"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +71,7 @@ func TestRenderIsValid(t *testing.T) {
 		{"static servers", Config{Servers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:8081"), netip.MustParseAddrPort("[::1]:8082")}}},
 		{"consistent hash", Config{Balance: "uri", BackendLines: []string{"hash-type consistent"}}},
 		{"plain", Config{Plain: true}},
+		{"routes", Config{Routes: []string{"api", "static"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
