@@ -44,7 +44,7 @@
 // it, once, then the operation and its argument, then the cause:
 //
 //	haproxy: drain "web.1": lb: backend not found
-//	lvs: add web.1@[2001:db8::31]:80: tunnel to an IPv6 server behind an IPv4 service: lb: not supported
+//	lvs: backend web.1@[2001:db8::31]:80: a tunnel to an IPv6 real server behind an IPv4 service needs …: lb: not supported
 //	mesos: Task.CPUs 0: must be a finite number > 0: invalid argument
 //
 // A cause from another package keeps its own prefix (lb: …). A package

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,9 +112,10 @@ type Service struct {
 	// Protocol is the transport protocol of an address service. If zero,
 	// TCP is used. Ignored for a firewall-mark service.
 	Protocol Protocol
-	// Scheduler is the IPVS scheduler: rr, wrr, lc, wlc, lblc, lblcr, dh,
-	// sh, sed, nq, fo, ovf, mh or twos, provided its module (ip_vs_NAME)
-	// is loaded. If empty, "wlc" is used, as ipvsadm does.
+	// Scheduler is the IPVS scheduler: one of [Schedulers] (rr, wrr, lc,
+	// wlc, …), provided its module (ip_vs_NAME) is loaded. Another name
+	// is an error wrapping lb.ErrInvalid. If empty, "wlc" is used, as
+	// ipvsadm does.
 	Scheduler string
 	// Persistence, if positive, makes the service persistent: a client
 	// keeps its real server for this long after its last connection. It
@@ -174,7 +176,7 @@ func (s Service) validate() error {
 		switch {
 		case s.Addr.Port() == 0:
 			return fmt.Errorf("lvs: service %s: port 0: %w", s, lb.ErrInvalid)
-		case a.IsUnspecified() || a.IsMulticast():
+		case a.IsUnspecified() || a.IsMulticast() || a == broadcast4:
 			return fmt.Errorf("lvs: service %s: %s cannot be a virtual address: %w", s, a, lb.ErrInvalid)
 		case a.Zone() != "":
 			return fmt.Errorf("lvs: service %s: zoned address: %w", s, lb.ErrInvalid)
@@ -187,13 +189,29 @@ func (s Service) validate() error {
 	if len(name) > maxSchedName {
 		return fmt.Errorf("lvs: service %s: scheduler name %q longer than %d bytes: %w", s, name, maxSchedName, lb.ErrInvalid)
 	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-			return fmt.Errorf("lvs: service %s: scheduler %q: want a name like rr, wrr, lc or wlc: %w", s, name, lb.ErrInvalid)
-		}
+	if !slices.Contains(Schedulers, name) {
+		return fmt.Errorf("lvs: service %s: scheduler %q is not an IPVS scheduler; want one of %s: %w",
+			s, name, strings.Join(Schedulers, ", "), lb.ErrInvalid)
 	}
 	return nil
 }
+
+// Schedulers lists the IPVS schedulers of the Linux kernel (one module
+// ip_vs_NAME each; net/netfilter/ipvs/Kconfig, IP_VS_RR … IP_VS_TWOS).
+// Service.Scheduler must be one of them: another name is a mistake
+// ([lb.ErrInvalid]), while a listed scheduler whose module the kernel
+// cannot load makes New fail with [lb.ErrUnsupported].
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "twos"}
+
+func family(v6 bool) string {
+	if v6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// broadcast4 is the limited broadcast address, which no host owns.
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // Config configures a [Balancer]. Only Service is required; every other
 // zero field means the default documented on it.
@@ -286,12 +304,20 @@ func checkBackend(s Service, b lb.Backend, f Forward) error {
 	switch {
 	case !f.valid():
 		return fmt.Errorf("lvs: backend %s: forwarding method %d: want NAT, Tunnel or DirectRoute: %w", b, uint32(f), lb.ErrInvalid)
-	case a.IsUnspecified() || a.IsMulticast():
+	case a.IsUnspecified() || a.IsMulticast() || a == broadcast4:
 		return fmt.Errorf("lvs: backend %s: %s cannot be a real server: %w", b, a, lb.ErrInvalid)
 	case a.Zone() != "":
 		return fmt.Errorf("lvs: backend %s: zoned address: %w", b, lb.ErrInvalid)
 	case f != Tunnel && (a.Is6() && !a.Is4In6()) != s.is6():
-		return fmt.Errorf("lvs: backend %s: address family differs from service %s; only the tunnel method mixes families: %w", b, s, lb.ErrInvalid)
+		return fmt.Errorf("lvs: backend %s: address family differs from service %s; NAT and direct routing cannot mix families: %w", b, s, lb.ErrInvalid)
+	case (a.Is6() && !a.Is4In6()) != s.is6():
+		// The kernel takes a tunnel real server of the other family only
+		// with IPVS_DEST_ATTR_ADDR_FAMILY, and moby/ipvs v1.1.0 does not
+		// send it (fillDestination in netlink_linux.go): the kernel would
+		// read the address as the service's family and store another one
+		// (2001:db8::31 became 32.1.13.184).
+		return fmt.Errorf("lvs: backend %s: a tunnel to an %s real server behind an %s service needs the destination's address family, which moby/ipvs v1.1.0 does not send (the kernel would store a wrong address): %w",
+			b, family(!s.is6()), family(s.is6()), lb.ErrUnsupported)
 	case f != NAT && s.FWMark == 0 && b.Addr.Port() != s.Addr.Port():
 		return fmt.Errorf("lvs: backend %s: %s forwarding keeps the service port %d; the backend must listen on it: %w",
 			b, f, s.Addr.Port(), lb.ErrInvalid)

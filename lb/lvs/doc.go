@@ -45,10 +45,21 @@
 // IPVS, moby/ipvs's writes succeed and do nothing, so New probes
 // /proc/net/ip_vs and reads its service back, and fails with "lvs: kernel
 // has no IPVS: load ip_vs" (wrapping [lb.ErrUnsupported]). A missing
-// scheduler module also wraps lb.ErrUnsupported and names the module.
-// Without CAP_NET_ADMIN errors say so, and errors.Is(err, os.ErrPermission)
-// holds. Bad addresses, ports, weights and forwarding methods wrap
-// [lb.ErrInvalid] before anything is changed.
+// scheduler module also wraps lb.ErrUnsupported and names the module; a
+// scheduler name that is not one of [Schedulers] (a typo) wraps
+// [lb.ErrInvalid] instead. Without CAP_NET_ADMIN errors say so, and
+// errors.Is(err, os.ErrPermission) holds. Bad addresses (0.0.0.0,
+// 255.255.255.255, multicast), ports, weights and forwarding methods wrap
+// [lb.ErrInvalid] before anything is changed. A tunnel real server of the
+// other address family than the service's wraps lb.ErrUnsupported:
+// moby/ipvs v1.1.0 does not send the destination's address family, and the
+// kernel would store a wrong address.
+//
+// A virtual service deleted outside the driver (ipvsadm -D) is not read as
+// an empty pool: the call that finds it gone (Backends, Stats, Add, Drain,
+// Remove, …) creates it again, empty, and returns an error wrapping
+// [ErrServiceGone]; the backends must then be added again, which the mesos
+// scheduler's pool repair does at its next read of the pool.
 //
 // Every netlink exchange is bounded by Config.Timeout: moby/ipvs retries
 // a timed-out receive forever, so the driver abandons such a call, closes

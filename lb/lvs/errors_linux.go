@@ -36,7 +36,7 @@ func kernelErr(op string, err error) error {
 		case syscall.EPERM, syscall.EACCES:
 			return fmt.Errorf("lvs: %s: not permitted: IPVS needs CAP_NET_ADMIN (run as root or grant the capability): %w", op, err)
 		case syscall.ESRCH:
-			return fmt.Errorf("lvs: %s: the virtual service is gone from the kernel (deleted outside this driver?): %w", op, err)
+			return fmt.Errorf("lvs: %s: the virtual service is gone from the kernel (deleted outside this driver?): %w: %w", op, ErrServiceGone, err)
 		}
 	}
 	return fmt.Errorf("lvs: %s: %w", op, err)

@@ -68,6 +68,8 @@ func TestNewErrors(t *testing.T) {
 		{"port 0", Config{Service: Service{Addr: netip.MustParseAddrPort("10.0.0.1:0")}}, nil, "", lb.ErrInvalid, "port 0"},
 		{"unspecified vip", Config{Service: Service{Addr: netip.MustParseAddrPort("0.0.0.0:80")}}, nil, "", lb.ErrInvalid, "cannot be a virtual address"},
 		{"multicast vip", Config{Service: Service{Addr: netip.MustParseAddrPort("[ff02::1]:80")}}, nil, "", lb.ErrInvalid, "cannot be a virtual address"},
+		{"broadcast vip", Config{Service: Service{Addr: netip.MustParseAddrPort("255.255.255.255:80")}}, nil, "", lb.ErrInvalid, "255.255.255.255 cannot be a virtual address"},
+		{"mistyped scheduler", Config{Service: Service{Addr: vip.Addr, Scheduler: "wrrr"}}, nil, "", lb.ErrInvalid, `scheduler "wrrr" is not an IPVS scheduler`},
 		{"bad protocol", Config{Service: Service{Addr: vip.Addr, Protocol: 99}}, nil, "", lb.ErrInvalid, "protocol 99"},
 		{"bad scheduler name", Config{Service: Service{Addr: vip.Addr, Scheduler: "rr; rm"}}, nil, "", lb.ErrInvalid, "scheduler"},
 		{"long scheduler name", Config{Service: Service{Addr: vip.Addr, Scheduler: strings.Repeat("x", 16)}}, nil, "", lb.ErrInvalid, "longer than 15"},
@@ -135,6 +137,7 @@ func TestBadBackends(t *testing.T) {
 		{"port 0", be("x", "10.0.1.1:0"), Dest{}, "port 0"},
 		{"unspecified", be("x", "0.0.0.0:80"), Dest{}, "cannot be a real server"},
 		{"multicast", be("x", "224.0.0.1:80"), Dest{}, "cannot be a real server"},
+		{"broadcast", be("x", "255.255.255.255:80"), Dest{}, "cannot be a real server"},
 		{"zoned", be("x", "[fe80::1%eth0]:80"), Dest{Forward: Tunnel}, "zoned"},
 		{"ipv6 backend of an ipv4 service", be("x", "[2001:db8::1]:80"), Dest{}, "address family"},
 		{"dr to another port", be("x", "10.0.1.1:8080"), Dest{Forward: DirectRoute}, "keeps the service port 80"},
@@ -461,5 +464,99 @@ func TestParse(t *testing.T) {
 		if s.String() != want {
 			t.Errorf("Service.String() = %q, want %q", s.String(), want)
 		}
+	}
+}
+
+// TestTunnelAcrossFamiliesRefused: moby/ipvs v1.1.0 sends no
+// IPVS_DEST_ATTR_ADDR_FAMILY (fillDestination, netlink_linux.go), so the
+// kernel reads a tunnel real server's address in the service's family and
+// stores another address (checked on a real kernel: 2001:db8::31 behind an
+// IPv4 service became 32.1.13.184). AddDest refuses it with
+// lb.ErrUnsupported, naming the reason, and writes nothing.
+func TestTunnelAcrossFamiliesRefused(t *testing.T) {
+	ctx := context.Background()
+	k := newFakeKernel()
+	b4 := newFake(t, k, Config{})
+	b6 := newFake(t, k, Config{Service: Service{Addr: netip.MustParseAddrPort("[fd00::1]:80"), Scheduler: "rr"}})
+	tests := []struct {
+		name string
+		b    *Balancer
+		be   lb.Backend
+		svc  Service
+	}{
+		{"ipv6 server behind an ipv4 service", b4, be("web-6", "[2001:db8::31]:80"), vip},
+		{"ipv4 server behind an ipv6 service", b6, be("web-4", "10.0.1.1:80"), b6.cfg.Service},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.b.AddDest(ctx, tc.be, Dest{Forward: Tunnel})
+			if !errors.Is(err, lb.ErrUnsupported) || !strings.Contains(err.Error(), "moby/ipvs v1.1.0 does not send") {
+				t.Fatalf("AddDest(%s, tunnel) = %v, want lb.ErrUnsupported naming moby/ipvs", tc.be, err)
+			}
+			if !strings.HasPrefix(err.Error(), "lvs: ") || strings.Count(err.Error(), "lvs: ") != 1 {
+				t.Errorf("error %q: want \"lvs: \" once, at the start", err)
+			}
+			if n := len(k.service(tc.svc).dests); n != 0 {
+				t.Errorf("the refused server reached the kernel: %d real servers", n)
+			}
+			if bs, err := tc.b.Backends(ctx); err != nil || len(bs) != 0 {
+				t.Errorf("Backends = %v, %v; want none", bs, err)
+			}
+		})
+	}
+}
+
+// TestServiceDeletedOutside: a virtual service deleted behind the
+// driver's back (ipvsadm -D) is reported, not read as an empty healthy
+// pool: the kernel answers the real-server dump of a missing service with
+// an empty list (ip_vs_genl_dump_dests, net/netfilter/ipvs/ip_vs_ctl.c),
+// so the driver asks for the service, creates it again, and returns
+// ErrServiceGone once; then the pool reads empty and backends can be added
+// again.
+func TestServiceDeletedOutside(t *testing.T) {
+	ctx := context.Background()
+	for _, call := range []string{"Backends", "Remove", "Drain", "Stats"} {
+		t.Run(call, func(t *testing.T) {
+			k := newFakeKernel()
+			b := newFake(t, k, Config{})
+			for _, x := range []lb.Backend{be("web-1", "10.0.1.1:80"), be("web-2", "10.0.1.2:80")} {
+				if err := b.Add(ctx, x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, _ := k.open("")
+			if err := h.DelService(toIPVSService(vip)); err != nil { // ipvsadm -D -t 10.0.0.1:80
+				t.Fatal(err)
+			}
+			var err error
+			switch call {
+			case "Backends":
+				_, err = b.Backends(ctx)
+			case "Remove":
+				err = b.Remove(ctx, "web-1")
+			case "Drain":
+				err = b.Drain(ctx, "web-1")
+			case "Stats":
+				_, err = b.Stats(ctx)
+			}
+			if !errors.Is(err, ErrServiceGone) || !strings.Contains(err.Error(), "2 real servers lost") {
+				t.Fatalf("%s after the service was deleted = %v, want ErrServiceGone saying 2 real servers were lost", call, err)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "lvs: ") || strings.Count(msg, "lvs: ") != 1 {
+				t.Errorf("error %q: want \"lvs: \" once, at the start", msg)
+			}
+			if k.service(vip) == nil {
+				t.Fatal("the service was not created again")
+			}
+			if bs, err := b.Backends(ctx); err != nil || len(bs) != 0 {
+				t.Fatalf("Backends after the report = %v, %v; want an empty pool and no error", bs, err)
+			}
+			if err := b.Add(ctx, be("web-1", "10.0.1.1:80")); err != nil {
+				t.Fatalf("Add after the service came back: %v", err)
+			}
+			if k.dest(vip, netip.MustParseAddrPort("10.0.1.1:80")) == nil {
+				t.Error("web-1 is not in the recreated service")
+			}
+		})
 	}
 }

@@ -316,27 +316,65 @@ func testKernelAdopt(t *testing.T) {
 	if ds, err := h.GetDestinations(raw); err != nil || len(ds) != 2 {
 		t.Errorf("after Close: %d real servers, %v; want both still there", len(ds), err)
 	}
-	// A service deleted behind the driver's back is reported as such.
+	// A service deleted behind the driver's back is reported as such
+	// (ErrServiceGone), created again, and then reads as an empty pool.
 	b2, err := New(ctx, Config{Service: svc, Namespace: ns, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	if err := h.DelService(raw); err != nil {
-		t.Errorf("cleanup: %v", err)
+	for _, read := range []string{"Stats", "Backends"} {
+		if err := h.DelService(raw); err != nil {
+			t.Fatalf("ipvsadm -D equivalent: %v", err)
+		}
+		if ds, err := h.GetDestinations(raw); err != nil || len(ds) != 0 {
+			t.Fatalf("the kernel's dump of a deleted service = %d real servers, %v; want an empty answer, no error", len(ds), err)
+		}
+		if read == "Stats" {
+			_, err = b2.Stats(ctx)
+		} else {
+			_, err = b2.Backends(ctx)
+		}
+		if !errors.Is(err, ErrServiceGone) {
+			t.Errorf("%s after the service was deleted outside = %v, want ErrServiceGone", read, err)
+		}
+		if k, err := h.GetService(raw); err != nil || k.SchedName != svc.scheduler() {
+			t.Errorf("after %s: service %+v, %v; want it created again with %s", read, k, err, svc.scheduler())
+		}
+		if got, err := b2.Backends(ctx); err != nil || len(got) != 0 {
+			t.Errorf("Backends after %s reported the loss = %v, %v; want an empty pool", read, got, err)
+		}
+		if err := b2.Add(ctx, lb.Backend{ID: "task-8", Addr: netip.MustParseAddrPort("10.2.1.8:80")}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := b2.Stats(ctx); err == nil || !strings.Contains(err.Error(), "gone from the kernel") {
-		t.Errorf("Stats after the service was deleted outside = %v, want it to say the service is gone", err)
+	// A tunnel real server of the other address family is refused before
+	// it reaches the kernel: moby/ipvs v1.1.0 sends no destination family,
+	// and the kernel would store the IPv6 address as an IPv4 one.
+	err = b2.AddDest(ctx, lb.Backend{ID: "v6", Addr: netip.MustParseAddrPort("[2001:db8::31]:80")}, Dest{Forward: Tunnel})
+	if !errors.Is(err, lb.ErrUnsupported) {
+		t.Errorf("AddDest of an IPv6 tunnel server behind an IPv4 service = %v, want lb.ErrUnsupported", err)
+	}
+	if ds, err := h.GetDestinations(raw); err != nil || len(ds) != 1 {
+		t.Errorf("after the refused tunnel server: %d real servers, %v; want task-8 alone", len(ds), err)
 	}
 }
 
+// testKernelSchedulerMissing: a real scheduler whose module is not loaded
+// (the VM loads ip_vs_rr alone and cannot modprobe) is ErrUnsupported and
+// names the module; a name that is no IPVS scheduler is ErrInvalid.
 func testKernelSchedulerMissing(t *testing.T) {
 	needIPVS(t)
 	ns := newNetns(t)
 	_, err := New(context.Background(), Config{
-		Service: Service{Addr: netip.MustParseAddrPort("10.3.0.1:80"), Scheduler: "nosuch"}, Namespace: ns, Logger: testLogger(t)})
-	if !errors.Is(err, lb.ErrUnsupported) || !strings.Contains(err.Error(), "load ip_vs_nosuch") {
-		t.Fatalf("New with scheduler nosuch = %v, want lb.ErrUnsupported naming ip_vs_nosuch", err)
+		Service: Service{Addr: netip.MustParseAddrPort("10.3.0.1:80"), Scheduler: "mh"}, Namespace: ns, Logger: testLogger(t)})
+	if !errors.Is(err, lb.ErrUnsupported) || !strings.Contains(err.Error(), "load ip_vs_mh") {
+		t.Fatalf("New with scheduler mh (module not loaded) = %v, want lb.ErrUnsupported naming ip_vs_mh", err)
+	}
+	_, err = New(context.Background(), Config{
+		Service: Service{Addr: netip.MustParseAddrPort("10.3.0.1:80"), Scheduler: "wrrr"}, Namespace: ns, Logger: testLogger(t)})
+	if !errors.Is(err, lb.ErrInvalid) || errors.Is(err, lb.ErrUnsupported) {
+		t.Fatalf("New with scheduler wrrr = %v, want lb.ErrInvalid", err)
 	}
 	if _, _, err := rawService(t, ns, Service{Addr: netip.MustParseAddrPort("10.3.0.1:80")}); err == nil {
 		t.Error("a failed New left a service in the kernel")

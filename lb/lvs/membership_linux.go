@@ -32,6 +32,15 @@ func (b *Balancer) readDests(ctx context.Context) ([]dest, error) {
 		}
 		return nil, kernelErr("list real servers of "+b.cfg.Service.String(), err)
 	}
+	if len(raw) == 0 {
+		// The kernel answers a dump of the real servers of a service it
+		// does not have with an empty list, not an error
+		// (ip_vs_genl_dump_dests in net/netfilter/ipvs/ip_vs_ctl.c): ask
+		// for the service itself.
+		if err := b.checkService(ctx); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]dest, 0, len(raw))
 	seen := make(map[netip.AddrPort]bool, len(raw))
 	for _, d := range raw {
@@ -57,6 +66,37 @@ func (b *Balancer) readDests(ctx context.Context) ([]dest, error) {
 	}
 	slices.SortFunc(out, func(x, y dest) int { return strings.Compare(x.id, y.id) })
 	return out, nil
+}
+
+// checkService reads the virtual service. If it is gone (deleted with
+// ipvsadm -D, or by another program), checkService creates it again, empty,
+// forgets the real servers it had, and returns an error wrapping
+// ErrServiceGone: the caller's pool is empty and its backends must be
+// added again (the mesos scheduler's pool repair does that at its next
+// read). The caller holds the lock.
+func (b *Balancer) checkService(ctx context.Context) error {
+	s := b.cfg.Service
+	_, err := call(ctx, b.nl, func(h handle) (*ipvs.Service, error) { return h.GetService(b.svc) })
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return err
+	case !isErrno(err, syscall.ESRCH) && !strings.Contains(err.Error(), "obtained=0"): // moby/ipvs: "Expected only one service obtained=0"
+		return kernelErr("read service "+s.String(), err)
+	}
+	lost := len(b.members)
+	clear(b.members)
+	clear(b.dstCount)
+	clear(b.preDrain)
+	b.svcCount = counters{}
+	if _, cerr := b.ensureService(ctx); cerr != nil {
+		return fmt.Errorf("lvs: virtual service %s was deleted outside this driver (%d real servers lost), and creating it again failed: %w: %w",
+			s, lost, ErrServiceGone, cerr)
+	}
+	b.log.Warn("lvs: the virtual service was deleted outside this driver: created it again, empty", "lost_real_servers", lost)
+	return fmt.Errorf("lvs: virtual service %s was deleted outside this driver (%d real servers lost); created it again, empty: add the backends again: %w",
+		s, lost, ErrServiceGone)
 }
 
 // find returns the real server serving as id. An ID this Balancer gave
@@ -115,7 +155,9 @@ func (b *Balancer) Add(ctx context.Context, be lb.Backend) error {
 // and weight stay as they are).
 //
 // Errors: an invalid backend or Dest wraps [lb.ErrInvalid]; for NAT and
-// direct routing the backend's address family must be the service's, and
+// direct routing the backend's address family must be the service's (for a
+// tunnel too, but that error wraps [lb.ErrUnsupported]: the kernel can
+// tunnel across families, moby/ipvs v1.1.0 cannot ask it to), and
 // for direct routing and tunnel its port must be the service's (the kernel
 // does not rewrite ports then). An ID in the pool with another address,
 // or an address serving another ID, wraps [lb.ErrExists].

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/moby/ipvs"
@@ -62,6 +63,11 @@ func (b *Balancer) ServiceStats(ctx context.Context) (ServiceStats, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return ServiceStats{}, wrapCtx("stats", err)
+		}
+		if isErrno(err, syscall.ESRCH) { // gone: report it, and create it again
+			if gerr := b.checkService(ctx); gerr != nil {
+				return ServiceStats{}, wrapCtx("stats", gerr)
+			}
 		}
 		return ServiceStats{}, kernelErr("stats: read service "+b.cfg.Service.String(), err)
 	}
