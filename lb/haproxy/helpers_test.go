@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -41,6 +42,9 @@ type webFarm struct {
 	// silently retries a GET whose reused connection closed), so tests
 	// check this counter too.
 	cut atomic.Int64
+	// conns counts the connections the backends accepted (HAProxy's
+	// server-side connections).
+	conns atomic.Int64
 }
 
 func newWebFarm(t testing.TB, n int) *webFarm { return newSlowFarm(t, n, 0) }
@@ -51,7 +55,7 @@ func newSlowFarm(t testing.TB, n int, delay time.Duration) *webFarm {
 	t.Helper()
 	f := &webFarm{hits: make([]atomic.Int64, n)}
 	for i := range n {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.hits[i].Add(1)
 			if delay > 0 {
 				t := time.NewTimer(delay)
@@ -65,6 +69,12 @@ func newSlowFarm(t testing.TB, n int, delay time.Duration) *webFarm {
 			}
 			_, _ = io.WriteString(w, "ok\n")
 		}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				f.conns.Add(1)
+			}
+		}
+		srv.Start()
 		t.Cleanup(srv.Close)
 		f.servers = append(f.servers, srv)
 	}
