@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/internal/haproxyproc"
+	"github.com/webfarm/webfarm/internal/testenv"
+	"github.com/webfarm/webfarm/lb/haproxy"
+)
+
+// TestMain lets the test binary be the web-server task, as the command is:
+// the scheduler launches os.Executable() with "serve".
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		os.Exit(serve(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is what run writes its addresses to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestFarmRuns runs the example as a user would, against a real HAProxy
+// started with the README's configuration (internal/haproxyproc renders
+// it): the embedded Mesos cluster, two web-server tasks that answer through
+// HAProxy, the status page and /metrics; then a stop that scales the farm
+// to zero and leaves HAProxy's backend empty.
+func TestFarmRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts haproxy, mesos/local and tasks; skipped with -short")
+	}
+	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
+	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: slog.New(slog.DiscardHandler)})
+	cfg, err := parseFlags([]string{"-socket", p.Socket(), "-backend", p.Backend(), "-frontend", p.Frontend(),
+		"-status", "127.0.0.1:0", "-min", "2", "-max", "4", "-interval", "500ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &out, log) }()
+
+	// Two tasks answer through HAProxy.
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(url string) (int, string) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	seen := map[string]bool{}
+	for deadline := time.Now().Add(90 * time.Second); len(seen) < 2; {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\noutput: %s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 90s the farm answered from %d tasks, want 2; output: %s", len(seen), out.String())
+		}
+		if code, body := get(p.URL()); code == http.StatusOK && strings.HasPrefix(body, "hello from web.") {
+			seen[strings.TrimSpace(body)] = true
+			continue
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("answers from %d tasks: %v", len(seen), seen)
+
+	// The status page and its metrics.
+	m := regexp.MustCompile(`status page at (http://[0-9.:]+/)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no status page address in the output: %s", out.String())
+	}
+	if code, body := get(m[1]); code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Errorf("GET %s = %d, want the status page", m[1], code)
+	}
+	if code, body := get(m[1] + "metrics"); code != http.StatusOK || !strings.Contains(body, `webfarm_membership_changes_total{op="add"}`) {
+		t.Errorf("GET %smetrics = %d, want Prometheus metrics with webfarm_membership_changes_total:\n%.500s", m[1], code, body)
+	}
+
+	// Stop: the farm scales to zero and run returns.
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after stop = %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("run did not return within 60s of the stop")
+	}
+	bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := haproxy.New(bctx, haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if bs, err := b.Backends(bctx); err != nil || len(bs) != 0 {
+		t.Errorf("HAProxy's backend after the stop = %v, %v; want empty", bs, err)
+	}
+}
