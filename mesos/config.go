@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/mesos/zk"
 )
 
 // ErrInvalid is wrapped by every error about a bad argument: a field of
@@ -34,6 +35,9 @@ type Config struct {
 	// "https://host:5050", a bare "host:port" (http) or a full scheduler
 	// endpoint URL. The scheduler follows the leading master itself (HTTP
 	// 307) and moves to the next entry when one cannot be reached.
+	// Alternatively one zk://[user:pass@]host:port[,host:port…]/path URL,
+	// as Mesos's --master flag takes it: the leader is then read from
+	// ZooKeeper and followed through its watches (see mesos/zk).
 	// Required.
 	Masters []string
 
@@ -253,7 +257,16 @@ func ParseVictimOrder(s string) (VictimOrder, error) {
 
 // ParseMasters splits a comma-separated list of masters (a flag value) and
 // returns their scheduler endpoint URLs, each checked as [Config] does.
+//
+// A zk:// URL (whose server list has commas of its own) is returned as
+// the one entry.
 func ParseMasters(s string) ([]string, error) {
+	if s = strings.TrimSpace(s); zk.IsURL(s) {
+		if _, err := zk.ParseURL(s); err != nil {
+			return nil, fmt.Errorf("mesos: master %w", err)
+		}
+		return []string{s}, nil
+	}
 	var out []string
 	for i, m := range strings.Split(s, ",") {
 		m = strings.TrimSpace(m)
@@ -409,6 +422,12 @@ func (c *Config) validateFields() error {
 		return fieldErr("Masters", c.Masters, "at least one master is required")
 	}
 	for i, m := range c.Masters {
+		if zk.IsURL(m) {
+			if err := validateZK(c.Masters, i); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := endpointURL(m); err != nil {
 			return fmt.Errorf("mesos: Masters[%d] %q: %w", i, m, err)
 		}

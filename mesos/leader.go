@@ -13,6 +13,8 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
+
+	"github.com/webfarm/webfarm/mesos/zk"
 )
 
 // leader tracks the master the scheduler talks to. mesos-go follows a 307
@@ -23,6 +25,10 @@ import (
 type leader struct {
 	log *slog.Logger
 
+	// zk finds the leader when Masters is a zk:// URL (zkmasters.go);
+	// masters is empty then and cur nil until a leader is detected.
+	zk *zkLeader
+
 	mu      sync.Mutex
 	masters []*url.URL
 	next    int      // index into masters of the candidate after cur
@@ -31,6 +37,9 @@ type leader struct {
 
 func newLeader(masters []string, log *slog.Logger) (*leader, error) {
 	l := &leader{log: log}
+	if len(masters) == 1 && zk.IsURL(masters[0]) {
+		return l, l.useZK(masters[0])
+	}
 	for _, m := range masters {
 		u, err := endpointURL(m)
 		if err != nil {
@@ -47,6 +56,9 @@ func newLeader(masters []string, log *slog.Logger) (*leader, error) {
 func (l *leader) URL() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cur == nil {
+		return ""
+	}
 	return l.cur.String()
 }
 
@@ -57,6 +69,9 @@ func (l *leader) redirect(loc string) bool {
 	defer l.mu.Unlock()
 	ref, err := url.Parse(loc)
 	if err != nil || ref.Host == "" {
+		return false
+	}
+	if l.cur == nil {
 		return false
 	}
 	u := l.cur.ResolveReference(ref)
@@ -76,8 +91,8 @@ func (l *leader) redirect(loc string) bool {
 func (l *leader) unreachable(failed string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur.String() != failed {
-		return // someone moved on already
+	if l.cur == nil || l.cur.String() != failed || len(l.masters) == 0 {
+		return // someone moved on already, or ZooKeeper says where to go
 	}
 	l.cur = l.masters[l.next]
 	l.next = (l.next + 1) % len(l.masters)
@@ -93,6 +108,9 @@ func (l *leader) wrap(do httpcli.DoFunc) httpcli.DoFunc {
 		l.mu.Lock()
 		target := l.cur
 		l.mu.Unlock()
+		if target == nil {
+			return nil, errNoLeader
+		}
 		u := *req.URL
 		u.Scheme, u.Host, u.Path, u.RawPath = target.Scheme, target.Host, target.Path, ""
 		req.URL = &u
@@ -139,7 +157,7 @@ func newCaller(c *Config, l *leader, frameworkID func() string) (caller calls.Ca
 		codec = codecs.ByMediaType[codecs.MediaTypeJSON]
 	}
 	cli := httpcli.New(
-		httpcli.Endpoint(l.URL()),
+		httpcli.Endpoint(cmpOr(l.URL(), "http://leader.invalid"+schedulerPath)), // wrap aims every request
 		httpcli.Codec(codec),
 		httpcli.Do(l.wrap(httpcli.With(opts...))),
 	)

@@ -19,7 +19,7 @@ const redacted = "REDACTED"
 // credential.
 func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{
-		slog.Any("masters", c.Masters),
+		slog.Any("masters", redactMasters(c.Masters)),
 		slog.String("name", c.Name),
 		slog.String("user", c.User),
 		slog.String("role", c.Role),

@@ -315,6 +315,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.convergeLoop(ctx) })
+	wg.Go(func() { s.runZK(ctx) })
 	defer wg.Wait()
 
 	done := make(chan struct{})

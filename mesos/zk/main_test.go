@@ -1,0 +1,63 @@
+package zk_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/internal/zktest"
+	"github.com/webfarm/webfarm/mesos/zk"
+)
+
+// TestMain shares one real ZooKeeper server among the package's tests.
+func TestMain(m *testing.M) { zktest.Main(m) }
+
+var pathSeq atomic.Int64
+
+// zkURL returns a zk:// URL on the shared server under a path no other
+// test uses.
+func zkURL(t *testing.T, addr string) zk.URL {
+	t.Helper()
+	raw := fmt.Sprintf("zk://%s/webfarm-test/%s-%d", addr, strings.ReplaceAll(t.Name(), "/", "_"), pathSeq.Add(1))
+	u, err := zk.ParseURL(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// waitFor polls cond every 10 ms for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
