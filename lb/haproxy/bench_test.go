@@ -53,6 +53,10 @@ import (
 // backends accepted: servers added at run time start with empty
 // connection pools.
 //
+// To run some ways only, mind that the second round's sub-benchmarks are
+// named "driver#01" and so on: -bench
+// 'BenchmarkPoolChanges/^(control|control-6|driver)(#[0-9]+)?$'.
+//
 // The machine is shared, so the ways run in turn, WEBFARM_BENCH_ROUNDS
 // rounds (default 5), and the table shows medians with ranges. Heavy
 // (about 5 minutes with 5 rounds): it runs only with WEBFARM_BENCH=1 (make bench).
