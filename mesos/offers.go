@@ -59,6 +59,7 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 				continue
 			}
 			c.room--
+			c.need--
 			c.sv.tasks[ti.TaskID.Value] = &task{
 				id: ti.TaskID.Value, agentID: o.AgentID.Value, host: o.Hostname,
 				addr:  netip.AddrPortFrom(ip, uint16(envPort(ti, 0))),
@@ -130,11 +131,11 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	s.poke()
 }
 
-// candidate is a service that may take tasks from an offer: room is how
-// many more it may launch on the offer's agent.
+// candidate is a service that may take tasks from an offer.
 type candidate struct {
 	sv   *service
-	room int
+	need int // tasks the service still needs (its shortfall)
+	room int // of which this offer's agent may take
 }
 
 // candidatesLocked lists the services that need tasks and may place one
@@ -145,10 +146,11 @@ func (s *Scheduler) candidatesLocked(o *mesos.Offer) []*candidate {
 	var out []*candidate
 	for i := range list {
 		sv := list[(s.rr+i)%len(list)]
-		room := sv.needLocked()
-		if room <= 0 {
+		need := sv.needLocked()
+		if need <= 0 {
 			continue
 		}
+		room := need
 		perHost, perAgent := sv.placedLocked()
 		if sv.cfg.MaxPerHost > 0 {
 			room = min(room, sv.cfg.MaxPerHost-perHost[o.Hostname])
@@ -157,7 +159,7 @@ func (s *Scheduler) candidatesLocked(o *mesos.Offer) []*candidate {
 			room = min(room, sv.cfg.MaxPerAgent-perAgent[o.AgentID.Value])
 		}
 		if room > 0 {
-			out = append(out, &candidate{sv: sv, room: room})
+			out = append(out, &candidate{sv: sv, need: need, room: room})
 		}
 	}
 	return out
@@ -179,7 +181,7 @@ func (s *Scheduler) pickLocked(cands []*candidate) *candidate {
 			continue
 		}
 		want := c.sv.desired
-		have := want - c.sv.needLocked()
+		have := want - c.need
 		// have/want < bestHave/bestWant, without division.
 		if best == nil || have*bestWant < bestHave*want {
 			best, bestHave, bestWant = c, have, want
