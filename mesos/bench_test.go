@@ -94,8 +94,16 @@ func BenchmarkLaunch200(b *testing.B) {
 func startClusterProcess(b *testing.B, exe string) (string, func()) {
 	b.Helper()
 	base := 20000 + 1000*int(time.Now().UnixNano()%9)
+	return startChildCluster(b, exe, fmt.Sprintf("%s=%d-%d", clusterEnv, base, base+999))
+}
+
+// startChildCluster runs this test binary with env (NAME=value) added,
+// reads the master's URL from the first line it prints, and returns it
+// with a func that closes its stdin (which ends it) and waits.
+func startChildCluster(b *testing.B, exe, env string) (string, func()) {
+	b.Helper()
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d-%d", clusterEnv, base, base+999))
+	cmd.Env = append(os.Environ(), env)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -120,7 +128,7 @@ func startClusterProcess(b *testing.B, exe string) (string, func()) {
 		go func() { _, _ = io.Copy(io.Discard, stdout); _ = cmd.Wait(); close(waited) }()
 		select {
 		case <-waited:
-		case <-time.After(30 * time.Second):
+		case <-time.After(60 * time.Second):
 			_ = cmd.Process.Kill()
 			<-waited
 		}

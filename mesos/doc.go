@@ -63,6 +63,28 @@
 // are adopted after a restart: a task no service claims when the master
 // reports it is killed.
 //
+// # Scale
+//
+// Measured on this project's 2-core build machine (AMD EPYC, shared),
+// with WEBFARM_BENCH=1 go test -run '^$' -bench 'Scale10000|TenServices'
+// -benchtime 1x ./mesos/ (make bench), on mesos/local with 200 agents and
+// in-process tasks (local.Config.InProcessTasks), the cluster in a child
+// process:
+//
+//   - BenchmarkScale10000: 0 → 1,000 tasks running and in the balancer in
+//     1.3 s, → 10,000 in 8.9 s; a restarted scheduler reconciles and adopts
+//     the 10,000 in 0.23 s; 10,000 → 0 (drained, killed, ended) in 12.3 s;
+//     2,600 events/s handled over the run; the scheduler's live heap grows
+//     linearly: 621 B per task at 1,000 tasks, 535 B at 10,000.
+//   - BenchmarkTenServices: 10 services scaled at once from 0 to 100 tasks
+//     each in 1.4 s (the last service done 2 ms after the first), and back
+//     to 0 in 0.27 s.
+//
+// What bounds these is the work per task, not per task pair: an OFFERS
+// event is cut into tasks from counts taken once per event, and the
+// converge loop, which walks every task, runs at most once per 10 ms
+// however many events arrive.
+//
 // # What it does
 //
 //   - Scale-up: offers that fit the task (cpus, mem, ports, at most

@@ -17,6 +17,7 @@ func (s *Scheduler) handleEvent(ctx context.Context, e *scheduler.Event) {
 	now := s.now()
 	s.mu.Lock()
 	s.lastEvent = now
+	s.events++
 	s.mu.Unlock()
 	switch e.GetType() {
 	case scheduler.Event_SUBSCRIBED:

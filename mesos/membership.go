@@ -14,18 +14,32 @@ import (
 	"github.com/webfarm/webfarm/lb"
 )
 
+// convergeGap is the least time between two converges started by pokes.
+// A converge walks every task of every service; events come in bursts
+// (thousands a second while thousands of tasks start), and the pokes of a
+// burst are served by one converge per gap instead of one per event.
+const convergeGap = 10 * time.Millisecond
+
 // convergeLoop runs converge every Tick and whenever an event or
-// SetDesired pokes it, until ctx is done.
+// SetDesired pokes it (at most once per convergeGap), until ctx is done.
 func (s *Scheduler) convergeLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	for {
 		s.safeConverge(ctx)
+		gap.Reset(convergeGap)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-s.kick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-gap.C:
+			}
 		}
 	}
 }
@@ -487,13 +501,15 @@ func (s *service) pickVictims(ctx context.Context) {
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	live := s.liveLocked()
 	for _, c := range cands {
-		if s.liveLocked() <= s.desired {
+		if live <= s.desired {
 			break
 		}
 		if c.t.gone || c.t.victim {
 			continue
 		}
+		live--
 		c.t.victim, c.t.reason = true, reasonScaleDown
 		s.log.Info("mesos: task chosen for removal", "task", c.t.id, "in_lb", c.inLB,
 			"conns", c.conns, "order", s.cfg.Victims.String())

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
@@ -29,25 +28,35 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	s.mu.Lock()
 	s.offersSeen += len(offers)
 	gen := s.reviveGen
+	needed := s.needAllLocked() > 0
 	s.mu.Unlock()
+	if !needed {
+		for i := range offers {
+			decline = append(decline, offers[i].ID)
+		}
+		offers = nil
+	}
+	// Addresses first, without the lock: resolving a hostname may take
+	// time.
+	ips := make([]netip.Addr, len(offers))
+	for i := range offers {
+		ip, err := s.offerAddr(ctx, &offers[i])
+		if err != nil {
+			s.log.Warn("mesos: no address for offer's agent; declining", "host", offers[i].Hostname, "err", err)
+		}
+		ips[i] = ip
+	}
+	s.mu.Lock()
+	plans := s.plansLocked()
 	for i := range offers {
 		o := &offers[i]
-		s.mu.Lock()
-		cands := s.candidatesLocked(o)
-		s.mu.Unlock()
-		if len(cands) == 0 {
-			decline = append(decline, o.ID)
-			continue
-		}
-		ip, err := s.offerAddr(ctx, o)
-		if err != nil {
-			s.log.Warn("mesos: no address for offer's agent; declining", "host", o.Hostname, "err", err)
+		cands := s.candidatesLocked(o, plans)
+		if len(cands) == 0 || !ips[i].IsValid() {
 			decline = append(decline, o.ID)
 			continue
 		}
 		p := newPool(o, s.cfg.Role)
 		var infos []mesos.TaskInfo
-		s.mu.Lock()
 		for {
 			c := s.pickLocked(cands)
 			if c == nil {
@@ -60,30 +69,35 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			}
 			c.room--
 			c.need--
+			c.perHost[o.Hostname]++
+			c.perAgent[o.AgentID.Value]++
 			c.sv.tasks[ti.TaskID.Value] = &task{
 				id: ti.TaskID.Value, agentID: o.AgentID.Value, host: o.Hostname,
-				addr:  netip.AddrPortFrom(ip, uint16(envPort(ti, 0))),
+				addr:  netip.AddrPortFrom(ips[i], uint16(envPort(ti, 0))),
 				state: mesos.TASK_STAGING, launched: now, updated: now,
 			}
 			infos = append(infos, ti)
 		}
-		s.lastNeed = min(s.lastNeed, s.needAllLocked())
-		s.mu.Unlock()
 		if len(infos) == 0 {
 			decline = append(decline, o.ID)
 			continue
 		}
 		launches = append(launches, launch{o.ID, infos})
 	}
+	more := false
+	for _, pl := range plans {
+		more = more || pl.need > 0
+	}
+	if len(launches) > 0 {
+		s.lastNeed = min(s.lastNeed, s.needAllLocked())
+	}
+	s.mu.Unlock()
 	if len(launches) > 0 {
 		// Write the addresses before launching: a scheduler that dies right
 		// after the ACCEPT still finds its tasks on restart.
 		s.save()
 	}
 	for _, l := range launches {
-		s.mu.Lock()
-		more := s.needAllLocked() > 0
-		s.mu.Unlock()
 		refuse := s.cfg.DeclineFor
 		if more {
 			refuse = 0 // the rest of this offer may fit the next task soon
@@ -131,35 +145,54 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	s.poke()
 }
 
-// candidate is a service that may take tasks from an offer.
-type candidate struct {
-	sv   *service
-	need int // tasks the service still needs (its shortfall)
-	room int // of which this offer's agent may take
+// plan is one service's shortfall and placement while an OFFERS event is
+// cut into tasks: counted once per event, then kept up to date as tasks
+// are cut, so that the cost of an event grows with its offers and the
+// tasks launched, not with offers × running tasks.
+type plan struct {
+	sv                *service
+	idx               int // the service's place in name order (for round-robin)
+	need              int // tasks the service still needs (its shortfall)
+	perHost, perAgent map[string]int
 }
 
-// candidatesLocked lists the services that need tasks and may place one
-// on o's agent, in round-robin order (starting after the service that was
-// picked last).
-func (s *Scheduler) candidatesLocked(o *mesos.Offer) []*candidate {
+// plansLocked returns the services' plans in round-robin order (starting
+// after the service that was picked last), for those that need tasks.
+func (s *Scheduler) plansLocked() []*plan {
 	list := s.serviceListLocked()
-	var out []*candidate
+	var out []*plan
 	for i := range list {
-		sv := list[(s.rr+i)%len(list)]
-		need := sv.needLocked()
-		if need <= 0 {
-			continue
+		idx := (s.rr + i) % len(list)
+		sv := list[idx]
+		if need := sv.needLocked(); need > 0 {
+			perHost, perAgent := sv.placedLocked()
+			out = append(out, &plan{sv: sv, idx: idx, need: need, perHost: perHost, perAgent: perAgent})
 		}
-		room := need
-		perHost, perAgent := sv.placedLocked()
-		if sv.cfg.MaxPerHost > 0 {
-			room = min(room, sv.cfg.MaxPerHost-perHost[o.Hostname])
+	}
+	return out
+}
+
+// candidate is a service that may take tasks from one offer: room is how
+// many it may place on the offer's agent.
+type candidate struct {
+	*plan
+	room int
+}
+
+// candidatesLocked lists the plans that may place a task on o's agent,
+// in the plans' order.
+func (s *Scheduler) candidatesLocked(o *mesos.Offer, plans []*plan) []*candidate {
+	var out []*candidate
+	for _, pl := range plans {
+		room := pl.need
+		if pl.sv.cfg.MaxPerHost > 0 {
+			room = min(room, pl.sv.cfg.MaxPerHost-pl.perHost[o.Hostname])
 		}
-		if sv.cfg.MaxPerAgent > 0 {
-			room = min(room, sv.cfg.MaxPerAgent-perAgent[o.AgentID.Value])
+		if pl.sv.cfg.MaxPerAgent > 0 {
+			room = min(room, pl.sv.cfg.MaxPerAgent-pl.perAgent[o.AgentID.Value])
 		}
 		if room > 0 {
-			out = append(out, &candidate{sv: sv, need: need, room: room})
+			out = append(out, &candidate{plan: pl, room: room})
 		}
 	}
 	return out
@@ -177,7 +210,7 @@ func (s *Scheduler) pickLocked(cands []*candidate) *candidate {
 	var best *candidate
 	var bestHave, bestWant int
 	for _, c := range cands {
-		if c.room <= 0 {
+		if c.room <= 0 || c.need <= 0 {
 			continue
 		}
 		want := c.sv.desired
@@ -188,10 +221,7 @@ func (s *Scheduler) pickLocked(cands []*candidate) *candidate {
 		}
 	}
 	if best != nil {
-		list := s.serviceListLocked()
-		if i := slices.Index(list, best.sv); i >= 0 {
-			s.rr = i + 1
-		}
+		s.rr = best.idx + 1
 	}
 	return best
 }

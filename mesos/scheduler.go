@@ -64,6 +64,7 @@ type Scheduler struct {
 	lastNeed       int // need at the last setOfferMode
 	subscriptions  int // SUBSCRIBED events received
 	offersSeen     int // offers received
+	events         int // events handled
 	reviveGen      int // REVIVEs sent
 }
 

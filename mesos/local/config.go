@@ -90,6 +90,16 @@ type Config struct {
 	// configuration (it needs Certificates or GetCertificate). Agents'
 	// executor API stays plain HTTP on 127.0.0.1, as executors expect.
 	TLS *tls.Config
+	// InProcessTasks runs every command task as an HTTP responder inside
+	// this process instead of a process: it listens on 127.0.0.1 at the
+	// task's PORT0 (or first offered port) and answers every request with
+	// "port P host H". A task then costs a listener and a goroutine, so
+	// that clusters of hundreds of agents and 10,000 tasks fit on one
+	// machine (for scheduler benchmarks). The command is validated but not
+	// run; health checks, kills (SIGTERM lets requests in flight finish)
+	// and status updates work as for processes. Custom executors still
+	// run as processes. Off by default.
+	InProcessTasks bool
 	// WorkDir holds the agents' sandboxes. If empty, a temporary directory
 	// is created and removed by Close.
 	WorkDir string

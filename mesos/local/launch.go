@@ -315,7 +315,7 @@ func (c *Cluster) execCommandTask(t *task, err error) {
 		if t.exec != nil {
 			env["MESOS_EXECUTOR_ID"] = t.exec.id
 		}
-		t.proc, err = startProcess(t.info.Command, t.sandbox, env, func(p *process) { c.commandExited(t, p) })
+		t.proc, err = c.startTaskProcess(t, env)
 	}
 	if err != nil {
 		c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_FAILED.Enum(), Reason: mesos.REASON_CONTAINER_LAUNCH_FAILED.Enum(),

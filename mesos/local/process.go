@@ -28,6 +28,9 @@ type process struct {
 	mu   sync.Mutex
 	exit *os.ProcessState
 	err  error
+	// stop, if set, replaces signals for an in-process task (see
+	// startResponder): it is called instead of kill(2).
+	stop func(syscall.Signal)
 }
 
 // commandArgv turns a CommandInfo into argv: /bin/sh -c VALUE when shell is
@@ -156,6 +159,10 @@ func (p *process) signal(sig syscall.Signal) {
 	case <-p.done:
 		return
 	default:
+	}
+	if p.stop != nil {
+		p.stop(sig)
+		return
 	}
 	_ = syscall.Kill(-p.pgid, sig)
 }
