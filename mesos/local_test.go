@@ -782,15 +782,47 @@ func TestLocalFrameworkRemoved(t *testing.T) {
 // a pooled HTTP connection (nor their server ends in the master).
 func TestLocalRunLeavesNothing(t *testing.T) {
 	c := startCluster(t, nil)
-	time.Sleep(100 * time.Millisecond) // let the cluster's own start-up goroutines settle
-	before := runtime.NumGoroutine()
+	before, _ := runGoroutines()
 	f := startFarm(t, localConfig(t, c, lbtest.NewMemory()))
 	eventually(t, 10*time.Second, "subscribed", func() (bool, string) { return f.s.Connected(), "" })
+	if n, _ := runGoroutines(); n <= before {
+		t.Fatalf("%d Run goroutines while subscribed, %d before: the count sees nothing", n, before)
+	}
 	f.stop()
-	eventually(t, 5*time.Second, "goroutines back to the baseline", func() (bool, string) {
-		n := runtime.NumGoroutine()
-		return n <= before, fmt.Sprintf("%d goroutines, %d before Run", n, before)
+	eventually(t, 5*time.Second, "Run's goroutines gone", func() (bool, string) {
+		n, which := runGoroutines()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before Run: %s", n, before, which)
 	})
+}
+
+// runGoroutines counts the goroutines Run may leave behind, whatever the
+// cluster's own goroutines do: those running code of this package (but
+// the test's own) or of mesos-go, and both ends of HTTP connections (the
+// client's persistConn, the master's conn.serve).
+func runGoroutines() (int, string) {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var which []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "mesos.TestLocalRunLeavesNothing") || strings.Contains(g, "mesos.runGoroutines") {
+			continue
+		}
+		for _, mark := range []string{"webfarm/webfarm/mesos.", "github.com/mesos/mesos-go/", "net/http.(*persistConn)", "net/http.(*conn).serve"} {
+			if strings.Contains(g, mark) {
+				first, _, _ := strings.Cut(g, "\n")
+				which = append(which, first+" ("+mark+")")
+				break
+			}
+		}
+	}
+	return len(which), strings.Join(which, "; ")
 }
 
 // TestLocalCrashLoopBacksOff: a command that exits at once is relaunched

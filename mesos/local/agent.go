@@ -210,3 +210,14 @@ func (c *Cluster) rescindOffersOf(fw *framework) {
 		}
 	}
 }
+
+// discardOffersOf removes every outstanding offer of a framework without
+// RESCIND events, as Master::_failoverFramework and Master::removeFramework
+// do.
+func (c *Cluster) discardOffersOf(fw *framework) {
+	for _, o := range c.offers {
+		if o.fw == fw {
+			c.removeOffer(o, false)
+		}
+	}
+}

@@ -51,12 +51,15 @@ type Cluster struct {
 	agents     []*agent
 	frameworks map[string]*framework
 	removedFw  map[string]bool
-	offers     map[string]*offer
-	completed  []TaskInfo // finished tasks the master no longer tracks, newest last
-	fwOrder    []string   // round-robin order of frameworks for the allocator
-	leader     int        // index into masters
-	noLeader   time.Time  // masters answer 503 until then (an election)
-	probes     portProbes // recent port probes, for offers
+	// unreachable holds the agents StopAgent made unreachable, with the
+	// time it did (what Mesos keeps in slaves.unreachable).
+	unreachable map[string]time.Time
+	offers      map[string]*offer
+	completed   []TaskInfo // finished tasks the master no longer tracks, newest last
+	fwOrder     []string   // round-robin order of frameworks for the allocator
+	leader      int        // index into masters
+	noLeader    time.Time  // masters answer 503 until then (an election)
+	probes      portProbes // recent port probes, for offers
 }
 
 // master is one master endpoint.
@@ -71,37 +74,38 @@ type master struct {
 // start-up only; stop the cluster with Close.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("local: start: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	c := &Cluster{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		masterID:   newUUIDString(),
-		wake:       make(chan struct{}, 1),
-		frameworks: map[string]*framework{},
-		removedFw:  map[string]bool{},
-		offers:     map[string]*offer{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		masterID:    newUUIDString(),
+		wake:        make(chan struct{}, 1),
+		frameworks:  map[string]*framework{},
+		removedFw:   map[string]bool{},
+		unreachable: map[string]time.Time{},
+		offers:      map[string]*offer{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.WorkDir == "" {
 		d, err := os.MkdirTemp("", "mesos-local-")
 		if err != nil {
-			return nil, fmt.Errorf("local: start: work dir: %w", err)
+			return nil, fmt.Errorf("%w: work dir: %w", ErrStart, err)
 		}
 		c.workDir, c.ownsWork = d, true
 	} else {
 		if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
-			return nil, fmt.Errorf("local: start: work dir: %w", err)
+			return nil, fmt.Errorf("%w: work dir: %w", ErrStart, err)
 		}
 		c.workDir = cfg.WorkDir
 	}
 	fail := func(err error) (*Cluster, error) {
 		c.Close()
-		return nil, fmt.Errorf("local: start: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	for i := range cfg.Masters {
 		m, err := c.startMaster(ctx, i)

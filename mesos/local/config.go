@@ -25,6 +25,16 @@ const (
 	maxBodyBytes              = 4 << 20 // the RecordIO frame limit mesos-go uses
 )
 
+// ErrInvalidConfig is returned (wrapped, with every problem found) by Start
+// for a Config it refuses; check it with errors.Is.
+var ErrInvalidConfig = errors.New("local: invalid Config")
+
+// ErrStart is returned (wrapped, with the cause) by Start when a valid
+// Config cannot be started: its context is done, the work directory cannot
+// be created, or a master or agent cannot listen. Check it with errors.Is;
+// the cause (e.g. context.Canceled) is wrapped too.
+var ErrStart = errors.New("local: start")
+
 // PortRange is an inclusive range of TCP ports.
 type PortRange struct {
 	Begin, End uint64
@@ -189,7 +199,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("invalid TLS: no certificate (set Certificates or GetCertificate)"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("local: invalid Config: %w", err)
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
 }

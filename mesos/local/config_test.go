@@ -8,7 +8,9 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,8 +42,8 @@ func TestStartRejectsBadConfig(t *testing.T) {
 				c.Close()
 				t.Fatalf("Start(%+v) = nil error, want one about %q", tc.cfg, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "local: invalid Config") {
-				t.Errorf("error %q, want it to name %q", err, tc.want)
+			if !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrStart) {
+				t.Errorf("error %q, want errors.Is(err, ErrInvalidConfig) naming %q", err, tc.want)
 			}
 		})
 	}
@@ -50,8 +52,19 @@ func TestStartRejectsBadConfig(t *testing.T) {
 func TestStartDefaultsAndClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Start(ctx, Config{}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Start with a cancelled context: %v, want context.Canceled", err)
+	if _, err := Start(ctx, Config{}); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrStart) {
+		t.Errorf("Start with a cancelled context: %v, want ErrStart wrapping context.Canceled", err)
+	}
+	// A work directory that cannot be created: ErrStart with the cause.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Start(context.Background(), Config{WorkDir: filepath.Join(file, "work")}); err == nil {
+		c.Close()
+		t.Error("Start with a work dir under a file: nil error")
+	} else if !errors.Is(err, ErrStart) || !errors.Is(err, syscall.ENOTDIR) || errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("Start with a work dir under a file: %v, want ErrStart wrapping ENOTDIR", err)
 	}
 	c, err := Start(context.Background(), Config{})
 	if err != nil {

@@ -20,19 +20,48 @@
 // # What the master does
 //
 // SUBSCRIBE answers 200 with a RecordIO stream and a Mesos-Stream-Id header:
-// SUBSCRIBED (framework ID, heartbeat interval), then OFFERS, UPDATE,
-// RESCIND, FAILURE, MESSAGE, ERROR and HEARTBEAT events. Other calls answer
-// 202 and act asynchronously; invalid calls answer 400 (no or wrong
-// Mesos-Stream-Id, missing framework_id, ACK uuid not 16 bytes, unknown
-// framework), 403 (framework not subscribed), 401 (basic auth on and the
-// credentials missing or wrong), 405, 406, 415 or 501 with a message, as
-// the Mesos master does. Supported calls: SUBSCRIBE, TEARDOWN, ACCEPT
-// (LAUNCH, LAUNCH_GROUP), DECLINE (filters.refuse_seconds, default 5 s),
-// REVIVE, SUPPRESS, KILL (kill_policy.grace_period), SHUTDOWN, ACKNOWLEDGE,
+// SUBSCRIBED (framework ID, heartbeat interval), at once a first HEARTBEAT,
+// then OFFERS, UPDATE, RESCIND, FAILURE, MESSAGE, ERROR and HEARTBEAT
+// events. Other calls answer 202 (UPDATE_FRAMEWORK 200) and act
+// asynchronously. Supported calls: SUBSCRIBE, TEARDOWN, ACCEPT (LAUNCH,
+// LAUNCH_GROUP), DECLINE (filters.refuse_seconds, default 5 s), REVIVE,
+// SUPPRESS, KILL (kill_policy.grace_period), SHUTDOWN, ACKNOWLEDGE,
 // RECONCILE (explicit and implicit), MESSAGE and UPDATE_FRAMEWORK; REQUEST
 // and the inverse-offer and operation calls are accepted and ignored. ACCEPT
 // with any other offer operation (RESERVE, CREATE, ...) is refused with 501
 // before anything is applied.
+//
+// Requests are checked as Master::Http::scheduler (src/master/http.cpp)
+// and validation::scheduler::call::validate (src/master/validation.cpp)
+// check them, in their order and with their status codes and messages:
+// 401 (Config.Auth on: missing or wrong basic credentials, realm
+// "mesos-master-scheduler"), 307 or 503 from masters that do not lead, 405
+// (with Allow: POST), a Content-Type compared exactly with
+// "application/json" or "application/x-protobuf" (missing: 400; anything
+// else, "; charset=utf-8" included: 415), a body that parses into a Call
+// with every required field (400 "Failed to parse body into Call
+// protobuf", or for JSON "Failed to convert JSON into Call protobuf:
+// Missing required fields: subscribe.framework_info.user, ..."; JSON keys
+// are exact proto field names, null is unset, an unknown enum name unsets
+// the field), then validation (400 "Failed to validate scheduler::Call:
+// ...": no type, a SUBSCRIBE whose framework_id differs from
+// framework_info.id, no framework_id, a missing call body, an ACK uuid that
+// is no UUID, a FrameworkInfo principal other than the authenticated one),
+// 406 for a SUBSCRIBE no encoding of which is acceptable, then the
+// framework (400 unknown, 403 not subscribed), the Mesos-Stream-Id header
+// (SUBSCRIBE must not carry one; every other call must carry the current
+// one, present even if empty counts), and 501 for an UNKNOWN call. A
+// SUBSCRIBE whose FrameworkInfo the master refuses (an invalid role or ID,
+// a failover_timeout beyond int64 nanoseconds, a removed framework, a
+// changed principal) gets 200 and a single ERROR event.
+//
+// RECONCILE (and KILL of an unknown task) answers as Master::reconcile
+// does: a known task in its status_update_state (the state of the oldest
+// update the scheduler has not acknowledged, never a later one), an
+// unknown task TASK_GONE on a registered agent, TASK_UNREACHABLE on a
+// stopped one and TASK_UNKNOWN on no or an unknown agent, for
+// PARTITION_AWARE frameworks; TASK_LOST for the others. TEARDOWN closes
+// the stream without RESCIND events and kills the framework's tasks.
 //
 // Each agent offers cpus, mem and a share of Config.Ports (agents run on the
 // same host, so their port ranges do not overlap); offered and used
@@ -56,9 +85,12 @@
 // SIGKILL after the grace period (the KILL's kill_policy, else the task's,
 // else Config.KillGracePeriod). Frameworks with the TASK_KILLING_STATE
 // capability get TASK_KILLING first. HTTP, TCP and COMMAND health checks run
-// as the command executor runs them; changes of health are sent as
-// TASK_RUNNING updates with `healthy` set, and a task failing
-// consecutive_failures checks is killed. A task that outlives its
+// as the command executor runs them (src/checks/health_checker.cpp): every
+// failed check outside the grace period is a TASK_RUNNING update with
+// healthy=false, a passing one is reported (healthy=true) only first and
+// after failures, and the failure reaching consecutive_failures (default
+// 3) kills the task, whose TASK_KILLED has healthy=false and no reason. A
+// task that outlives its
 // max_completion_time fails with REASON_MAX_COMPLETION_TIME_REACHED.
 // Offers to MULTI_ROLE frameworks carry allocation_info for their role.
 //
@@ -109,7 +141,27 @@
 //
 // Containers and images (ContainerInfo other than MESOS without image is
 // refused with TASK_ERROR), reservations, quota, weights, volumes, inverse
-// offers, maintenance, general checks (TaskInfo.check), archive extraction
-// by the fetcher, the operator API, real leader election (there is
-// one state behind all masters), executor authentication and agent recovery.
+// offers, maintenance, offer constraints, the --roles whitelist, the
+// --root_submissions flag, authorization (ACLs), rate limiting, general
+// checks (TaskInfo.check), archive extraction by the fetcher, the operator
+// API, real leader election (there is one state behind all masters),
+// master recovery (no 503 "Master has not finished recovery", and no
+// reconciliation answer is held back for agents that have not
+// re-registered), executor authentication and agent recovery.
+//
+// Deliberate differences from a real master:
+//   - bodies over 4 MiB get 413 (the master reads any size);
+//   - the detail after "Failed to parse body into JSON: " and of JSON type
+//     mismatches is Go's wording, not stout's (missing required fields,
+//     "Expecting a JSON object" and "Not expecting a JSON <kind> for field"
+//     are the master's);
+//   - an unknown enum value inside a protobuf body is kept, except for the
+//     call's type (proto2 in the master drops it);
+//   - a NaN failover_timeout is refused (the master's Duration::create lets
+//     it through);
+//   - ACCEPT with an operation other than LAUNCH or LAUNCH_GROUP gets 501;
+//     REQUEST, the inverse-offer and the operation calls are accepted and
+//     do nothing;
+//   - health checks of tasks run by a custom executor are that executor's
+//     job and are not run by the agent.
 package local

@@ -258,7 +258,7 @@ func (c *Cluster) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request
 	c.mu.Lock()
 	if c.closed || a.stopped {
 		c.mu.Unlock()
-		writeError(w, &httpError{http.StatusServiceUnavailable, "Agent is shutting down"})
+		writeError(w, &httpError{code: http.StatusServiceUnavailable, msg: "Agent is shutting down"})
 		return
 	}
 	fw := c.frameworks[call.FrameworkID.Value]
@@ -315,7 +315,7 @@ func (c *Cluster) serveExecutor(a *agent, w http.ResponseWriter, r *http.Request
 		}
 	case mexec.Call_HEARTBEAT:
 	default:
-		herr = &httpError{http.StatusNotImplemented, fmt.Sprintf("Received '%s' call", call.Type)}
+		herr = &httpError{code: http.StatusNotImplemented, msg: fmt.Sprintf("Received '%s' call", call.Type)}
 	}
 	c.mu.Unlock()
 	if herr != nil {

@@ -70,6 +70,7 @@ func (c *Cluster) StopAgent(ctx context.Context, agentID string) error {
 		return nil
 	}
 	a.stopped = true
+	c.unreachable[a.id] = time.Now()
 	for _, o := range c.offers {
 		if o.agent == a {
 			c.removeOffer(o, true)

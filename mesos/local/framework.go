@@ -1,7 +1,12 @@
 package local
 
 import (
+	"fmt"
+	"math"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -67,39 +72,46 @@ func (fw *framework) send(ev *scheduler.Event) {
 	}
 }
 
-// subscribe handles SUBSCRIBE: it answers with a RecordIO stream of events
-// and serves it until the client goes away or the stream is replaced.
-func (c *Cluster) subscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call) {
+// subscribe handles SUBSCRIBE as Master::Http::scheduler,
+// Master::subscribe and Master::_subscribe (src/master/http.cpp,
+// src/master/master.cpp) do: it answers with a RecordIO stream of events
+// and serves it until the client goes away or the stream is replaced. A
+// FrameworkInfo the master refuses gets 200 with a single ERROR event.
+func (c *Cluster) subscribe(w http.ResponseWriter, r *http.Request, call *scheduler.Call, principal string) {
 	media, herr := acceptMedia(r)
 	if herr != nil {
 		writeError(w, herr)
 		return
 	}
-	if r.Header.Get("Mesos-Stream-Id") != "" {
+	if _, ok := r.Header[http.CanonicalHeaderKey("Mesos-Stream-Id")]; ok {
 		writeError(w, badRequest("Subscribe calls should not include the 'Mesos-Stream-Id' header"))
 		return
 	}
 	fi := *call.Subscribe.FrameworkInfo
-	if c.cfg.Auth != nil && fi.Principal != nil && *fi.Principal != c.cfg.Auth.Principal {
-		writeError(w, &httpError{http.StatusForbidden, "Authenticated principal '" + c.cfg.Auth.Principal +
-			"' does not match principal '" + *fi.Principal + "' set in `FrameworkInfo`"})
-		return
-	}
-	if fi.FailoverTimeout != nil && (*fi.FailoverTimeout < 0 || *fi.FailoverTimeout > 1e9 || *fi.FailoverTimeout != *fi.FailoverTimeout) {
-		writeError(w, badRequest("Invalid 'framework_info.failover_timeout' %v", *fi.FailoverTimeout))
-		return
+	if principal != "" && fi.Principal == nil {
+		fi.Principal = ptr(principal) // as Master::Http::scheduler does
 	}
 	st := newStream(media)
 
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		writeError(w, &httpError{http.StatusServiceUnavailable, "Master is shutting down"})
+		writeError(w, &httpError{code: http.StatusServiceUnavailable, msg: "Master is shutting down"})
 		return
 	}
 	var fw *framework
-	var subErr string
+	subErr := validateFrameworkInfo(&fi)
+	if subErr == "" {
+		subErr = validateSuppressedRoles(&fi, call.Subscribe.SuppressedRoles)
+	}
+	if old := c.frameworks[fi.GetID().GetValue()]; subErr == "" && old != nil && !old.removed {
+		// Master::_subscribe: preserveImmutableFields, then validateUpdate.
+		fi.User = old.info.User
+		fi.Checkpoint = old.info.Checkpoint
+		subErr = validateFrameworkUpdate(&old.info, &fi)
+	}
 	switch id := fi.GetID().GetValue(); {
+	case subErr != "":
 	case id != "" && c.removedFw[id]:
 		subErr = "Framework has been removed"
 	case id != "" && c.frameworks[id] != nil:
@@ -113,7 +125,7 @@ func (c *Cluster) subscribe(w http.ResponseWriter, r *http.Request, call *schedu
 			fw.failoverTimer.Stop()
 			fw.failoverTimer = nil
 		}
-		c.rescindOffersOf(fw)
+		c.discardOffersOf(fw) // Master::_failoverFramework: discarded, not rescinded
 		c.log.Info("framework failed over", "framework", id)
 	default:
 		if id == "" {
@@ -138,6 +150,10 @@ func (c *Cluster) subscribe(w http.ResponseWriter, r *http.Request, call *schedu
 			HeartbeatIntervalSeconds: &hb,
 			MasterInfo:               c.masterInfo(),
 		}})
+		// Framework::heartbeat starts a ResponseHeartbeater without a
+		// delay (src/common/heartbeater.hpp): the first HEARTBEAT follows
+		// SUBSCRIBED at once, the next ones every interval.
+		st.send(&scheduler.Event{Type: scheduler.Event_HEARTBEAT})
 		for _, t := range fw.tasks { // updates not yet acknowledged are resent at once
 			if len(t.pending) > 0 {
 				c.sendPending(t)
@@ -201,7 +217,9 @@ func (c *Cluster) removeFramework(fw *framework) {
 	if fw.failoverTimer != nil {
 		fw.failoverTimer.Stop()
 	}
-	c.rescindOffersOf(fw)
+	// Master::removeFramework deactivates without rescinding: the stream
+	// just closes, with no RESCIND events.
+	c.discardOffersOf(fw)
 	if fw.stream != nil {
 		fw.stream.close()
 		fw.stream = nil
@@ -254,4 +272,173 @@ func (c *Cluster) masterInfo() *mesos.MasterInfo {
 		Version:  ptr("1.11.0"),
 		Address:  &mesos.Address{Hostname: ptr(host), IP: ptr(host), Port: int32(port)},
 	}
+}
+
+// updateFramework handles UPDATE_FRAMEWORK as Master::updateFramework
+// (src/master/master.cpp) does; nil means 200 OK.
+func (c *Cluster) updateFramework(fw *framework, u *scheduler.Call_UpdateFramework) *httpError {
+	fi := u.FrameworkInfo
+	if msg := validateFrameworkInfo(&fi); msg != "" {
+		return badRequest("Supplied FrameworkInfo is not valid: %s", msg)
+	}
+	if msg := validateFrameworkUpdate(&fw.info, &fi); msg != "" {
+		return badRequest("FrameworkInfo update is not valid: %s", msg)
+	}
+	if msg := validateSuppressedRoles(&fi, u.SuppressedRoles); msg != "" {
+		return badRequest("'UpdateFramework' call is not valid: %s", msg)
+	}
+	fw.info = fi
+	fw.partitionAware = fw.hasCapability(mesos.FrameworkInfo_Capability_PARTITION_AWARE)
+	fw.taskKilling = fw.hasCapability(mesos.FrameworkInfo_Capability_TASK_KILLING_STATE)
+	fw.suppressed = len(u.SuppressedRoles) > 0
+	return nil
+}
+
+// frameworkRoles returns the roles of a FrameworkInfo as
+// protobuf::framework::getRoles does.
+func frameworkRoles(fi *mesos.FrameworkInfo) []string {
+	for _, c := range fi.Capabilities {
+		if c.Type == mesos.FrameworkInfo_Capability_MULTI_ROLE {
+			return fi.Roles
+		}
+	}
+	return []string{fi.GetRole()}
+}
+
+// validateFrameworkInfo checks a FrameworkInfo as
+// validation::framework::validate (src/master/validation.cpp) does: its
+// role(s), ID and failover timeout. It returns the error message or "".
+func validateFrameworkInfo(fi *mesos.FrameworkInfo) string {
+	multiRole := false
+	for _, c := range fi.Capabilities {
+		multiRole = multiRole || c.Type == mesos.FrameworkInfo_Capability_MULTI_ROLE
+	}
+	if multiRole && fi.Role != nil {
+		return "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
+	}
+	if !multiRole && len(fi.Roles) > 0 {
+		return "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"
+	}
+	if multiRole {
+		seen := map[string]bool{}
+		var dups []string
+		for _, r := range fi.Roles {
+			if seen[r] && !slices.Contains(dups, r) {
+				dups = append(dups, r)
+			}
+			seen[r] = true
+		}
+		if len(dups) > 0 {
+			return "'FrameworkInfo.roles' contains duplicate items: " + stringifySet(dups)
+		}
+		for _, r := range fi.Roles {
+			if msg := validateRole(r); msg != "" {
+				return "'FrameworkInfo.roles' contains invalid role: " + msg
+			}
+		}
+	} else if msg := validateRole(fi.GetRole()); msg != "" {
+		return "'FrameworkInfo.role' is not a valid role: " + msg
+	}
+	if id := fi.GetID().GetValue(); id != "" {
+		if msg := validateID(id); msg != "" {
+			return msg
+		}
+	}
+	// Duration::create (3rdparty/stout/include/stout/duration.hpp) fails
+	// outside int64 nanoseconds; NaN is refused here too.
+	if ft := fi.GetFailoverTimeout(); math.IsNaN(ft) || ft*1e9 > math.MaxInt64 || ft*1e9 < math.MinInt64 {
+		return "The framework failover_timeout (" + strconv.FormatFloat(ft, 'g', 6, 64) + ") is invalid"
+	}
+	return ""
+}
+
+// validateFrameworkUpdate checks a FrameworkInfo replacing old as
+// validation::framework::validateUpdate does.
+func validateFrameworkUpdate(old, fi *mesos.FrameworkInfo) string {
+	if (old.Principal == nil) != (fi.Principal == nil) || old.GetPrincipal() != fi.GetPrincipal() {
+		return "Changing framework's principal is not allowed."
+	}
+	if fi.User != old.User {
+		return "Updating 'FrameworkInfo.user' is unsupported; attempted to update from '" + old.User + "' to '" + fi.User + "'"
+	}
+	if fi.GetCheckpoint() != old.GetCheckpoint() {
+		return fmt.Sprintf("Updating 'FrameworkInfo.checkpoint' is unsupported; attempted to update from '%v' to '%v'", old.GetCheckpoint(), fi.GetCheckpoint())
+	}
+	return ""
+}
+
+// validateSuppressedRoles checks suppressed roles as
+// validation::framework::validateSuppressedRoles does.
+func validateSuppressedRoles(fi *mesos.FrameworkInfo, suppressed []string) string {
+	roles := frameworkRoles(fi)
+	var bad []string
+	for _, r := range suppressed {
+		if !slices.Contains(roles, r) && !slices.Contains(bad, r) {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) > 0 {
+		return "Suppressed roles " + stringifySet(bad) + " are not contained in the set of roles"
+	}
+	return ""
+}
+
+// stringifySet formats a set of strings as stout's stringify(std::set) does.
+func stringifySet(items []string) string {
+	items = slices.Clone(items)
+	slices.Sort(items)
+	return "{ " + strings.Join(items, ", ") + " }"
+}
+
+// validateRole checks a role name as roles::validate (src/common/roles.cpp)
+// does; it returns the error message or "".
+func validateRole(role string) string {
+	if role == "*" {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(role, "/"):
+		return "Role '" + role + "' cannot start with a slash"
+	case strings.HasSuffix(role, "/"):
+		return "Role '" + role + "' cannot end with a slash"
+	case strings.Contains(role, "//"):
+		return "Role '" + role + "' cannot contain two adjacent slashes"
+	case role == "":
+		return "Role names cannot be the empty string"
+	}
+	for _, comp := range strings.Split(role, "/") {
+		switch {
+		case comp == ".":
+			return "Role '" + role + "' cannot include '.' as a component"
+		case comp == "..":
+			return "Role '" + role + "' cannot include '..' as a component"
+		case comp == "*":
+			return "Role '" + role + "' cannot include '*' as a component"
+		case strings.HasPrefix(comp, "-"):
+			return "Role component '" + comp + "' is invalid because it starts with a dash"
+		case strings.ContainsAny(comp, "\t\n\v\f\r \x7f"):
+			return "Role component '" + comp + "' is invalid because it contains backspace or whitespace"
+		}
+	}
+	return ""
+}
+
+// validateID checks an ID as common::validation::validateID
+// (src/common/validation.cpp) does; it returns the error message or "".
+func validateID(id string) string {
+	const nameMax = 255 // NAME_MAX on Linux
+	switch {
+	case id == "":
+		return "ID must not be empty"
+	case len(id) > nameMax:
+		return "ID must not be greater than " + strconv.Itoa(nameMax) + " characters"
+	case id == "." || id == "..":
+		return "'" + id + "' is disallowed"
+	}
+	for i := range len(id) {
+		if b := id[i]; b < 0x20 || b == 0x7f || b == '/' || b == '\\' {
+			return "'" + id + "' contains invalid characters"
+		}
+	}
+	return ""
 }

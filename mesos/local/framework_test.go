@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -60,13 +62,7 @@ func TestFrameworkFailover(t *testing.T) {
 				waitFor(t, "the task is "+tc.wantState, func() bool { return taskState(c, "t1") == tc.wantState })
 				s2 := newSched(t, c, mediaProtobuf)
 				fi.ID = &mesos.FrameworkID{Value: fwID}
-				call := &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, FrameworkID: fi.ID, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &fi}}
-				resp, err := s2.post(s2.encode(call), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if resp := s2.postSubscribe(fi, fi.ID); resp.StatusCode != http.StatusOK {
 					t.Fatalf("re-SUBSCRIBE of a removed framework: %s, want 200 and an ERROR event", resp.Status)
 				}
 				return
@@ -210,41 +206,6 @@ func TestDeclineFiltersSuppressRevive(t *testing.T) {
 	})
 }
 
-func TestReconcileExplicit(t *testing.T) {
-	c := startCluster(t, Config{Agents: 1})
-	s := newSched(t, c, mediaJSON)
-	fi := frameworkInfo("t")
-	fi.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
-	s.subscribe(fi)
-	o := launchOne(t, s, "known")
-	s.mustCall(&scheduler.Call{Type: scheduler.Call_RECONCILE, Reconcile: &scheduler.Call_Reconcile{Tasks: []scheduler.Call_Reconcile_Task{
-		{TaskID: mesos.TaskID{Value: "known"}, AgentID: &o.AgentID},
-		{TaskID: mesos.TaskID{Value: "unknown"}},
-		{TaskID: mesos.TaskID{Value: "gone"}, AgentID: &mesos.AgentID{Value: "no-such-agent"}},
-	}}})
-	tests := []struct {
-		name string
-		id   string
-		want mesos.TaskState
-	}{
-		{"known task", "known", mesos.TASK_RUNNING},
-		{"unknown task (partition aware)", "unknown", mesos.TASK_UNKNOWN},
-		{"unknown agent (partition aware)", "gone", mesos.TASK_GONE},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			defer s.use(t)()
-			st := s.update(tc.id, tc.want)
-			if st.GetReason() != mesos.REASON_RECONCILIATION || st.GetSource() != mesos.SOURCE_MASTER || st.UUID != nil {
-				t.Errorf("%+v: want REASON_RECONCILIATION from the master without uuid", st)
-			}
-		})
-	}
-	// KILL of an unknown task answers through reconciliation.
-	s.mustCall(&scheduler.Call{Type: scheduler.Call_KILL, Kill: &scheduler.Call_Kill{TaskID: mesos.TaskID{Value: "nope"}}})
-	s.update("nope", mesos.TASK_UNKNOWN)
-}
-
 func TestTeardownKillsTasks(t *testing.T) {
 	c := startCluster(t, Config{Agents: 1, KillGracePeriod: 100 * time.Millisecond})
 	s := newSched(t, c, mediaJSON)
@@ -267,8 +228,8 @@ func TestKillGracePeriod(t *testing.T) {
 		wantMsg  string
 		minDelay time.Duration
 	}{
-		{name: "exits on SIGTERM", cmd: "exec sleep 60", grace: 10 * time.Second, wantMsg: "Command terminated with signal Terminated"},
-		{name: "ignores SIGTERM until SIGKILL", cmd: "trap '' TERM; sleep 60 & wait; sleep 60", grace: 300 * time.Millisecond,
+		{name: "exits on SIGTERM", cmd: "touch ready; exec sleep 60", grace: 10 * time.Second, wantMsg: "Command terminated with signal Terminated"},
+		{name: "ignores SIGTERM until SIGKILL", cmd: "trap '' TERM; touch ready; sleep 60 & wait; sleep 60", grace: 300 * time.Millisecond,
 			wantMsg: "Command terminated with signal Killed", minDelay: 300 * time.Millisecond},
 	}
 	for _, tc := range tests {
@@ -281,7 +242,9 @@ func TestKillGracePeriod(t *testing.T) {
 			o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
 			s.mustCall(launchCall(o, 0, cmdTask(o, "t1", tc.cmd, nil)))
 			s.update("t1", mesos.TASK_RUNNING)
-			time.Sleep(50 * time.Millisecond) // let the shell install its trap
+			// The shell has installed its trap once it created "ready".
+			ready := filepath.Join(c.Tasks()[0].Sandbox, "ready")
+			waitFor(t, "the task is ready for the signal", func() bool { _, err := os.Stat(ready); return err == nil })
 			start := time.Now()
 			s.mustCall(&scheduler.Call{Type: scheduler.Call_KILL, Kill: &scheduler.Call_Kill{TaskID: mesos.TaskID{Value: "t1"},
 				KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: tc.grace.Nanoseconds()}}}})

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ func FuzzDecodeCall(f *testing.F) {
 			f.Add(media, b)
 		}
 	}
+	// The master compares the media type exactly: this one is refused (415
+	// on the wire; see TestContentTypeIsExact).
 	f.Add(mediaJSON+"; charset=utf-8", []byte(`{"type":"REVIVE","framework_id":{"value":"x"}}`))
 	f.Add("text/plain", []byte("hello"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
@@ -102,7 +105,7 @@ func FuzzHandleCall(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		call, herr := decodeCall(mediaProtobuf, body)
+		call, herr := decodeCall(mediaProtobuf, body, "")
 		if herr != nil || call.Type == scheduler.Call_SUBSCRIBE || call.Type == scheduler.Call_TEARDOWN {
 			return // TEARDOWN would end the framework the harness needs (unit-tested elsewhere)
 		}
@@ -139,11 +142,12 @@ func FuzzHandleCall(f *testing.F) {
 				}
 			}
 		}
-		if herr := c.handleCall(s.streamID, call); herr != nil && herr.code >= 500 && herr.code != 501 {
+		hdr := http.Header{"Mesos-Stream-Id": {s.streamID}}
+		if _, herr := c.handleCall(hdr, call); herr != nil && herr.code >= 500 && herr.code != 501 {
 			t.Fatalf("%v: %v", call.Type, herr)
 		}
 		// The master still answers.
-		if herr := c.handleCall(s.streamID, &scheduler.Call{Type: scheduler.Call_REVIVE, FrameworkID: call.FrameworkID}); herr != nil {
+		if _, herr := c.handleCall(hdr, &scheduler.Call{Type: scheduler.Call_REVIVE, FrameworkID: call.FrameworkID}); herr != nil {
 			t.Fatalf("REVIVE after %v: %v", call.Type, herr)
 		}
 	})

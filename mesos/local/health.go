@@ -61,10 +61,15 @@ func validateHealthCheck(hc *mesos.HealthCheck) error {
 }
 
 // startHealthCheck runs a task's health check until the task ends, as the
-// command executor does: after delay_seconds, every interval_seconds; a
-// change of health is reported as TASK_RUNNING with `healthy` set; after
-// consecutive_failures failures (outside the grace period) the task is
-// killed. c.mu must be held.
+// command executor's HealthChecker does (src/checks/health_checker.cpp,
+// HealthChecker::failure and HealthChecker::success, reported by
+// CommandExecutor::taskHealthUpdated in src/launcher/executor.cpp): after
+// delay_seconds, every interval_seconds. A failure inside the grace period
+// before the first success is ignored; every other failure is reported as
+// one TASK_RUNNING update with healthy=false, and the one that reaches
+// consecutive_failures (default 3) kills the task. A success is reported
+// (healthy=true) only as the first one and the first after failures.
+// c.mu must be held.
 func (c *Cluster) startHealthCheck(t *task) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	t.health = cancel
@@ -78,7 +83,8 @@ func (c *Cluster) startHealthCheck(t *task) {
 		timer := time.NewTimer(sec(hc.GetDelaySeconds()))
 		defer timer.Stop()
 		failures := uint32(0)
-		everHealthy := false
+		initializing := true
+		grace := sec(hc.GetGracePeriodSeconds())
 		for {
 			select {
 			case <-ctx.Done():
@@ -94,23 +100,24 @@ func (c *Cluster) startHealthCheck(t *task) {
 				c.mu.Unlock()
 				return
 			}
-			if err == nil {
-				failures = 0
-				everHealthy = true
-				if t.healthy == nil || !*t.healthy {
+			switch {
+			case err == nil:
+				if initializing || failures > 0 {
 					t.healthy = ptr(true)
 					c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum(), Healthy: ptr(true),
 						Reason: mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum()})
+					initializing = false
 				}
-			} else if everHealthy || time.Since(start) >= sec(hc.GetGracePeriodSeconds()) {
+				failures = 0
+			case initializing && grace > 0 && time.Since(start) <= grace:
+				c.log.Debug("health check failed in its grace period: ignored", "task", t.id(), "err", err)
+			default:
 				failures++
 				c.log.Debug("health check failed", "task", t.id(), "failures", failures, "err", err)
-				if t.healthy == nil || *t.healthy {
-					t.healthy = ptr(false)
-					c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum(), Healthy: ptr(false),
-						Reason: mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum(), Message: ptr(err.Error())})
-				}
-				if n := hc.GetConsecutiveFailures(); n > 0 && failures >= n {
+				t.healthy = ptr(false)
+				c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum(), Healthy: ptr(false),
+					Reason: mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum()})
+				if failures >= hc.GetConsecutiveFailures() {
 					c.log.Info("killing unhealthy task", "task", t.id(), "failures", failures)
 					c.killTask(t, nil, mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED)
 					c.mu.Unlock()

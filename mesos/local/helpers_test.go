@@ -90,17 +90,24 @@ func (s *sched) post(body []byte, hdr map[string]string) (*http.Response, error)
 	return s.client.Do(req)
 }
 
-// subscribe subscribes (with fi) and starts reading events.
-func (s *sched) subscribe(fi mesos.FrameworkInfo) *scheduler.Event_Subscribed {
+// postSubscribe posts a SUBSCRIBE of fi with the top-level framework_id
+// fid; the caller closes the response's body, closed at the test's end too.
+func (s *sched) postSubscribe(fi mesos.FrameworkInfo, fid *mesos.FrameworkID) *http.Response {
 	s.t.Helper()
-	call := &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &fi}}
-	if fi.ID != nil {
-		call.FrameworkID = fi.ID
-	}
+	call := &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, FrameworkID: fid, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &fi}}
 	resp, err := s.post(s.encode(call), nil)
 	if err != nil {
 		s.t.Fatalf("SUBSCRIBE: %v", err)
 	}
+	s.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// subscribe subscribes (with fi, and its ID as the top-level framework_id)
+// and starts reading events.
+func (s *sched) subscribe(fi mesos.FrameworkInfo) *scheduler.Event_Subscribed {
+	s.t.Helper()
+	resp := s.postSubscribe(fi, fi.ID)
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -133,7 +140,6 @@ func (s *sched) subscribe(fi mesos.FrameworkInfo) *scheduler.Event_Subscribed {
 	}(s.events)
 	ev := s.next(scheduler.Event_SUBSCRIBED)
 	s.fwID = ev.Subscribed.FrameworkID.Value
-	s.t.Cleanup(func() { resp.Body.Close() })
 	return ev.Subscribed
 }
 

@@ -27,7 +27,7 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 				return badRequest("Expecting 'accept.operations[%d].launch_group' to be present", i)
 			}
 		default:
-			return &httpError{http.StatusNotImplemented, fmt.Sprintf("Offer operation %s is not supported by mesos/local", op.Type)}
+			return &httpError{code: http.StatusNotImplemented, msg: fmt.Sprintf("Offer operation %s is not supported by mesos/local", op.Type)}
 		}
 	}
 	var (
@@ -357,12 +357,12 @@ func (c *Cluster) commandExited(t *task, p *process) {
 		st.Reason = t.killWhy.Enum()
 		st.Message = ptr("Task reached its max completion time")
 	case t.killing:
+		// CommandExecutor::reaped (src/launcher/executor.cpp): TASK_KILLED
+		// without a reason; healthy=false only when a failing health check
+		// killed it.
 		st.State = mesos.TASK_KILLED.Enum()
-		if t.killWhy != 0 {
-			st.Reason = t.killWhy.Enum()
-		}
-		if t.healthy != nil {
-			st.Healthy = ptr(*t.healthy)
+		if t.killWhy == mesos.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED {
+			st.Healthy = ptr(false)
 		}
 	case code == 0:
 		st.State = mesos.TASK_FINISHED.Enum()

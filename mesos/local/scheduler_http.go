@@ -2,6 +2,7 @@ package local
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +17,9 @@ import (
 
 // httpError is a failed call: an HTTP status and the message Mesos would send.
 type httpError struct {
-	code int
-	msg  string
+	code  int
+	msg   string
+	allow string // the Allow header of a 405
 }
 
 func (e *httpError) Error() string {
@@ -25,37 +27,42 @@ func (e *httpError) Error() string {
 }
 
 func badRequest(format string, args ...any) *httpError {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+	return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
 func writeError(w http.ResponseWriter, e *httpError) {
 	if e.code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mesos"`)
+		// The master's realm for HTTP frameworks,
+		// DEFAULT_HTTP_FRAMEWORK_AUTHENTICATION_REALM (src/master/constants.hpp).
+		w.Header().Set("WWW-Authenticate", `Basic realm="mesos-master-scheduler"`)
+	}
+	if e.allow != "" {
+		w.Header().Set("Allow", e.allow)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(e.code)
 	_, _ = io.WriteString(w, e.msg)
 }
 
-// requestMedia checks the method and Content-Type of a v1 API call and
-// returns the body's media type.
+// requestMedia checks the method and Content-Type of a v1 API call as
+// Master::Http::scheduler (src/master/http.cpp) does and returns the
+// body's media type. The Content-Type is compared exactly: parameters
+// (`; charset=utf-8`) or another case get 415, as from a real master.
 func requestMedia(r *http.Request) (string, *httpError) {
 	if r.Method != http.MethodPost {
-		return "", &httpError{http.StatusMethodNotAllowed, fmt.Sprintf("Expecting a 'POST' request, received '%s'", r.Method)}
+		// libprocess's MethodNotAllowed (3rdparty/libprocess/include/process/http.hpp).
+		return "", &httpError{code: http.StatusMethodNotAllowed, allow: http.MethodPost,
+			msg: fmt.Sprintf("405 Method Not Allowed. Expecting one of { 'POST' }, but received '%s'.", r.Method)}
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
+	ct, ok := r.Header["Content-Type"]
+	if !ok {
 		return "", badRequest("Expecting 'Content-Type' to be present")
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return "", &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("Malformed 'Content-Type' %q: %v", ct, err)}
-	}
-	switch mt {
+	switch ct[0] {
 	case mediaJSON, mediaProtobuf:
-		return mt, nil
+		return ct[0], nil
 	}
-	return "", &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", mediaJSON, mediaProtobuf)}
+	return "", &httpError{code: http.StatusUnsupportedMediaType, msg: fmt.Sprintf("Expecting 'Content-Type' of %s or %s", mediaJSON, mediaProtobuf)}
 }
 
 // acceptMedia picks the event encoding from the Accept header as the Mesos
@@ -89,7 +96,7 @@ func acceptMedia(r *http.Request) (string, *httpError) {
 	if accepts(mediaProtobuf) {
 		return mediaProtobuf, nil
 	}
-	return "", &httpError{http.StatusNotAcceptable, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", mediaJSON, mediaProtobuf)}
+	return "", &httpError{code: http.StatusNotAcceptable, msg: fmt.Sprintf("Expecting 'Accept' to allow '%s' or '%s'", mediaProtobuf, mediaJSON)}
 }
 
 // readCall reads r's body and decodes it as a call in the media type its
@@ -116,7 +123,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpError) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body larger than %d bytes", maxBodyBytes)}
+			return nil, &httpError{code: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("Request body larger than %d bytes", maxBodyBytes)}
 		}
 		return nil, badRequest("Failed to read request body: %v", err)
 	}
@@ -134,55 +141,51 @@ func unmarshalMessage(media string, body []byte, m interface {
 }
 
 // DecodeCall decodes a scheduler Call body of the given Content-Type
-// ("application/json" or "application/x-protobuf", parameters allowed) and
-// validates it the way the master does before acting on it. It never panics
-// and is exported for tools and fuzzing.
+// (exactly "application/json" or "application/x-protobuf", as the master
+// compares it) and validates it the way the master does before acting on
+// it. It never panics and is exported for tools and fuzzing.
 func DecodeCall(contentType string, body []byte) (*scheduler.Call, error) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, fmt.Errorf("local: content type %q: %w", contentType, err)
+	if contentType != mediaJSON && contentType != mediaProtobuf {
+		return nil, fmt.Errorf("local: unsupported content type %q: want exactly %s or %s", contentType, mediaJSON, mediaProtobuf)
 	}
-	if mt != mediaJSON && mt != mediaProtobuf {
-		return nil, fmt.Errorf("local: unsupported content type %q", mt)
-	}
-	call, herr := decodeCall(mt, body)
+	call, herr := decodeCall(contentType, body, "")
 	if herr != nil {
 		return nil, fmt.Errorf("local: %s", herr.msg)
 	}
 	return call, nil
 }
 
-func decodeCall(media string, body []byte) (call *scheduler.Call, herr *httpError) {
-	defer func() {
-		if p := recover(); p != nil { // a decoder bug must not take the master down
-			call, herr = nil, badRequest("Failed to parse body into Call: %v", p)
-		}
-	}()
-	call = new(scheduler.Call)
-	if err := unmarshalMessage(media, body, call); err != nil {
-		return nil, badRequest("Failed to parse body into Call: %v", err)
-	}
-	if err := validateCall(call); err != nil {
-		return nil, err
-	}
-	return call, nil
-}
-
-// authorized checks HTTP basic credentials when authentication is on.
-func (c *Cluster) authorized(r *http.Request) *httpError {
+// authenticate checks HTTP basic credentials when authentication is on, as
+// libprocess's BasicAuthenticatorProcess::authenticate
+// (3rdparty/libprocess/src/authenticator.cpp) does, and returns the
+// authenticated principal ("" when authentication is off).
+func (c *Cluster) authenticate(r *http.Request) (string, *httpError) {
 	if c.cfg.Auth == nil {
-		return nil
+		return "", nil
 	}
-	user, pass, ok := r.BasicAuth()
+	unauthorized := &httpError{code: http.StatusUnauthorized, msg: "401 Unauthorized."}
+	h, ok := r.Header["Authorization"]
 	if !ok {
-		return &httpError{http.StatusUnauthorized, "Authentication required"}
+		return "", unauthorized
 	}
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(c.cfg.Auth.Principal))
-	p := subtle.ConstantTimeCompare([]byte(pass), []byte(c.cfg.Auth.Secret))
+	parts := strings.Split(h[0], " ")
+	if len(parts) != 2 || parts[0] != "Basic" {
+		return "", unauthorized
+	}
+	decoded, err := base64.StdEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", unauthorized
+	}
+	cred := strings.Split(string(decoded), ":")
+	if len(cred) != 2 {
+		return "", unauthorized
+	}
+	u := subtle.ConstantTimeCompare([]byte(cred[0]), []byte(c.cfg.Auth.Principal))
+	p := subtle.ConstantTimeCompare([]byte(cred[1]), []byte(c.cfg.Auth.Secret))
 	if u&p != 1 {
-		return &httpError{http.StatusUnauthorized, "Authentication failed"}
+		return "", unauthorized
 	}
-	return nil
+	return cred[0], nil
 }
 
 // serveMaster is the handler of /api/v1/scheduler on master i: after
@@ -190,7 +193,8 @@ func (c *Cluster) authorized(r *http.Request) *httpError {
 // protocol-relative Location of the leader, and every master answers 503
 // during an election, as Mesos masters do.
 func (c *Cluster) serveMaster(i int, w http.ResponseWriter, r *http.Request) {
-	if herr := c.authorized(r); herr != nil {
+	principal, herr := c.authenticate(r)
+	if herr != nil {
 		writeError(w, herr)
 		return
 	}
@@ -200,29 +204,32 @@ func (c *Cluster) serveMaster(i int, w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	switch {
 	case noLeader:
-		writeError(w, &httpError{http.StatusServiceUnavailable, "No leader elected"})
+		writeError(w, &httpError{code: http.StatusServiceUnavailable, msg: "No leader elected"})
 	case i != leader:
 		w.Header().Set("Location", "//"+leaderAddr+SchedulerPath)
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	default:
-		c.serveScheduler(w, r)
+		c.serveScheduler(w, r, principal)
 	}
 }
 
 // serveScheduler serves a call on the leading master.
-func (c *Cluster) serveScheduler(w http.ResponseWriter, r *http.Request) {
-	call, ok := readCall(w, r, decodeCall)
+func (c *Cluster) serveScheduler(w http.ResponseWriter, r *http.Request, principal string) {
+	call, ok := readCall(w, r, func(media string, body []byte) (*scheduler.Call, *httpError) {
+		return decodeCall(media, body, principal)
+	})
 	if !ok {
 		return
 	}
 	if call.Type == scheduler.Call_SUBSCRIBE {
-		c.subscribe(w, r, call)
+		c.subscribe(w, r, call, principal)
 		return
 	}
-	if herr := c.handleCall(r.Header.Get("Mesos-Stream-Id"), call); herr != nil {
+	code, herr := c.handleCall(r.Header, call)
+	if herr != nil {
 		c.log.Debug("call rejected", "type", call.Type.String(), "code", herr.code, "msg", herr.msg)
 		writeError(w, herr)
 		return
 	}
-	w.WriteHeader(http.StatusAccepted)
+	w.WriteHeader(code)
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,11 +56,17 @@ func TestSubscribeOffersHeartbeat(t *testing.T) {
 	}
 }
 
+// TestCallErrors checks the answers of Master::Http::scheduler
+// (src/master/http.cpp) and validation::scheduler::call::validate
+// (src/master/validation.cpp) to bad calls, in the order they are checked:
+// status code, body and headers.
 func TestCallErrors(t *testing.T) {
 	c := startCluster(t, Config{})
 	s := newSched(t, c, mediaJSON)
 	s.subscribe(frameworkInfo("t"))
-	good := `{"type":"REVIVE","framework_id":{"value":"` + s.fwID + `"}}`
+	fid := `"framework_id":{"value":"` + s.fwID + `"}`
+	good := `{"type":"REVIVE",` + fid + `}`
+	const invalid = "Failed to validate scheduler::Call: "
 	tests := []struct {
 		name     string
 		method   string
@@ -68,26 +75,39 @@ func TestCallErrors(t *testing.T) {
 		streamID string
 		body     string
 		want     int
-		wantMsg  string
+		wantMsg  string // the whole body; "*" skips the check
+		wantHdr  [2]string
 	}{
 		{name: "ok", body: good, want: 202},
-		{name: "GET", method: http.MethodGet, body: good, want: 405},
-		{name: "no content type", ctype: "-", body: good, want: 400, wantMsg: "Content-Type"},
-		{name: "text content type", ctype: "text/plain", body: good, want: 415},
-		{name: "unparsable JSON", body: `{"type":`, want: 400, wantMsg: "Failed to parse"},
-		{name: "unparsable protobuf", ctype: mediaProtobuf, body: "\xff\xff\xff", want: 400, wantMsg: "Failed to parse"},
-		{name: "no stream ID", streamID: "-", body: good, want: 400, wantMsg: "Mesos-Stream-Id"},
-		{name: "wrong stream ID", streamID: "00000000-0000-0000-0000-000000000000", body: good, want: 400, wantMsg: "didn't match"},
-		{name: "no framework ID", body: `{"type":"REVIVE"}`, want: 400, wantMsg: "framework_id"},
-		{name: "unknown framework", body: `{"type":"REVIVE","framework_id":{"value":"nope"}}`, want: 400, wantMsg: "cannot be found"},
-		{name: "UNKNOWN call", body: `{"type":"UNKNOWN","framework_id":{"value":"` + s.fwID + `"}}`, want: 501},
-		{name: "ACK uuid too short", body: `{"type":"ACKNOWLEDGE","framework_id":{"value":"` + s.fwID + `"},"acknowledge":{"agent_id":{"value":"a"},"task_id":{"value":"t"},"uuid":"AAEC"}}`, want: 400, wantMsg: "UUID"},
-		{name: "ACCEPT missing accept", body: `{"type":"ACCEPT","framework_id":{"value":"` + s.fwID + `"}}`, want: 400, wantMsg: "'accept'"},
-		{name: "ACCEPT with RESERVE", body: `{"type":"ACCEPT","framework_id":{"value":"` + s.fwID + `"},"accept":{"offer_ids":[],"operations":[{"type":"RESERVE","reserve":{"resources":[]}}]}}`, want: 501, wantMsg: "RESERVE"},
-		{name: "SUBSCRIBE with stream ID", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 400, wantMsg: "should not include"},
-		{name: "SUBSCRIBE without framework_info", streamID: "-", body: `{"type":"SUBSCRIBE","subscribe":{}}`, want: 400, wantMsg: "framework_info"},
-		{name: "SUBSCRIBE not acceptable", streamID: "-", accept: "text/html", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 406},
-		{name: "too large", body: `{"type":"REVIVE","x":"` + strings.Repeat("a", maxBodyBytes) + `"}`, want: 413},
+		{name: "GET", method: http.MethodGet, body: good, want: 405, wantMsg: "405 Method Not Allowed. Expecting one of { 'POST' }, but received 'GET'.", wantHdr: [2]string{"Allow", "POST"}},
+		{name: "no content type", ctype: "-", body: good, want: 400, wantMsg: "Expecting 'Content-Type' to be present"},
+		{name: "text content type", ctype: "text/plain", body: good, want: 415, wantMsg: "Expecting 'Content-Type' of application/json or application/x-protobuf"},
+		{name: "unparsable JSON", body: `{"type":`, want: 400, wantMsg: "*"},
+		{name: "JSON array", body: `[]`, want: 400, wantMsg: "Failed to convert JSON into Call protobuf: Expecting a JSON object"},
+		{name: "JSON string for a message", body: `{"type":"REVIVE","framework_id":"x"}`, want: 400, wantMsg: "Failed to convert JSON into Call protobuf: Not expecting a JSON string for field 'framework_id'"},
+		{name: "unparsable protobuf", ctype: mediaProtobuf, body: "\xff\xff\xff", want: 400, wantMsg: "Failed to parse body into Call protobuf"},
+		{name: "no stream ID", streamID: "-", body: good, want: 400, wantMsg: "All non-subscribe calls should include the 'Mesos-Stream-Id' header"},
+		{name: "empty stream ID", streamID: " ", body: good, want: 400, wantMsg: "The stream ID '' included in this request didn't match the stream ID currently associated with framework ID " + s.fwID},
+		{name: "wrong stream ID", streamID: "00000000-0000-0000-0000-000000000000", body: good, want: 400, wantMsg: "The stream ID '00000000-0000-0000-0000-000000000000' included in this request didn't match the stream ID currently associated with framework ID " + s.fwID},
+		{name: "no framework ID", body: `{"type":"REVIVE"}`, want: 400, wantMsg: invalid + "Expecting 'framework_id' to be present"},
+		{name: "empty framework ID", body: `{"type":"REVIVE","framework_id":{"value":""}}`, want: 400, wantMsg: "Framework cannot be found"},
+		{name: "unknown framework", body: `{"type":"REVIVE","framework_id":{"value":"nope"}}`, want: 400, wantMsg: "Framework cannot be found"},
+		{name: "UNKNOWN call", body: `{"type":"UNKNOWN",` + fid + `}`, want: 501, wantMsg: "501 Not Implemented."},
+		{name: "UNKNOWN call without framework ID", body: `{"type":"UNKNOWN"}`, want: 400, wantMsg: invalid + "Expecting 'framework_id' to be present"},
+		{name: "UNKNOWN call of an unknown framework", body: `{"type":"UNKNOWN","framework_id":{"value":"nope"}}`, want: 400, wantMsg: "Framework cannot be found"},
+		{name: "ACK uuid too short", body: `{"type":"ACKNOWLEDGE",` + fid + `,"acknowledge":{"agent_id":{"value":"a"},"task_id":{"value":"t"},"uuid":"AAEC"}}`, want: 400, wantMsg: invalid + "Not a valid UUID"},
+		{name: "ACK uuid of no known version", body: `{"type":"ACKNOWLEDGE",` + fid + `,"acknowledge":{"agent_id":{"value":"a"},"task_id":{"value":"t"},"uuid":"AAAAAAAAAAAAAAAAAAAAAA=="}}`, want: 400, wantMsg: invalid + "Not a valid UUID"},
+		{name: "ACCEPT missing accept", body: `{"type":"ACCEPT",` + fid + `}`, want: 400, wantMsg: invalid + "Expecting 'accept' to be present"},
+		{name: "KILL missing kill", body: `{"type":"KILL",` + fid + `}`, want: 400, wantMsg: invalid + "Expecting 'kill' to be present"},
+		{name: "KILL with a negative grace period", body: `{"type":"KILL",` + fid + `,"kill":{"task_id":{"value":"x"},"kill_policy":{"grace_period":{"nanoseconds":-1}}}}`, want: 202},
+		{name: "UPDATE_FRAMEWORK of another ID", body: `{"type":"UPDATE_FRAMEWORK",` + fid + `,"update_framework":{"framework_info":{"user":"u","name":"n","id":{"value":"x"}}}}`, want: 400, wantMsg: invalid + "'framework_id' differs from 'update_framework.framework_info.id'"},
+		{name: "ACCEPT with RESERVE", body: `{"type":"ACCEPT",` + fid + `,"accept":{"offer_ids":[],"operations":[{"type":"RESERVE","reserve":{"resources":[]}}]}}`, want: 501, wantMsg: "*"},
+		{name: "SUBSCRIBE with stream ID", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 400, wantMsg: "Subscribe calls should not include the 'Mesos-Stream-Id' header"},
+		{name: "SUBSCRIBE with an empty stream ID", streamID: " ", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 400, wantMsg: "Subscribe calls should not include the 'Mesos-Stream-Id' header"},
+		{name: "SUBSCRIBE without subscribe", streamID: "-", body: `{"type":"SUBSCRIBE"}`, want: 400, wantMsg: invalid + "Expecting 'subscribe' to be present"},
+		{name: "SUBSCRIBE not acceptable", streamID: "-", accept: "text/html", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 406, wantMsg: "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"},
+		{name: "invalid before not acceptable", streamID: "-", accept: "text/html", body: `{"type":"SUBSCRIBE"}`, want: 400, wantMsg: invalid + "Expecting 'subscribe' to be present"},
+		{name: "too large", body: `{"type":"REVIVE","x":"` + strings.Repeat("a", maxBodyBytes) + `"}`, want: 413, wantMsg: "*"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +130,8 @@ func TestCallErrors(t *testing.T) {
 			case "":
 				req.Header.Set("Mesos-Stream-Id", s.streamID)
 			case "-":
+			case " ":
+				req.Header["Mesos-Stream-Id"] = []string{""}
 			default:
 				req.Header.Set("Mesos-Stream-Id", tc.streamID)
 			}
@@ -118,10 +140,15 @@ func TestCallErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			b := make([]byte, 512)
-			n, _ := resp.Body.Read(b)
-			if resp.StatusCode != tc.want || !strings.Contains(string(b[:n]), tc.wantMsg) {
-				t.Errorf("got %d %q, want %d containing %q", resp.StatusCode, b[:n], tc.want, tc.wantMsg)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || (tc.wantMsg != "*" && string(b) != tc.wantMsg) {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, b, tc.want, tc.wantMsg)
+			}
+			if tc.want >= 400 && resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+				t.Errorf("Content-Type %q, want libprocess's text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+			}
+			if h := tc.wantHdr; h[0] != "" && resp.Header.Get(h[0]) != h[1] {
+				t.Errorf("%s: %q, want %q", h[0], resp.Header.Get(h[0]), h[1])
 			}
 		})
 	}

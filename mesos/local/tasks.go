@@ -36,6 +36,12 @@ type task struct {
 	pending    []mesos.TaskStatus
 	retryTimer *time.Timer
 	retryDelay time.Duration
+
+	// What the master knows: the update it last received from the agent
+	// (its state is the task's status_update_state) and the latest
+	// container status among the updates it received.
+	forwarded       mesos.TaskStatus
+	containerStatus *mesos.ContainerStatus
 }
 
 func (t *task) id() string { return t.info.TaskID.Value }
@@ -120,6 +126,10 @@ func (c *Cluster) sendPending(t *task) {
 		return
 	}
 	st := t.pending[0]
+	t.forwarded = st
+	if st.ContainerStatus != nil {
+		t.containerStatus = st.ContainerStatus
+	}
 	t.fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
 	if t.retryDelay == 0 {
 		t.retryDelay = c.cfg.StatusUpdateRetry
@@ -191,8 +201,10 @@ func (c *Cluster) killTask(t *task, policy *mesos.KillPolicy, why mesos.TaskStat
 	if policy == nil {
 		policy = t.info.KillPolicy
 	}
-	if policy != nil && policy.GracePeriod != nil && policy.GracePeriod.Nanoseconds >= 0 {
-		grace = time.Duration(policy.GracePeriod.Nanoseconds)
+	if policy != nil && policy.GracePeriod != nil {
+		// The master does not validate a KILL's kill_policy; a negative
+		// grace period escalates at once, as a negative delay does.
+		grace = max(0, time.Duration(policy.GracePeriod.Nanoseconds))
 	}
 	switch {
 	case t.proc != nil:
