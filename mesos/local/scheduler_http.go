@@ -225,6 +225,13 @@ func (c *Cluster) serveScheduler(w http.ResponseWriter, r *http.Request, princip
 		c.subscribe(w, r, call, principal)
 		return
 	}
+	if call.Type == scheduler.Call_RECONCILE_OPERATIONS {
+		// The master picks a response encoding for it too (406 if none).
+		if _, herr := acceptMedia(r); herr != nil {
+			writeError(w, herr)
+			return
+		}
+	}
 	code, herr := c.handleCall(r.Header, call)
 	if herr != nil {
 		c.log.Debug("call rejected", "type", call.Type.String(), "code", herr.code, "msg", herr.msg)

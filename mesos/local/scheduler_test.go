@@ -106,6 +106,7 @@ func TestCallErrors(t *testing.T) {
 		{name: "SUBSCRIBE with an empty stream ID", streamID: " ", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 400, wantMsg: "Subscribe calls should not include the 'Mesos-Stream-Id' header"},
 		{name: "SUBSCRIBE without subscribe", streamID: "-", body: `{"type":"SUBSCRIBE"}`, want: 400, wantMsg: invalid + "Expecting 'subscribe' to be present"},
 		{name: "SUBSCRIBE not acceptable", streamID: "-", accept: "text/html", body: `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, want: 406, wantMsg: "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"},
+		{name: "RECONCILE_OPERATIONS not acceptable", accept: "text/html", body: `{"type":"RECONCILE_OPERATIONS",` + fid + `,"reconcile_operations":{}}`, want: 406, wantMsg: "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"},
 		{name: "invalid before not acceptable", streamID: "-", accept: "text/html", body: `{"type":"SUBSCRIBE"}`, want: 400, wantMsg: invalid + "Expecting 'subscribe' to be present"},
 		{name: "too large", body: `{"type":"REVIVE","x":"` + strings.Repeat("a", maxBodyBytes) + `"}`, want: 413, wantMsg: "*"},
 	}

@@ -502,13 +502,25 @@ func TestSubscribeRefusedFrameworkInfo(t *testing.T) {
 		{"roles without MULTI_ROLE", func(fi *mesos.FrameworkInfo) { fi.Roles = []string{"web"} }, "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"},
 		{"failover_timeout beyond int64 ns", func(fi *mesos.FrameworkInfo) { fi.FailoverTimeout = ptr(1e10) }, "The framework failover_timeout (1e+10) is invalid"},
 	}
+	// validation::framework::validateUpdate, called by Master::_subscribe.
+	first := newSched(t, c, mediaJSON)
+	fi := frameworkInfo("t")
+	fi.FailoverTimeout, fi.Principal = ptr(60.0), ptr("a")
+	first.subscribe(fi)
+	tests = append(tests, struct {
+		name   string
+		mutate func(fi *mesos.FrameworkInfo)
+		want   string
+	}{"another principal on failover", func(fi *mesos.FrameworkInfo) {
+		fi.ID, fi.Principal = &mesos.FrameworkID{Value: first.fwID}, ptr("b")
+	}, "Changing framework's principal is not allowed."})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSched(t, c, mediaJSON)
 			s.client = &http.Client{Timeout: testTimeout} // an accepted SUBSCRIBE's stream never ends
 			fi := frameworkInfo("t")
 			tc.mutate(&fi)
-			resp := s.postSubscribe(fi, nil)
+			resp := s.postSubscribe(fi, fi.ID)
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"type":"ERROR"`) || !strings.Contains(string(b), tc.want) ||
 				strings.Contains(string(b), "SUBSCRIBED") {
