@@ -85,6 +85,14 @@ func (b *Balancer) read(ctx context.Context, perServer bool) (Reading, error) {
 	if err != nil {
 		return Reading{}, fmt.Errorf("haproxy: stats: %w", err)
 	}
+	return b.reading(ctx, rep, at, perServer)
+}
+
+// reading builds b's Reading from a parsed answer that holds its rows
+// (and maybe other proxies'), taken at at, and notes a restart. The
+// caller holds b.statsSem.
+func (b *Balancer) reading(ctx context.Context, rep reply, at time.Time, perServer bool) (Reading, error) {
+	be := b.cfg.Backend
 	var beRow, feRow *statRow
 	for i := range rep.rows {
 		row := &rep.rows[i]
