@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,24 +30,6 @@ func TestMain(m *testing.M) {
 		os.Exit(farmMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // descendants lists the processes below pid (children, grandchildren, …).
@@ -113,7 +94,7 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 130*time.Second)
 	defer cancel()
-	var out, logs syncBuffer
+	var out, logs testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	type result struct {
 		sum summary
@@ -321,7 +302,7 @@ func TestDemoExternalMaster(t *testing.T) {
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx) // stop() is the user's Ctrl-C
 	defer stop()
-	var out, logs syncBuffer
+	var out, logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := runFarm(runCtx, cfg, &out, slog.New(slog.NewTextHandler(&logs, nil)))

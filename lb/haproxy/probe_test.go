@@ -1,35 +1,16 @@
 package haproxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
+	"github.com/webfarm/webfarm/internal/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the log handler's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNewLogsNoAlert: New probes HAProxy without making it log an ALERT
 // (an `add server` with a name HAProxy refuses would log "[ALERT] …
@@ -40,7 +21,7 @@ func TestNewLogsNoAlert(t *testing.T) {
 	needHAProxy(t)
 	for _, balance := range []string{"roundrobin", "leastconn", "random", "first", "static-rr"} {
 		t.Run(balance, func(t *testing.T) {
-			var out lockedBuffer
+			var out testenv.Buffer
 			p := startProc(t, haproxyproc.Config{Balance: balance,
 				Logger: slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
