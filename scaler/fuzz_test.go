@@ -2,6 +2,7 @@ package scaler_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ func fuzzPolicies(t *testing.T, lo, hi int) map[string]scaler.Scaler {
 			Up: []scaler.StepRule{{Threshold: 25, Tasks: 1}, {Threshold: 50, Percent: 1e6}}, Down: []scaler.StepRule{{Threshold: 5, Percent: 90}}})),
 		"hpa":         must(scaler.NewHPA(scaler.HPAConfig{Target: 100, Min: lo, Max: hi})),
 		"kpa":         must(scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: lo, Max: hi})),
+		"budget": must(scaler.NewBudget(scaler.BudgetConfig{Capacity: 100, Min: lo, Max: hi, MeanWindow: 4 * time.Second,
+			VolatilityWindow: time.Minute, FeedbackTime: time.Minute, DownDelay: -1,
+			Floors: []scaler.Floor{{Tasks: hi, From: 11 * time.Hour, To: 13 * time.Hour}, {Tasks: lo + (hi-lo)/2, Start: t0, End: t0.Add(time.Minute)}}})),
+		"budget defaults": must(scaler.NewBudget(scaler.BudgetConfig{Capacity: 0.001, Min: lo, Max: hi})),
 		"marathon-lb": must(scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: 100, Min: lo, Max: hi, Interval: time.Second, Samples: 2, Cooldown: 1, IntervalsPastThreshold: 1})),
 	}
 }
@@ -74,6 +79,11 @@ func FuzzPolicies(f *testing.F) {
 				if d.Reason == "" {
 					t.Fatalf("%s: Decide(%+v) gave no reason", name, in)
 				}
+				// No data and a degraded input never scale down the
+				// policies that document it.
+				if held := clamp(c, lo, hi); d.Count < held && holds(name) && (obs == nil || in.Degraded != nil) {
+					t.Fatalf("%s: Decide(%+v) = %v: scaled down below %d without data or on a degraded input", name, in, d, held)
+				}
 				if mode&16 == 0 {
 					c = d.Count
 				}
@@ -81,6 +91,15 @@ func FuzzPolicies(f *testing.F) {
 		}
 	})
 }
+
+// holds reports whether the policy named so promises never to scale down
+// without data or on a degraded input (the baselines follow their
+// originals instead).
+func holds(name string) bool {
+	return strings.HasPrefix(name, "targettracking") || strings.HasPrefix(name, "budget") || name == "step"
+}
+
+func clamp(n, lo, hi int) int { return max(lo, min(n, hi)) }
 
 var errTest = errorString("test source failed")
 

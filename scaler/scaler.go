@@ -55,6 +55,9 @@ type Decision struct {
 	// Reason says why, in words an operator reads: "rps 812 over 4 tasks,
 	// target 150/task → 6".
 	Reason string
+	// Over is the over-capacity measure of a policy that keeps one
+	// ([Budget]), for metrics; nil for the others.
+	Over *OverCapacity
 }
 
 // Direction is the sign of a decision.

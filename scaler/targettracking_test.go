@@ -22,7 +22,8 @@ func mustTT(t *testing.T, c scaler.TargetTrackingConfig) *scaler.TargetTracking 
 // calm turns off the parts that hold capacity back, so a test sees one rule.
 var calm = scaler.TargetTrackingConfig{DownStabilization: -1, DownLimit: scaler.RateLimit{Percent: 100}, Tolerance: -1}
 
-func with(c scaler.TargetTrackingConfig, f func(*scaler.TargetTrackingConfig)) scaler.TargetTrackingConfig {
+// with returns c changed by f.
+func with[C any](c C, f func(*C)) C {
 	f(&c)
 	return c
 }

@@ -1,14 +1,28 @@
-// Command simulate replays a request trace through webfarm's scaling
-// policy and the baselines it must beat, and prints what each cost and how
-// well it served, next to an oracle that knows the future.
+// Command simulate replays request traces through webfarm's scaling
+// policies and the baselines they must beat, and prints what each cost and
+// how well it served, next to an oracle that knows the future.
 //
-//	go run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s
+//	go run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s \
+//		-heldout 1995-08-23 -minute
 //
-// Every policy gets the same per-task target (-target, requests per second
-// per task; 90% of -capacity unless set) and the same model: -capacity
-// requests per second per ready task, tasks that serve -startup after
-// launch, an observation every -poll (see package scaler/sim). The rows:
+// With -heldout the trace is cut at that date (in the trace's own zone): the
+// part before it is the training trace, the part from it the held-out
+// trace, and -peak scales the training trace's busiest bucket (the same
+// factor applies to every trace). With -minute two 1-minute traces are
+// synthesised from the training trace before scaling (scaler/sim
+// Trace.Split, seed -seed): "random 1m" spreads each 5-minute count over
+// its minutes at random, "bursty 1m" in bursts, with the log-normal burst
+// factor sim.Burstiness measures on the training trace. Each trace gets a
+// table; a summary gives, per policy and trace, task-hours ÷ the oracle's
+// and the share of requests over capacity.
 //
+// Every policy gets the same per-task capacity model: -capacity requests
+// per second per ready task, tasks that serve -startup after launch, an
+// observation every -poll (see package scaler/sim). The target-based
+// policies aim at -target (90% of -capacity unless set). The rows:
+//
+//   - webfarm Budget: scaler.NewBudget with its defaults, -capacity and
+//     -budget (0.5%).
 //   - webfarm TargetTracking: scaler.NewTargetTracking with its defaults.
 //   - HPA-equivalent: scaler.NewHPA with Kubernetes' defaults: 15 s sync on
 //     the mean rate since the last sync, tolerance 0.1, 300 s scale-down
@@ -30,6 +44,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"text/tabwriter"
 	"time"
 
 	"github.com/webfarm/webfarm/scaler"
@@ -45,18 +60,29 @@ func main() {
 	}
 }
 
+// namedTrace is one trace of the run.
+type namedTrace struct {
+	name string
+	tr   sim.Trace
+}
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flag := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	var (
 		tracePath = flag.String("trace", "", "trace CSV (timestamp,request_count,…); required")
-		peak      = flag.Float64("peak", 5000, "scale the trace so its busiest bucket is this many requests per second")
+		peak      = flag.Float64("peak", 5000, "scale the (training) trace so its busiest bucket is this many requests per second")
 		startup   = flag.Duration("startup", 30*time.Second, "time from task launch to serving")
 		capacity  = flag.Float64("capacity", 100, "requests per second one ready task serves")
-		target    = flag.Float64("target", 0, "target requests per second per task for every policy (default 90% of -capacity)")
+		target    = flag.Float64("target", 0, "target requests per second per task for the target-based policies (default 90% of -capacity)")
+		budget    = flag.Float64("budget", scaler.DefaultBudget, "share of requests the Budget policy may let arrive over capacity")
 		poll      = flag.Duration("poll", 2*time.Second, "time between policy decisions")
 		minTasks  = flag.Int("min", 1, "minimum tasks for every policy and the oracle")
 		maxTasks  = flag.Int("max", 1000, "maximum tasks for every policy and the oracle")
-		days      = flag.Float64("days", 0, "replay only the first this many days (0: all)")
+		days      = flag.Float64("days", 0, "replay only the first this many days of each trace (0: all)")
+		heldout   = flag.String("heldout", "", "cut the trace at this date (2006-01-02, in the trace's zone): training before, held-out from")
+		minute    = flag.Bool("minute", false, "also replay 1-minute traces synthesised from the training trace (random and bursty split)")
+		seed      = flag.Uint64("seed", 1995, "seed of the 1-minute synthesis")
+		doTune    = flag.Bool("tune", false, "replay the Budget policy's grid of settings on the training trace only (needs -heldout) and print it")
 	)
 	if err := flag.Parse(args); err != nil {
 		return err
@@ -71,37 +97,128 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *target == 0 {
 		*target = 0.9 * *capacity
 	}
-	tr, err := sim.LoadCSV(*tracePath)
+	raw, err := sim.LoadCSV(*tracePath)
 	if err != nil {
 		return err
 	}
-	if tr, err = tr.ScaleToPeak(*peak); err != nil {
-		return err
+	train, held := raw, sim.Trace{}
+	if *heldout != "" {
+		at, err := time.ParseInLocation(time.DateOnly, *heldout, raw.Start.Location())
+		if err != nil {
+			return fmt.Errorf("-heldout %q: want a date such as 1995-08-23: %w", *heldout, err)
+		}
+		if train, held = raw.Cut(at); len(train.Rates) == 0 || len(held.Rates) == 0 {
+			return fmt.Errorf("-heldout %s leaves no training or no held-out buckets", *heldout)
+		}
 	}
-	if *days > 0 {
-		tr = tr.Slice(0, int(*days*24*float64(time.Hour)/float64(tr.Step)))
+	if *peak <= 0 || train.Peak() == 0 {
+		return fmt.Errorf("sim: peak %v must be > 0 and the training trace must have traffic", *peak)
 	}
+	factor := *peak / train.Peak()
 	cfg := sim.Config{Capacity: *capacity, Startup: *startup, Poll: *poll, Min: *minTasks, Max: *maxTasks}
-	policies := Policies(*target, *minTasks, *maxTasks)
-	start := time.Now()
-	res, err := sim.Compare(ctx, tr, cfg, policies)
-	if err != nil {
-		return err
+	if *doTune {
+		if *heldout == "" {
+			return errors.New("-tune needs -heldout: settings are chosen on the training trace only")
+		}
+		tr, err := train.Scale(factor)
+		if err != nil {
+			return err
+		}
+		if *days > 0 {
+			tr = tr.Slice(0, int(*days*24*float64(time.Hour)/float64(tr.Step)))
+		}
+		fmt.Fprintf(stdout, "Budget settings on the training trace (%s to %s), budget %.3g%%\n", tr.Start.Format(time.DateOnly),
+			tr.Start.Add(tr.Duration()-time.Second).Format(time.DateOnly), 100**budget)
+		return tune(ctx, stdout, tr, cfg, *capacity, *budget)
 	}
-	fmt.Fprintf(stdout, "trace %s scaled to a %.0f req/s peak: %d buckets of %s from %s (busiest here %.0f req/s)\n"+
-		"capacity %.0f req/s per task, target %.0f req/s per task for every policy, startup %s, poll %s, min %d, max %d\n\n",
-		*tracePath, *peak, len(tr.Rates), tr.Step, tr.Start.Format(time.DateOnly), tr.Peak(), *capacity, *target, *startup, *poll, *minTasks, *maxTasks)
-	if err := sim.WriteTable(stdout, res); err != nil {
+	name := "trace"
+	if *heldout != "" {
+		name = "training 5m"
+	}
+	traces := []namedTrace{{name, train}}
+	if len(held.Rates) > 0 {
+		traces = append(traces, namedTrace{"held-out 5m", held})
+	}
+	var sigma float64
+	if *minute {
+		if sigma, err = sim.Burstiness(train); err != nil {
+			return err
+		}
+		parts := int(train.Step / time.Minute)
+		rnd, err := train.Split(parts, 0, *seed)
+		if err != nil {
+			return err
+		}
+		bursty, err := train.Split(parts, sigma, *seed)
+		if err != nil {
+			return err
+		}
+		traces = append(traces, namedTrace{"random 1m", rnd}, namedTrace{"bursty 1m", bursty})
+	}
+	policies := Policies(*target, *capacity, *budget, *startup, *minTasks, *maxTasks)
+	fmt.Fprintf(stdout, "trace %s: busiest training bucket scaled to %.0f req/s (×%.4g for every trace)\n"+
+		"capacity %.0f req/s per task, budget %.3g%%, target %.0f req/s per task for the target-based policies, startup %s, poll %s, min %d, max %d\n",
+		*tracePath, *peak, factor, *capacity, 100**budget, *target, *startup, *poll, *minTasks, *maxTasks)
+	if *minute {
+		fmt.Fprintf(stdout, "1-minute traces from the training trace, seed %d; burst factor σ %.3f measured on the training trace\n", *seed, sigma)
+	}
+	start := time.Now()
+	all := make([][]sim.Result, len(traces))
+	for i, t := range traces {
+		tr, err := t.tr.Scale(factor)
+		if err != nil {
+			return err
+		}
+		if *days > 0 {
+			tr = tr.Slice(0, int(*days*24*float64(time.Hour)/float64(tr.Step)))
+		}
+		res, err := sim.Compare(ctx, tr, cfg, policies)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		all[i] = res
+		end := tr.Start.Add(tr.Duration() - time.Second)
+		fmt.Fprintf(stdout, "\n%s: %d buckets of %s, %s to %s (busiest %.0f req/s)\n",
+			t.name, len(tr.Rates), tr.Step, tr.Start.Format(time.DateOnly), end.Format(time.DateOnly), tr.Peak())
+		if err := sim.WriteTable(stdout, res); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout, "\nsummary: task-hours ÷ oracle, and % of requests over capacity")
+	if err := writeSummary(stdout, traces, all); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nsimulated in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// Policies returns webfarm's default policy and the baselines, all with
-// the same target and bounds.
-func Policies(target float64, lo, hi int) []sim.Policy {
+// writeSummary writes one row per policy: for each trace, task-seconds
+// over the oracle's and the share of requests over capacity.
+func writeSummary(w io.Writer, traces []namedTrace, all [][]sim.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "policy\t")
+	for _, t := range traces {
+		fmt.Fprintf(tw, "%s ×oracle\tover %%\t", t.name)
+	}
+	fmt.Fprintln(tw)
+	for p := range len(all[0]) - 1 { // the last row is the oracle
+		fmt.Fprintf(tw, "%s\t", all[0][p].Name)
+		for i := range traces {
+			r, o := all[i][p], all[i][len(all[i])-1]
+			fmt.Fprintf(tw, "%.3f\t%.3f%%\t", r.TaskSeconds/o.TaskSeconds, r.OverPercent())
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// Policies returns webfarm's policies and the baselines, all with the same
+// bounds: Budget with capacity, budget and startup, the others with target.
+func Policies(target, capacity, budget float64, startup time.Duration, lo, hi int) []sim.Policy {
 	return []sim.Policy{
+		{Name: "webfarm Budget", New: func() (scaler.Scaler, error) {
+			return scaler.NewBudget(scaler.BudgetConfig{Capacity: capacity, Budget: budget, Startup: startup, Min: lo, Max: hi})
+		}},
 		{Name: "webfarm TargetTracking", New: func() (scaler.Scaler, error) {
 			return scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: target, Min: lo, Max: hi})
 		}},

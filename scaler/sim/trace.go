@@ -68,10 +68,18 @@ func (t Trace) ScaleToPeak(peak float64) (Trace, error) {
 	if p == 0 {
 		return Trace{}, errors.New("sim: trace has no traffic to scale")
 	}
+	return t.Scale(peak / p)
+}
+
+// Scale returns a copy of t with every rate multiplied by factor.
+func (t Trace) Scale(factor float64) (Trace, error) {
+	if math.IsNaN(factor) || math.IsInf(factor, 0) || factor <= 0 {
+		return Trace{}, fmt.Errorf("sim: scale factor %v must be a finite number > 0", factor)
+	}
 	out := t
 	out.Rates = make([]float64, len(t.Rates))
 	for i, r := range t.Rates {
-		out.Rates[i] = r * peak / p
+		out.Rates[i] = r * factor
 	}
 	return out, nil
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/sim"
+)
+
+// tuneGrid is the grid of Budget settings -tune replays on the training
+// trace; scaler's Default* constants are its best point (see package
+// scaler, "Evaluation protocol").
+var tuneGrid = struct {
+	mean, down, feedback []time.Duration
+	factor               []float64
+}{
+	mean:     []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute},
+	down:     []time.Duration{-1, time.Minute, 2 * time.Minute, 5 * time.Minute},
+	feedback: []time.Duration{time.Hour, 2 * time.Hour, 6 * time.Hour},
+	factor:   []float64{0.5, 1, 2},
+}
+
+// tune replays the Budget policy with every setting of tuneGrid on the
+// training trace tr (already scaled) and prints task-hours ÷ oracle and the
+// share over capacity of each, cheapest first among those within the budget.
+func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capacity, budget float64) error {
+	type point struct {
+		cfg  scaler.BudgetConfig
+		cost float64
+		over float64
+	}
+	var pols []sim.Policy
+	var cfgs []scaler.BudgetConfig
+	for _, m := range tuneGrid.mean {
+		for _, d := range tuneGrid.down {
+			for _, f := range tuneGrid.feedback {
+				for _, z := range tuneGrid.factor {
+					bc := scaler.BudgetConfig{Capacity: capacity, Budget: budget, Startup: cfg.Startup, Min: cfg.Min, Max: cfg.Max,
+						MeanWindow: m, DownDelay: d, FeedbackTime: f, HeadroomFactor: z}
+					cfgs = append(cfgs, bc)
+					pols = append(pols, sim.Policy{Name: fmt.Sprint(len(pols)), New: func() (scaler.Scaler, error) { return scaler.NewBudget(bc) }})
+				}
+			}
+		}
+	}
+	res, err := sim.Compare(ctx, tr, cfg, pols)
+	if err != nil {
+		return err
+	}
+	oracle := res[len(res)-1]
+	pts := make([]point, len(cfgs))
+	for i, c := range cfgs {
+		pts[i] = point{c, res[i].TaskSeconds / oracle.TaskSeconds, res[i].OverPercent()}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "MeanWindow\tDownDelay\tFeedbackTime\tHeadroomFactor\t×oracle\tover %\twithin budget\t")
+	for _, p := range pts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%.4f\t%.3f%%\t%v\t\n", p.cfg.MeanWindow, p.cfg.DownDelay, p.cfg.FeedbackTime, p.cfg.HeadroomFactor,
+			p.cost, p.over, p.over < 100*budget)
+	}
+	return tw.Flush()
+}
