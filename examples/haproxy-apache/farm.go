@@ -33,7 +33,8 @@ type farmConfig struct {
 	load       bool          // run the built-in load profile
 	peak       float64       // the profile's spike, requests/s
 	length     time.Duration // the profile's length
-	target     float64       // requests/s per task
+	target     float64       // requests/s per task (the Budget policy's capacity)
+	policy     string        // policyTargetTracking or policyBudget
 	min, max   int           // task bounds
 	interval   time.Duration // controller poll interval
 	statusAddr string        // status page listen address
@@ -210,8 +211,12 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 	defer drain()
 
 	// The controller and its policy.
-	policy, err := scaler.NewTargetTracking(policyConfig(cfg))
+	policy, policyInfo, err := newPolicy(cfg)
 	if err != nil {
+		return sum, err
+	}
+	var over overMetrics
+	if err := over.register(board.Registry()); err != nil {
 		return sum, err
 	}
 	var tr tracker
@@ -219,15 +224,14 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 		Logger: log.With("component", "scaler"),
 		OnDecision: func(r scaler.Report) {
 			tr.record(r)
+			over.record(r)
 			board.Record(r)
 		}}
 	ctlCtx, stopCtl := context.WithCancel(ctx)
 	ctlDone := make(chan struct{})
 	go func() { defer close(ctlDone); _ = ctl.Run(ctlCtx) }()
 	defer func() { stopCtl(); <-ctlDone }()
-	pc := policy.Config()
-	board.SetInfo("policy", fmt.Sprintf("target tracking %.0f req/s per task, %d–%d tasks, windows %s/%s, scale-down after %s, down limit %s",
-		pc.Target, pc.Min, pc.Max, pc.StableWindow, pc.PanicWindow, pc.DownStabilization, pc.DownLimit))
+	board.SetInfo("policy", policyInfo)
 
 	// The load, once the first tasks serve.
 	var load *loadgen.Load

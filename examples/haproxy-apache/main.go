@@ -65,7 +65,8 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 	fs.BoolVar(&c.load, "load", true, "run the built-in load profile against the farm")
 	fs.Float64Var(&c.peak, "peak", 400, "request rate of the load's spike, requests/s")
 	fs.DurationVar(&c.length, "duration", 2*time.Minute, "length of the load profile (10s–10m)")
-	fs.Float64Var(&c.target, "target", 50, "requests/s per task the policy aims for")
+	fs.Float64Var(&c.target, "target", 50, "requests/s per task the policy aims for (targettracking), or each task's capacity (budget)")
+	fs.StringVar(&c.policy, "policy", policyTargetTracking, "scaling policy: targettracking, or budget (0.5% of requests over capacity)")
 	fs.IntVar(&c.min, "min", 2, "fewest tasks")
 	fs.IntVar(&c.max, "max", 12, "most tasks")
 	fs.DurationVar(&c.interval, "interval", time.Second, "controller poll interval")
@@ -101,6 +102,8 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 	switch {
 	case fs.NArg() > 0:
 		return bad("unexpected arguments %q (the only subcommand is serve)", fs.Args())
+	case c.policy != policyTargetTracking && c.policy != policyBudget:
+		return bad("-policy %q: want targettracking or budget", c.policy)
 	case c.agents < 1 || c.agents > 64:
 		return bad("-agents %d: want 1–64", c.agents)
 	case !(c.peak > 0) || math.IsInf(c.peak, 0):

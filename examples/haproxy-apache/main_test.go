@@ -53,6 +53,7 @@ func TestParseFarm(t *testing.T) {
 		}},
 		{"unknown backend", []string{"-backend", "nginx"}, false, `-backend "nginx"`, nil},
 		{"zero agents", []string{"-agents", "0"}, false, "-agents 0", nil},
+		{"unknown policy", []string{"-policy", "hpa"}, false, `-policy "hpa"`, nil},
 		{"negative peak", []string{"-peak", "-1"}, false, "-peak", nil},
 		{"infinite target", []string{"-target", "+Inf"}, false, "-target", nil},
 		{"profile too short", []string{"-duration", "5s"}, false, "-duration 5s", nil},
