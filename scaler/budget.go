@@ -12,11 +12,11 @@ import (
 const (
 	DefaultBudget           = 0.005
 	DefaultStartup          = 30 * time.Second
-	DefaultMeanWindow       = 2 * time.Minute
+	DefaultMeanWindow       = 30 * time.Second
 	DefaultVolatilityWindow = 30 * time.Minute
-	DefaultFeedbackTime     = 2 * time.Hour
+	DefaultFeedbackTime     = 24 * time.Hour
 	DefaultHeadroomFactor   = 1.0
-	DefaultDownDelay        = 2 * time.Minute
+	DefaultDownDelay        = time.Duration(0) // none
 )
 
 // Bounds of the headroom factor the feedback loop sets: it cannot wind up
@@ -41,7 +41,7 @@ type BudgetConfig struct {
 	Min, Max int
 	// MeanWindow is the span of the slow mean the headroom sits on top of.
 	// It is also the history the policy needs before any scale-down after
-	// a start or a gap. If zero, 2m.
+	// a start or a gap. If zero, 30s.
 	MeanWindow time.Duration
 	// VolatilityWindow is the span over which rises are measured. If
 	// zero, 30m.
@@ -49,14 +49,15 @@ type BudgetConfig struct {
 	// FeedbackTime is the time constant of the feedback loop: with no
 	// over-capacity the headroom factor falls by a factor e in this time;
 	// over-capacity raises it in proportion to the requests over the
-	// budget. If zero, 2h.
+	// budget. If zero, 24h.
 	FeedbackTime time.Duration
 	// HeadroomFactor is the factor the feedback loop starts from: headroom
 	// = factor × volatility. If zero, 1. Must be within
 	// [MinHeadroomFactor, MaxHeadroomFactor].
 	HeadroomFactor float64
 	// DownDelay: the count goes down only to the largest count asked for
-	// in the last DownDelay. If zero, 2m; negative means none.
+	// in the last DownDelay. Zero or negative means none (the default:
+	// the slow mean already delays scale-down).
 	DownDelay time.Duration
 	// Floors are minimum counts by time of day, day of week or for known
 	// events; the highest floor that applies raises Min.
@@ -164,7 +165,6 @@ func (c BudgetConfig) withDefaults() BudgetConfig {
 	c.MeanWindow = orDuration(c.MeanWindow, DefaultMeanWindow)
 	c.VolatilityWindow = orDuration(c.VolatilityWindow, DefaultVolatilityWindow)
 	c.FeedbackTime = orDuration(c.FeedbackTime, DefaultFeedbackTime)
-	c.DownDelay = orDuration(c.DownDelay, DefaultDownDelay)
 	c.MaxAge = orDuration(c.MaxAge, DefaultMaxAge)
 	if c.Location == nil {
 		c.Location = time.UTC
@@ -231,13 +231,11 @@ type OverCapacity struct {
 // default) and a per-task capacity. It sets its own headroom from the
 // traffic it sees:
 //
-//   - expected rate: the larger of the mean over MeanWindow and the last
-//     observed rate (the count never falls below what the last poll
-//     needed);
 //   - volatility: the root mean square of the rate's rises over Startup
 //     (falls count as zero), measured over VolatilityWindow;
-//   - headroom = factor × volatility, and the count is ⌈(expected rate +
-//     headroom) / Capacity⌉;
+//   - headroom = factor × volatility, on top of the mean rate over
+//     MeanWindow, and never below the last observed rate: the count is
+//     ⌈max(mean + headroom, last rate) / Capacity⌉;
 //   - the factor is a slow feedback loop (FeedbackTime, hours): every
 //     request over capacity raises it, every request within capacity
 //     lowers it, weighted so that it rests where the share over capacity
@@ -251,11 +249,11 @@ type OverCapacity struct {
 // when every server is at its maxconn) when that is larger. Each decision
 // says it in its reason and carries it in Decision.Over for metrics.
 //
-// The count goes up at once and down only to the largest count of the
-// last DownDelay. As every policy here it holds on no data or a stale
-// sample, never scales down on a degraded input or in the first
-// MeanWindow after a start or gap, and stays within [Min, Max], raised to
-// the highest Floor that applies.
+// The count goes up at once, and down as the mean falls (or, with a
+// DownDelay, only to the largest count of the last DownDelay). As every
+// policy here it holds on no data or a stale sample, never scales down on
+// a degraded input or in the first MeanWindow after a start or gap, and
+// stays within [Min, Max], raised to the highest Floor that applies.
 //
 // Create it with [NewBudget]. It keeps history and is used by one goroutine
 // at a time.
@@ -409,8 +407,7 @@ func (p *Budget) Decide(in Input) Decision {
 	mean := p.mean.mean()
 	vol := p.rises.rms()
 	o := p.status(req, over, vol)
-	expect := max(mean, rps)
-	want := ceilCount((expect + o.Headroom) / c.Capacity)
+	want := ceilCount(max(mean+o.Headroom, rps) / c.Capacity)
 	var notes []string
 	rec := want
 	if c.DownDelay > 0 {

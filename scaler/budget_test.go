@@ -61,7 +61,7 @@ func TestBudgetDefaults(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	base := scaler.BudgetConfig{Capacity: 100, Min: 1}
+	base := scaler.BudgetConfig{Capacity: 100, Min: 1, MeanWindow: 2 * time.Minute, DownDelay: 2 * time.Minute}
 	tests := []struct {
 		name string
 		cfg  scaler.BudgetConfig
@@ -78,11 +78,11 @@ func TestBudget(t *testing.T) {
 		{"scales up at once, never below the last rate", base, 4, func(x *timeline) {
 			x.feed(3*time.Minute, 400)
 			x.poll(1000)
-			// The step is itself a rise over 30 s: headroom on top of 1,000.
-			o := x.last.Over
-			x.expect("step to 1,000", int(math.Ceil((1000+o.Headroom)/100)), "rps 1000")
-			if x.cur < 10 || o.Headroom <= 0 {
-				x.t.Fatalf("count %d, headroom %v after a step to 1,000 req/s", x.cur, o.Headroom)
+			// The step is itself a rise over 30 s, but the mean (410) and
+			// the headroom it gives are still below the last rate.
+			x.expect("step to 1,000", 10, "rps 1000 (2m0s mean 410) + headroom")
+			if o := x.last.Over; 410+o.Headroom >= 1000 || o.Headroom <= 0 {
+				x.t.Fatalf("headroom %v after a step from 400 to 1,000 req/s", o.Headroom)
 			}
 		}},
 		{"headroom from volatility", base, 5, func(x *timeline) {
@@ -100,7 +100,8 @@ func TestBudget(t *testing.T) {
 			if o == nil || o.Volatility < 120 || o.Volatility > 160 {
 				x.t.Fatalf("Over = %+v, want a volatility near 141", o)
 			}
-			if want := int(math.Ceil((600 + o.Headroom) / 100)); x.cur != want || o.Headroom <= 0 {
+			// On top of the 2-minute mean of 500, never below the 600 now.
+			if want := int(math.Ceil(math.Max(500+o.Headroom, 600) / 100)); x.cur != want || o.Headroom <= 0 || !strings.Contains(x.last.Reason, "mean 500") {
 				x.t.Fatalf("count %d at 600 req/s with headroom %.0f, want %d (%s)", x.cur, o.Headroom, want, x.last)
 			}
 		}},
@@ -112,7 +113,7 @@ func TestBudget(t *testing.T) {
 			if o.Over != 400 || o.Requests != 1200 || o.TotalOver != 400 {
 				x.t.Fatalf("Over = %+v, want 400 of 1,200 requests over this poll", o)
 			}
-			x.expect("600 on 4 ready", int(math.Ceil((600+o.Headroom)/100)), "over capacity now: 400 requests (rps 600 > 4 ready × 100)")
+			x.expect("600 on 4 ready", 6, "over capacity now: 400 requests (rps 600 > 4 ready × 100)")
 		}},
 		{"over capacity from the balancer's queue", base, 4, func(x *timeline) {
 			x.ready = 4

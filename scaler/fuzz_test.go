@@ -26,13 +26,13 @@ func fuzzPolicies(t *testing.T, lo, hi int) map[string]scaler.Scaler {
 		"targettracking defaults": must(scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 0.001, Min: lo, Max: hi})),
 		"step": must(scaler.NewStep(scaler.StepConfig{Min: lo, Max: hi, For: 3 * time.Second,
 			Up: []scaler.StepRule{{Threshold: 25, Tasks: 1}, {Threshold: 50, Percent: 1e6}}, Down: []scaler.StepRule{{Threshold: 5, Percent: 90}}})),
-		"hpa":         must(scaler.NewHPA(scaler.HPAConfig{Target: 100, Min: lo, Max: hi})),
-		"kpa":         must(scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: lo, Max: hi})),
+		"hpa": must(scaler.NewHPA(scaler.HPAConfig{Target: 100, Min: lo, Max: hi})),
+		"kpa": must(scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: lo, Max: hi})),
 		"budget": must(scaler.NewBudget(scaler.BudgetConfig{Capacity: 100, Min: lo, Max: hi, MeanWindow: 4 * time.Second,
 			VolatilityWindow: time.Minute, FeedbackTime: time.Minute, DownDelay: -1,
 			Floors: []scaler.Floor{{Tasks: hi, From: 11 * time.Hour, To: 13 * time.Hour}, {Tasks: lo + (hi-lo)/2, Start: t0, End: t0.Add(time.Minute)}}})),
 		"budget defaults": must(scaler.NewBudget(scaler.BudgetConfig{Capacity: 0.001, Min: lo, Max: hi})),
-		"marathon-lb": must(scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: 100, Min: lo, Max: hi, Interval: time.Second, Samples: 2, Cooldown: 1, IntervalsPastThreshold: 1})),
+		"marathon-lb":     must(scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: 100, Min: lo, Max: hi, Interval: time.Second, Samples: 2, Cooldown: 1, IntervalsPastThreshold: 1})),
 	}
 }
 

@@ -12,21 +12,26 @@ import (
 )
 
 // tuneGrid is the grid of Budget settings -tune replays on the training
-// trace; scaler's Default* constants are its best point (see package
-// scaler, "Evaluation protocol").
+// trace; scaler's Default* constants are its pick (see package scaler,
+// "Evaluation protocol").
 var tuneGrid = struct {
 	mean, down, feedback []time.Duration
 	factor               []float64
 }{
-	mean:     []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute},
-	down:     []time.Duration{-1, time.Minute, 2 * time.Minute, 5 * time.Minute},
-	feedback: []time.Duration{time.Hour, 2 * time.Hour, 6 * time.Hour},
-	factor:   []float64{0.5, 1, 2},
+	mean:     []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute},
+	down:     []time.Duration{-1, time.Minute, 2 * time.Minute},
+	feedback: []time.Duration{6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
+	factor:   []float64{1, 2},
 }
 
+// tuneMargin is the share of the budget a setting may use on the training
+// trace to be picked: a margin for traffic it has not seen.
+const tuneMargin = 0.9
+
 // tune replays the Budget policy with every setting of tuneGrid on the
-// training trace tr (already scaled) and prints task-hours ÷ oracle and the
-// share over capacity of each, cheapest first among those within the budget.
+// training trace tr (already scaled), prints task-hours ÷ oracle and the
+// share over capacity of each, and the pick: the cheapest setting whose
+// share over capacity is at most tuneMargin × the budget.
 func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capacity, budget float64) error {
 	type point struct {
 		cfg  scaler.BudgetConfig
@@ -56,11 +61,21 @@ func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capaci
 	for i, c := range cfgs {
 		pts[i] = point{c, res[i].TaskSeconds / oracle.TaskSeconds, res[i].OverPercent()}
 	}
+	pick := -1
+	for i, p := range pts {
+		if p.over <= tuneMargin*100*budget && (pick < 0 || p.cost < pts[pick].cost) {
+			pick = i
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "MeanWindow\tDownDelay\tFeedbackTime\tHeadroomFactor\t×oracle\tover %\twithin budget\t")
-	for _, p := range pts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%.4f\t%.3f%%\t%v\t\n", p.cfg.MeanWindow, p.cfg.DownDelay, p.cfg.FeedbackTime, p.cfg.HeadroomFactor,
-			p.cost, p.over, p.over < 100*budget)
+	fmt.Fprintf(tw, "MeanWindow\tDownDelay\tFeedbackTime\tHeadroomFactor\t×oracle\tover %%\tover ≤ %g × budget\t\n", tuneMargin)
+	for i, p := range pts {
+		mark := ""
+		if i == pick {
+			mark = " ← pick"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%.4f\t%.3f%%\t%v%s\t\n", p.cfg.MeanWindow, p.cfg.DownDelay, p.cfg.FeedbackTime, p.cfg.HeadroomFactor,
+			p.cost, p.over, p.over <= tuneMargin*100*budget, mark)
 	}
 	return tw.Flush()
 }

@@ -70,3 +70,20 @@ func BenchmarkTargetTrackingDecide(b *testing.B) {
 		cur = d.Count
 	}
 }
+
+// BenchmarkBudgetDecide is the cost of one decision of the Budget policy
+// with its defaults in steady state.
+func BenchmarkBudgetDecide(b *testing.B) {
+	p, err := scaler.NewBudget(scaler.BudgetConfig{Capacity: 100, Min: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Unix(0, 0)
+	cur := 10
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(2 * time.Second)
+		d := p.Decide(scaler.Input{Now: now, Current: cur, Ready: cur, Obs: &scaler.Observation{At: now, RPS: float64(900 + i%200)}})
+		cur = d.Count
+	}
+}
