@@ -61,14 +61,7 @@ func BenchmarkTargetTrackingDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	now := time.Unix(0, 0)
-	cur := 10
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		now = now.Add(2 * time.Second)
-		d := p.Decide(scaler.Input{Now: now, Current: cur, Ready: cur, Obs: &scaler.Observation{At: now, RPS: float64(900 + i%200)}})
-		cur = d.Count
-	}
+	benchDecide(b, p)
 }
 
 // BenchmarkBudgetDecide is the cost of one decision of the Budget policy
@@ -78,6 +71,11 @@ func BenchmarkBudgetDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchDecide(b, p)
+}
+
+// benchDecide feeds p a poll every 2 s of 900–1,100 req/s.
+func benchDecide(b *testing.B, p scaler.Scaler) {
 	now := time.Unix(0, 0)
 	cur := 10
 	b.ReportAllocs()
