@@ -45,6 +45,10 @@ func TestStandbyMastersAndLeaderFailover(t *testing.T) {
 				t.Errorf("%s: %d Location %q, want 307 to %q", u, code, loc, hostPath(urls[0]))
 			}
 		}
+		// Master::Http::redirect (src/master/http.cpp) keeps the query.
+		if code, loc, _ := postNoRedirect(t, urls[1]+"?x=1"); code != http.StatusTemporaryRedirect || loc != hostPath(urls[0])+"?x=1" {
+			t.Errorf("with a query: %d Location %q, want 307 to %q", code, loc, hostPath(urls[0])+"?x=1")
+		}
 	})
 	t.Run("mesos-go follows the redirect to subscribe", func(t *testing.T) {
 		cli := httpcli.New(httpcli.Endpoint(urls[2]), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))

@@ -206,7 +206,9 @@ func (c *Cluster) serveMaster(i int, w http.ResponseWriter, r *http.Request) {
 	case noLeader:
 		writeError(w, &httpError{code: http.StatusServiceUnavailable, msg: "No leader elected"})
 	case i != leader:
-		w.Header().Set("Location", "//"+leaderAddr+SchedulerPath)
+		// Master::Http::redirect (src/master/http.cpp): the leader's
+		// protocol-relative base with the request's path and query.
+		w.Header().Set("Location", "//"+leaderAddr+r.URL.RequestURI())
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	default:
 		c.serveScheduler(w, r, principal)

@@ -51,6 +51,9 @@ func TestSubscribeOffersHeartbeat(t *testing.T) {
 				}
 				prevEnd = a.Ports.End
 			}
+			// The first HEARTBEAT follows SUBSCRIBED at once; the second
+			// comes after the interval.
+			s.next(scheduler.Event_HEARTBEAT)
 			s.next(scheduler.Event_HEARTBEAT)
 		})
 	}
