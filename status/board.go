@@ -31,6 +31,12 @@ type Options struct {
 	// Registry receives the board's metrics and is what /metrics serves.
 	// If nil, a new registry is made (never the global one).
 	Registry *prometheus.Registry
+	// Service, if set, names the service the board shows (one board per
+	// service of a farm): every metric carries the label service=Service,
+	// so that the boards of several services can share one Registry and
+	// one /metrics. If empty, metrics have no service label and a
+	// Registry holds one board.
+	Service string
 }
 
 // Board is the farm's live status. All methods are safe for concurrent use.
@@ -153,7 +159,7 @@ type Snapshot struct {
 }
 
 // NewBoard returns an empty board. It fails only if opts.Registry already
-// holds metrics of the same names.
+// holds metrics of the same names (and, with Service, the same service).
 func NewBoard(opts Options) (*Board, error) {
 	if opts.Window <= 0 {
 		opts.Window = 10 * time.Minute
@@ -172,7 +178,11 @@ func NewBoard(opts Options) (*Board, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(reg)
+	var r prometheus.Registerer = reg
+	if opts.Service != "" {
+		r = prometheus.WrapRegistererWith(prometheus.Labels{"service": opts.Service}, reg)
+	}
+	m, err := newMetrics(r)
 	if err != nil {
 		return nil, fmt.Errorf("status: register metrics: %w", err)
 	}

@@ -21,4 +21,10 @@
 // membership_changes_total{op} (add, drain, resume, remove), drain_duration_seconds (from Drain to Remove),
 // pool_backends{state}, and client_requests_total{result} while a load
 // generator reports to the board.
+//
+// A farm of several services (mesos.Scheduler.AddService) has one board
+// per service, each with Options.Service set and all on one Registry:
+// every series then carries a service label, one /metrics serves them all,
+// and each board's Handler serves its service's page and /api/status
+// (mount them under a path per service).
 package status
