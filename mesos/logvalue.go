@@ -40,6 +40,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("pool_sync_interval", c.PoolSyncInterval),
 		slog.Duration("tick", c.Tick),
 	}
+	for _, sc := range c.Services { // each redacted by ServiceConfig.LogValue
+		attrs = append(attrs, slog.Any("service."+sc.Name, sc))
+	}
 	return slog.GroupValue(attrs...)
 }
 
@@ -137,3 +140,9 @@ func valueText(v slog.Value) string {
 	_ = h.Handle(context.Background(), r)
 	return strings.TrimSuffix(b.String(), "\n")
 }
+
+// String returns c as key=value text, Env values redacted.
+func (c ServiceConfig) String() string { return valueText(c.LogValue()) }
+
+// GoString is c for %#v, redacted as String is.
+func (c ServiceConfig) GoString() string { return "mesos.ServiceConfig{" + c.String() + "}" }
