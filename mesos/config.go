@@ -64,6 +64,11 @@ type Config struct {
 	// scheduler re-subscribes as the same framework and rebuilds its view.
 	// If empty, nothing survives a restart of the process.
 	StateFile string
+	// State, if set, keeps the same state as StateFile elsewhere, for
+	// example in ZooKeeper (mesos/zk's Term.State), so that a standby
+	// scheduler that takes over re-subscribes as the same framework. It
+	// excludes StateFile.
+	State StateStore
 	// Codec is the wire encoding: "protobuf" or "json". If empty,
 	// "protobuf" is used.
 	Codec string
@@ -441,6 +446,9 @@ func (c *Config) validateFields() error {
 	if c.Role != "" && (c.Role == "." || c.Role == ".." || strings.HasPrefix(c.Role, "-") ||
 		strings.ContainsAny(c.Role, " \t\n\x00/\\")) {
 		return fieldErr("Role", fmt.Sprintf("%q", c.Role), "not a valid Mesos role")
+	}
+	if c.State != nil && c.StateFile != "" {
+		return fieldErr("State", "(set)", "excludes StateFile")
 	}
 	if c.Secret != "" && c.Principal == "" {
 		return fieldErr("Secret", "(set)", "needs a Principal")

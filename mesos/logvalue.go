@@ -28,6 +28,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("tls", c.TLS != nil),
 		slog.Duration("failover_timeout", c.FailoverTimeout),
 		slog.String("state_file", c.StateFile),
+		slog.Bool("state_store", c.State != nil),
 		slog.String("codec", c.Codec),
 		slog.Any("task", c.Task),
 		slog.Int("max_per_host", c.MaxPerHost),

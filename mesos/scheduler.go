@@ -90,13 +90,13 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	st, err := loadState(cfg.StateFile)
+	st, err := cfg.readState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// Fail now, not at the first launch, if the state cannot be kept.
-	if err := saveState(cfg.StateFile, st); err != nil {
-		return nil, fmt.Errorf("mesos: StateFile %s: %w", cfg.StateFile, err)
+	if err := cfg.writeState(ctx, st); err != nil {
+		return nil, err
 	}
 	s := &Scheduler{
 		cfg:      cfg,
@@ -242,7 +242,7 @@ func (s *Scheduler) poke() {
 // count and tasks are kept at the top level (the one-service format);
 // the others' under "services".
 func (s *Scheduler) save() {
-	if s.cfg.StateFile == "" {
+	if s.cfg.StateFile == "" && s.cfg.State == nil {
 		return
 	}
 	s.saveMu.Lock()
@@ -272,7 +272,9 @@ func (s *Scheduler) save() {
 		}
 	}
 	s.mu.Unlock()
-	if err := saveState(s.cfg.StateFile, st); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	if err := s.cfg.writeState(ctx, st); err != nil {
 		s.log.Error("mesos: cannot save state", "file", s.cfg.StateFile, "err", err)
 	}
 }

@@ -59,6 +59,14 @@ func loadState(path string) (savedState, error) {
 	if err != nil {
 		return st, fmt.Errorf("mesos: read state file: %w", err)
 	}
+	return parseState(b, path)
+}
+
+// parseState decodes and checks a state file's content; path names it in
+// errors.
+func parseState(b []byte, path string) (savedState, error) {
+	var st savedState
+	var err error
 	if err := json.Unmarshal(b, &st); err != nil {
 		return savedState{}, fmt.Errorf("mesos: state file %s: %w", path, err)
 	}

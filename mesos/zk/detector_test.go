@@ -94,7 +94,7 @@ func TestDetectorRejectsForeignLeaders(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			u := zkURL(t, srv.Addr)
-			conn, _, err := gozk.Connect([]string{srv.Addr}, 2*time.Second, gozk.WithLogInfo(false))
+			conn, _, err := rawConn(srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +144,7 @@ func TestPublishFollowsFailover(t *testing.T) {
 		waitFor(t, want+" published after failover", func() bool { return last() == want })
 	}
 	// Every master is a member, each once, with its MasterInfo.
-	conn, _, err := gozk.Connect([]string{srv.Addr}, 2*time.Second, gozk.WithLogInfo(false))
+	conn, _, err := rawConn(srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // startCluster starts mesos/local with fast timers and n masters.
-func startCluster(t *testing.T, masters int) *local.Cluster {
+func startCluster(t testing.TB, masters int) *local.Cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts mesos/local and task processes")
@@ -37,7 +37,7 @@ func startCluster(t *testing.T, masters int) *local.Cluster {
 }
 
 // farmConfig is a scheduler config for tests: sleeping tasks, fast timers.
-func farmConfig(t *testing.T, master string, mem *lbtest.Memory) mesos.Config {
+func farmConfig(t testing.TB, master string, mem *lbtest.Memory) mesos.Config {
 	return mesos.Config{
 		Masters:  []string{master},
 		Balancer: mem,

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	gozk "github.com/go-zookeeper/zk"
+
 	"github.com/webfarm/webfarm/internal/zktest"
 	"github.com/webfarm/webfarm/mesos/zk"
 )
@@ -23,7 +25,7 @@ var pathSeq atomic.Int64
 
 // zkURL returns a zk:// URL on the shared server under a path no other
 // test uses.
-func zkURL(t *testing.T, addr string) zk.URL {
+func zkURL(t testing.TB, addr string) zk.URL {
 	t.Helper()
 	raw := fmt.Sprintf("zk://%s/webfarm-test/%s-%d", addr, strings.ReplaceAll(t.Name(), "/", "_"), pathSeq.Add(1))
 	u, err := zk.ParseURL(raw)
@@ -52,7 +54,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -61,3 +63,12 @@ func testCtx(t *testing.T) context.Context {
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
+
+// rawConn is a plain go-zookeeper session, for what a test does by hand.
+func rawConn(addr string) (*gozk.Conn, <-chan gozk.Event, error) {
+	return gozk.Connect([]string{addr}, 2*time.Second, gozk.WithLogInfo(false), gozk.WithLogger(discard{}))
+}
+
+type discard struct{}
+
+func (discard) Printf(string, ...any) {}
