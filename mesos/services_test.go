@@ -403,6 +403,27 @@ func TestServicesRestartPerService(t *testing.T) {
 		}
 	}
 
+	// Restart with api added through AddService before Run: the same.
+	rAdd := newRig(t, func(c *Config) {
+		c.StateFile = path
+		c.Balancer = r.mem
+	})
+	if _, err := rAdd.s.AddService(rAdd.ctx, apiService(apiMem)); err != nil {
+		t.Fatal(err)
+	}
+	rAdd.start("fw-7", 15)
+	rAdd.fc.take()
+	for i, id := range append(slices.Clone(web), api...) {
+		rAdd.update(id, mesos.TASK_RUNNING, fmt.Sprintf("uA-%d", i), nil)
+	}
+	rAdd.step(0)
+	if kills := ofType(rAdd.fc.take(), scheduler.Call_KILL); len(kills) != 0 {
+		t.Fatalf("restart with AddService before Run killed %d tasks, want none", len(kills))
+	}
+	if st, _ := rAdd.service("api").Status(rAdd.ctx); st.Desired != 2 || st.Running != 2 {
+		t.Fatalf("api added before Run after restart = %+v, want desired 2, running 2", st)
+	}
+
 	// Restart without api: its tasks are killed, webfarm's adopted.
 	r3 := newRig(t, func(c *Config) {
 		c.StateFile = path
