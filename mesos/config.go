@@ -87,6 +87,12 @@ type Config struct {
 	// service's included, and each needs its own Balancer.
 	Services []ServiceConfig
 
+	// InitialCount is the default service's desired count for a new farm
+	// (a state with no framework ID and no task), so that it launches
+	// tasks at once instead of serving nothing until the first
+	// SetDesired. A farm that has run keeps its saved count. If zero, 0.
+	InitialCount int
+
 	// MaxPerHost caps the tasks on one agent hostname. If zero, there is
 	// no cap.
 	MaxPerHost int
@@ -446,6 +452,9 @@ func (c *Config) validateFields() error {
 	if c.Role != "" && (c.Role == "." || c.Role == ".." || strings.HasPrefix(c.Role, "-") ||
 		strings.ContainsAny(c.Role, " \t\n\x00/\\")) {
 		return fieldErr("Role", fmt.Sprintf("%q", c.Role), "not a valid Mesos role")
+	}
+	if c.InitialCount < 0 {
+		return fieldErr("InitialCount", c.InitialCount, "must not be negative")
 	}
 	if c.State != nil && c.StateFile != "" {
 		return fieldErr("State", "(set)", "excludes StateFile")

@@ -29,6 +29,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("failover_timeout", c.FailoverTimeout),
 		slog.String("state_file", c.StateFile),
 		slog.Bool("state_store", c.State != nil),
+		slog.Int("initial_count", c.InitialCount),
 		slog.String("codec", c.Codec),
 		slog.Any("task", c.Task),
 		slog.Int("max_per_host", c.MaxPerHost),

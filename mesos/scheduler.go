@@ -38,6 +38,7 @@ type Scheduler struct {
 	kick      chan struct{}
 
 	running    atomic.Bool
+	tornDown   atomic.Bool // Stop sent TEARDOWN: never subscribe again
 	subscribed atomic.Bool // a SUBSCRIBED arrived since the last registration token
 
 	saveMu sync.Mutex // serialises state-file writes
@@ -114,6 +115,9 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 		sc := cfg.serviceConfig()
 		s.defName = sc.Name
 		s.orphans[sc.Name] = savedService{Desired: st.Desired, Tasks: st.Tasks}
+		if st.FrameworkID == "" && st.taskCount() == 0 && cfg.InitialCount > 0 {
+			s.orphans[sc.Name] = savedService{Desired: cfg.InitialCount}
+		}
 	} else if name := commonService(st.Tasks); name != "" {
 		// A one-service state file read by a farm of Services only: the
 		// tasks belong to the service their IDs name.
@@ -308,6 +312,14 @@ var ErrRunning = errors.New("mesos: scheduler already running")
 // following the leading master. Run reads the balancer's pool first, so
 // that a restarted scheduler adopts its running tasks instead of
 // launching new ones.
+//
+// When ctx ends Run only stops: it sends nothing to Mesos. The tasks keep
+// running and serving in the balancer, and the framework stays registered
+// for FailoverTimeout (7 days by default), so a scheduler started again
+// with the same StateFile or State re-subscribes as the same framework
+// and adopts them. To stop the farm itself, call [Scheduler.Stop] (scale
+// to zero with drains, wait for the kills, optionally TEARDOWN) before
+// ending ctx.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -366,6 +378,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos.Response, error) {
 	if c.GetType() != scheduler.Call_SUBSCRIBE {
 		return s.caller.Call(ctx, c)
+	}
+	if s.tornDown.Load() {
+		return nil, ErrTornDown
 	}
 	// controller.Run reuses one SUBSCRIBE and never clears the framework ID
 	// it once set; send the ID in force now ("" after the master removed
