@@ -81,7 +81,8 @@
 // the agent's environment plus MESOS_* variables plus command.environment.
 // Mesos sets no PORT variables: pass ports in command.environment. Updates
 // are TASK_STARTING, TASK_RUNNING, then TASK_FINISHED (exit 0),
-// TASK_FAILED or TASK_KILLED. KILL sends SIGTERM to the process group and
+// TASK_FAILED or TASK_KILLED, each with the container_status an agent adds
+// (container ID, executor PID, IP 127.0.0.1). KILL sends SIGTERM to the process group and
 // SIGKILL after the grace period (the KILL's kill_policy, else the task's,
 // else Config.KillGracePeriod). Frameworks with the TASK_KILLING_STATE
 // capability get TASK_KILLING first. HTTP, TCP and COMMAND health checks run

@@ -322,12 +322,8 @@ func (c *Cluster) execCommandTask(t *task, err error) {
 			Source: mesos.SOURCE_AGENT.Enum(), Message: ptr("Failed to launch container: " + err.Error())})
 		return
 	}
-	// As the command executor does, RUNNING says where the task is.
-	c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum(), ContainerStatus: &mesos.ContainerStatus{
-		ContainerID:  &mesos.ContainerID{Value: filepath.Base(t.sandbox)},
-		NetworkInfos: []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{{IPAddress: ptr("127.0.0.1")}}}},
-		ExecutorPID:  ptr(uint32(t.proc.pgid)),
-	}})
+	// The agent adds the container status (agentContainerStatus).
+	c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_RUNNING.Enum()})
 	if t.info.HealthCheck != nil {
 		c.startHealthCheck(t)
 	}

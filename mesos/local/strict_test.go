@@ -572,3 +572,32 @@ func TestJSONUnknownOptionalEnumIsUnset(t *testing.T) {
 		t.Errorf("capabilities %v, want an unset one and PARTITION_AWARE", caps)
 	}
 }
+
+// TestEveryUpdateCarriesContainerStatus follows Slave::statusUpdate and
+// Slave::_statusUpdate (src/slave/slave.cpp): every update of a task that
+// reached its executor gets the container's status (ID, executor PID, and
+// the agent's IP when the container has no network info), not only
+// TASK_RUNNING.
+func TestEveryUpdateCarriesContainerStatus(t *testing.T) {
+	c := startCluster(t, Config{Agents: 1})
+	s := newSched(t, c, mediaJSON)
+	s.subscribe(frameworkInfo("t"))
+	o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
+	s.mustCall(launchCall(o, 0, cmdTask(o, "t1", "exit 0", nil)))
+	var container string
+	for _, state := range []mesos.TaskState{mesos.TASK_STARTING, mesos.TASK_RUNNING, mesos.TASK_FINISHED} {
+		st := s.update("t1", state)
+		cs := st.GetContainerStatus()
+		ip := ""
+		if len(cs.GetNetworkInfos()) == 1 && len(cs.NetworkInfos[0].IPAddresses) == 1 {
+			ip = cs.NetworkInfos[0].IPAddresses[0].GetIPAddress()
+		}
+		if cs.GetContainerID().GetValue() == "" || ip != "127.0.0.1" || (container != "" && cs.GetContainerID().GetValue() != container) {
+			t.Errorf("%s: container_status %+v, want the task's container on 127.0.0.1", state, cs)
+		}
+		container = cs.GetContainerID().GetValue()
+		if state != mesos.TASK_STARTING && int(cs.GetExecutorPID()) != c.Tasks()[0].PID {
+			t.Errorf("%s: executor_pid %d, want the task's process %d", state, cs.GetExecutorPID(), c.Tasks()[0].PID)
+		}
+	}
+}

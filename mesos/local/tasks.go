@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -97,6 +98,9 @@ func (c *Cluster) statusUpdate(t *task, st mesos.TaskStatus) {
 	}
 	if t.exec != nil && st.ExecutorID == nil {
 		st.ExecutorID = &mesos.ExecutorID{Value: t.exec.id}
+	}
+	if st.GetSource() == mesos.SOURCE_EXECUTOR {
+		st.ContainerStatus = t.agentContainerStatus(st.ContainerStatus)
 	}
 	if st.Healthy == nil && t.healthy != nil && st.GetState() == mesos.TASK_RUNNING {
 		st.Healthy = ptr(*t.healthy)
@@ -227,4 +231,34 @@ func (c *Cluster) killTask(t *task, policy *mesos.KillPolicy, why mesos.TaskStat
 		c.statusUpdate(t, mesos.TaskStatus{State: mesos.TASK_KILLED.Enum(), Reason: reason.Enum(), Source: mesos.SOURCE_AGENT.Enum(),
 			Message: ptr("Task killed before it was launched")})
 	}
+}
+
+// agentContainerStatus merges the container status an agent adds to every
+// update of a task that reached its executor into cs, as
+// Slave::_statusUpdate (src/slave/slave.cpp) does: the containerizer's
+// container ID and executor PID, and the agent's IP (127.0.0.1) when no
+// network info is set. A task that never got a container keeps cs.
+func (t *task) agentContainerStatus(cs *mesos.ContainerStatus) *mesos.ContainerStatus {
+	var id string
+	var proc *process
+	switch {
+	case t.exec != nil && t.exec.custom:
+		id, proc = t.exec.container, t.exec.proc
+	case t.sandbox != "":
+		id, proc = filepath.Base(t.sandbox), t.proc
+	default:
+		return cs
+	}
+	out := &mesos.ContainerStatus{}
+	if cs != nil {
+		*out = *cs
+	}
+	out.ContainerID = &mesos.ContainerID{Value: id}
+	if proc != nil {
+		out.ExecutorPID = ptr(uint32(proc.pgid))
+	}
+	if len(out.NetworkInfos) == 0 {
+		out.NetworkInfos = []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{{IPAddress: ptr("127.0.0.1")}}}}
+	}
+	return out
 }
