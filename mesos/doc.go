@@ -51,7 +51,9 @@
 // plus starting over desired; 3 of 10 goes before 1 of 2), ties to the
 // next service in round-robin order; so shortfalls are met in proportion
 // to the desired counts and no service with a shortfall starves. A broken
-// command's relaunch backoff holds back only its own service.
+// command's relaunch backoff holds back only its own service, and services
+// converge side by side, so a balancer that hangs delays only its own
+// service's membership changes within a round.
 //
 // A service's task IDs are its name + "." + 16 hex digits, and its tasks
 // carry the label webfarm.service (ServiceLabel) = name, so a restarted

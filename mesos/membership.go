@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -61,16 +62,32 @@ func (s *Scheduler) safeConverge(ctx context.Context) {
 func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 	s.watchdog(now)
 	s.finishReconcile(ctx, now)
-	for _, sv := range s.serviceList() {
-		sv.converge(ctx, now)
+	// Services converge side by side: each talks to its own balancer, and
+	// one that is slow (a driver waiting out its timeout) does not hold
+	// the others' launches, drains and kills back by as long.
+	svs := s.serviceList()
+	if len(svs) == 1 {
+		svs[0].converge(ctx, now)
+	} else {
+		var wg sync.WaitGroup
+		for _, sv := range svs {
+			wg.Go(func() {
+				defer func() {
+					if p := recover(); p != nil {
+						_ = s.recovered("converging service "+sv.name, p)
+					}
+				}()
+				sv.converge(ctx, now)
+			})
+		}
+		wg.Wait()
 	}
 	s.finishRemovals()
 	s.setOfferMode(ctx)
 }
 
 // converge moves one service's tasks and balancer pool one step towards
-// its desired state. Services are converged one after the other, in name
-// order.
+// its desired state. It runs concurrently with the other services'.
 func (s *service) converge(ctx context.Context, now time.Time) {
 	s.endFailureStreak(now)
 	s.removeGone(ctx)

@@ -14,6 +14,7 @@ import (
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 
+	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
 
@@ -440,5 +441,114 @@ func TestServicesRestartPerService(t *testing.T) {
 	}
 	if want := sortedCopy(api); !slices.Equal(sortedCopy(killed), want) {
 		t.Fatalf("restart without api killed %v, want %v", killed, want)
+	}
+}
+
+// Pool repair works per service: a backend lost from one service's
+// balancer is re-added there, a stale entry of that service is removed,
+// and an entry in a service's pool that carries another service's task-ID
+// form is left alone (it is not that service's to clean).
+func TestServicesPoolRepairPerService(t *testing.T) {
+	r, apiMem := newFarmRig(t, func(c *Config) { c.PoolSyncInterval = time.Second })
+	r.start("fw-1", 15)
+	web := r.scaleTo(1)
+	if err := r.service("api").SetDesired(r.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	r.step(0)
+	r.fc.take()
+	r.offers(offer("o-api", "agent-1", "10.0.0.1", 4, 1024, 32000, 32010))
+	api := idsOf(launched(r.fc.take()))
+	r.update(api[0], mesos.TASK_RUNNING, "u-api", nil)
+	r.step(0)
+
+	if err := apiMem.Remove(r.ctx, api[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct{ id, addr string }{
+		{"api.00000000deadbeef", "10.0.0.9:31999"},     // stale, api's
+		{"webfarm.00000000cafef00d", "10.0.0.9:31998"}, // webfarm's form, in api's pool
+	} {
+		if err := apiMem.Add(r.ctx, lbBackend(b.id, b.addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.step(time.Second)
+	bs, _ := apiMem.Backends(r.ctx)
+	var got []string
+	for _, b := range bs {
+		got = append(got, b.ID)
+	}
+	slices.Sort(got)
+	if want := sortedCopy([]string{api[0], "webfarm.00000000cafef00d"}); !slices.Equal(got, want) {
+		t.Fatalf("api pool after repair = %v, want %v", got, want)
+	}
+	if got := r.pool(); !slices.Equal(got, web) {
+		t.Fatalf("webfarm pool = %v, want %v untouched", got, web)
+	}
+}
+
+// blockingAdd is a balancer whose Add waits for release: a driver stuck on
+// a slow HAProxy.
+type blockingAdd struct {
+	*lbtest.Memory
+	release chan struct{}
+}
+
+func (b blockingAdd) Add(ctx context.Context, be lb.Backend) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Memory.Add(ctx, be)
+}
+
+// Services converge side by side: one whose balancer hangs does not keep
+// another's serving task out of its pool.
+func TestServicesConvergeApart(t *testing.T) {
+	stuck := blockingAdd{Memory: lbtest.NewMemory(), release: make(chan struct{})}
+	r := newRig(t, func(c *Config) {
+		api := apiService(nil)
+		api.Balancer = stuck
+		c.Services = []ServiceConfig{api} // "api" converges before "webfarm" in name order
+	})
+	released := false
+	t.Cleanup(func() {
+		if !released { // a failed test must not leave converge stuck
+			close(stuck.release)
+		}
+	})
+	r.start("fw-1", 15)
+	r.setDesired(1)
+	if err := r.service("api").SetDesired(r.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	r.step(0)
+	r.fc.take()
+	r.offers(offer("o1", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+	tis := launched(r.fc.take())
+	if len(tis) != 2 {
+		t.Fatalf("launched %v, want one task of each service", idsOf(tis))
+	}
+	for i, ti := range tis {
+		r.update(ti.TaskID.Value, mesos.TASK_RUNNING, fmt.Sprintf("u-%d", i), nil)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.s.converge(r.ctx, r.now)
+	}()
+	waitFor(t, func() bool { return len(r.pool()) == 1 })
+	select {
+	case <-done:
+		t.Fatal("converge ended while api's balancer was stuck in Add")
+	default:
+	}
+	close(stuck.release)
+	released = true
+	<-done
+	if bs, _ := stuck.Backends(r.ctx); len(bs) != 1 {
+		t.Fatalf("api pool after the release = %v, want its task", bs)
 	}
 }
