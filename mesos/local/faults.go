@@ -51,8 +51,9 @@ func (c *Cluster) FailoverMaster(ctx context.Context) error {
 // StopAgent simulates the loss of an agent: its task and executor processes
 // are killed (SIGKILL), its offers rescinded, and its tasks reported
 // TASK_LOST (TASK_UNREACHABLE for PARTITION_AWARE frameworks) with reason
-// REASON_AGENT_REMOVED by the master; frameworks get a FAILURE event for the
-// agent. Its resources are never offered again.
+// REASON_AGENT_REMOVED, message "health check timed out" and
+// unreachable_time by the master, as when a real agent stops answering the
+// master's health checks; frameworks get a FAILURE event for the agent. Its resources are never offered again.
 func (c *Cluster) StopAgent(ctx context.Context, agentID string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: stop agent: %w", err)
@@ -71,12 +72,8 @@ func (c *Cluster) StopAgent(ctx context.Context, agentID string) error {
 	}
 	a.stopped = true
 	c.unreachable[a.id] = time.Now()
-	for _, o := range c.offers {
-		if o.agent == a {
-			c.removeOffer(o, true)
-		}
-	}
-	a.free, a.held = nil, nil
+	// In the order of Master::__removeSlave: task updates, then RESCIND of
+	// the agent's offers, then FAILURE (sendSlaveLost).
 	for _, fw := range c.frameworks {
 		for _, t := range fw.tasks {
 			if t.agent != a {
@@ -95,7 +92,14 @@ func (c *Cluster) StopAgent(ctx context.Context, agentID string) error {
 			if fw.partitionAware {
 				state = mesos.TASK_UNREACHABLE
 			}
-			st := c.masterStatus(fw, t.info.TaskID, &mesos.AgentID{Value: a.id}, state, mesos.REASON_AGENT_REMOVED, "Agent "+a.id+" is unreachable")
+			// Master::__removeSlave (src/master/master.cpp), called by
+			// Master::markUnreachable for an agent whose health check
+			// timed out.
+			st := c.masterStatus(fw, t.info.TaskID, &mesos.AgentID{Value: a.id}, state, mesos.REASON_AGENT_REMOVED, "health check timed out")
+			st.UnreachableTime = &mesos.TimeInfo{Nanoseconds: c.unreachable[a.id].UnixNano()}
+			if t.exec != nil {
+				st.ExecutorID = &mesos.ExecutorID{Value: t.exec.id}
+			}
 			t.state, t.latest = state, st
 			c.taskEnded(t)
 			t.pending = nil
@@ -112,6 +116,14 @@ func (c *Cluster) StopAgent(ctx context.Context, agentID string) error {
 				c.executorGone(ex)
 			}
 		}
+	}
+	for _, o := range c.offers {
+		if o.agent == a {
+			c.removeOffer(o, true)
+		}
+	}
+	a.free, a.held = nil, nil
+	for _, fw := range c.frameworks {
 		if !fw.removed {
 			fw.send(&scheduler.Event{Type: scheduler.Event_FAILURE, Failure: &scheduler.Event_Failure{AgentID: &mesos.AgentID{Value: a.id}}})
 		}

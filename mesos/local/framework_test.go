@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -301,15 +302,31 @@ func TestFaults(t *testing.T) {
 		o := launchOne(t, s, "t1")
 		pid := c.Tasks()[0].PID
 		rest := s.next(scheduler.Event_OFFERS).Offers.Offers[0] // the agent's remaining resources, outstanding
+		s.backlog = nil
 		if err := c.StopAgent(context.Background(), o.AgentID.Value); err != nil {
 			t.Fatal(err)
+		}
+		// Master::__removeSlave (src/master/master.cpp): the task's update,
+		// then the RESCIND, then FAILURE (sendSlaveLost).
+		var order []string
+		failure := s.nextMatch("FAILURE", func(ev *scheduler.Event) bool {
+			switch ev.GetType() {
+			case scheduler.Event_UPDATE, scheduler.Event_RESCIND, scheduler.Event_FAILURE:
+				order = append(order, ev.GetType().String())
+			}
+			return ev.GetType() == scheduler.Event_FAILURE
+		})
+		s.backlog = append(s.backlog, failure) // checked below
+		if got := strings.Join(order, " "); got != "UPDATE RESCIND FAILURE" {
+			t.Errorf("events after StopAgent: %s, want UPDATE RESCIND FAILURE", got)
 		}
 		if r := s.next(scheduler.Event_RESCIND).Rescind; r.OfferID != rest.ID {
 			t.Errorf("RESCIND of %s, want the outstanding offer %s", r.OfferID.Value, rest.ID.Value)
 		}
+		// Master::__removeSlave (src/master/master.cpp), from markUnreachable.
 		st := s.update("t1", mesos.TASK_LOST)
-		if st.GetReason() != mesos.REASON_AGENT_REMOVED || st.UUID != nil {
-			t.Errorf("%+v: want REASON_AGENT_REMOVED without uuid", st)
+		if st.GetReason() != mesos.REASON_AGENT_REMOVED || st.UUID != nil || st.GetMessage() != "health check timed out" || st.UnreachableTime == nil {
+			t.Errorf("%+v: want REASON_AGENT_REMOVED, \"health check timed out\" and unreachable_time, without uuid", st)
 		}
 		if f := s.next(scheduler.Event_FAILURE).Failure; f.GetAgentID().GetValue() != o.AgentID.Value {
 			t.Errorf("FAILURE %+v, want agent %s", f, o.AgentID.Value)
