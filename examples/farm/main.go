@@ -91,7 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("farm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	fs.StringVar(&c.master, "master", "", "Mesos master URL(s), comma-separated; empty runs an embedded cluster")
+	fs.StringVar(&c.master, "master", "", "Mesos master URL(s), comma-separated, or one zk://host:2181,…/mesos; empty runs an embedded cluster")
 	fs.StringVar(&c.socket, "socket", "/run/haproxy/admin.sock", "HAProxy stats socket at level admin (path or tcp://127.0.0.1:PORT)")
 	fs.StringVar(&c.backend, "backend", "webfarm", "HAProxy backend whose servers the farm manages")
 	fs.StringVar(&c.frontend, "frontend", "http-in", "HAProxy frontend whose request counter drives scaling (empty: the backend's)")
@@ -215,36 +215,16 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 	return scaleToZero(sched, log)
 }
 
-// scaleToZero drains every backend and kills its task, waiting up to 30 s.
+// scaleToZero stops the farm (mesos.Scheduler.Stop: every backend
+// drained, then its task killed), waiting up to 30 s.
 func scaleToZero(sched *mesos.Scheduler, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log.Info("stopping: scaling the farm to zero")
-	if err := sched.SetDesired(ctx, 0); err != nil {
-		return err
+	if err := sched.Stop(ctx, mesos.StopOptions{}); err != nil {
+		return fmt.Errorf("stop: %w", err)
 	}
-	for {
-		st, err := sched.Status(ctx)
-		if err == nil && st.Running == 0 && !hasLiveTask(sched) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stop: tasks still running after 30s: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func hasLiveTask(sched *mesos.Scheduler) bool {
-	for _, t := range sched.Tasks() {
-		switch t.State {
-		case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
-		default:
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // serve is the web-server task: HTTP on -bind:$PORT until SIGTERM, when it

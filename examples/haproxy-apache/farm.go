@@ -343,38 +343,23 @@ func waitServing(ctx context.Context, sched *mesos.Scheduler, n int, limit time.
 // the cluster then kills the tasks.
 var forceStop atomic.Bool
 
-// drainFarm scales the farm to zero through the scheduler, which drains
-// each backend before killing its task, and waits (up to 30 s) until Mesos
-// reports every task ended.
+// drainFarm stops the farm through the scheduler (mesos.Scheduler.Stop:
+// every count to zero, each backend drained before its task is killed)
+// and waits, up to 30 s, until no task is left.
 func drainFarm(sched *mesos.Scheduler, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := sched.SetDesired(ctx, 0); err != nil {
-		return fmt.Errorf("stop: scale to zero: %w", err)
-	}
+	go func() { // a second Ctrl-C gives up at once
+		for ctx.Err() == nil && !forceStop.Load() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+	}()
 	log.Info("stopping: scaling the farm to zero")
-	for {
-		var live []string
-		for _, t := range sched.Tasks() {
-			if !terminal[t.State] {
-				live = append(live, t.ID+" "+t.State)
-			}
-		}
-		if len(live) == 0 || forceStop.Load() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stop: tasks still running after 30s: %q", live)
-		case <-time.After(200 * time.Millisecond):
-		}
+	if err := sched.Stop(ctx, mesos.StopOptions{}); err != nil && !forceStop.Load() {
+		return fmt.Errorf("stop: %w", err)
 	}
-}
-
-// terminal holds the Mesos task states a task does not leave.
-var terminal = map[string]bool{
-	"TASK_FINISHED": true, "TASK_FAILED": true, "TASK_KILLED": true, "TASK_LOST": true, "TASK_ERROR": true,
-	"TASK_DROPPED": true, "TASK_GONE": true, "TASK_GONE_BY_OPERATOR": true,
+	return nil
 }
 
 var _ lb.Balancer = (*haproxy.Balancer)(nil)

@@ -60,7 +60,7 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 	var c farmConfig
 	var level slog.Level
 	fs.StringVar(&c.backend, "backend", backendAuto, "web server of each task: go (built in), apache (Debian's apache2), or auto (apache when installed)")
-	fs.StringVar(&c.master, "master", "", "Mesos master(s), e.g. http://host:5050 (comma-separated); empty runs an embedded cluster")
+	fs.StringVar(&c.master, "master", "", "Mesos master(s), e.g. http://host:5050 (comma-separated) or zk://host:2181,…/mesos; empty runs an embedded cluster")
 	fs.IntVar(&c.agents, "agents", 2, "agents of the embedded cluster")
 	fs.BoolVar(&c.load, "load", true, "run the built-in load profile against the farm")
 	fs.Float64Var(&c.peak, "peak", 400, "request rate of the load's spike, requests/s")
