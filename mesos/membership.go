@@ -234,15 +234,14 @@ func (s *service) removeGone(ctx context.Context) {
 // takes out those that stopped serving (unhealthy, or killed by someone
 // else).
 func (s *service) syncServing(ctx context.Context, now time.Time) {
-	hc := s.cfg.Task.HealthCheck != nil
 	s.mu.Lock()
 	var add, out []*task
 	for _, t := range s.tasks {
 		switch {
 		case t.gone || t.victim:
-		case !t.inLB && t.serving(hc):
+		case !t.inLB && t.serving():
 			add = append(add, t)
-		case t.inLB && !t.serving(hc):
+		case t.inLB && !t.serving():
 			out = append(out, t)
 		}
 	}
@@ -366,7 +365,7 @@ func (s *service) resumableLocked(t *task) bool {
 	if !t.victim || t.gone || !t.killSent.IsZero() || !strings.HasPrefix(t.reason, reasonScaleDown) {
 		return false
 	}
-	if !t.serving(s.cfg.Task.HealthCheck != nil) {
+	if !t.serving() {
 		return false
 	}
 	_, can := s.lb.(lb.Resumer)

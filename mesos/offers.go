@@ -74,7 +74,7 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			c.sv.tasks[ti.TaskID.Value] = &task{
 				id: ti.TaskID.Value, agentID: o.AgentID.Value, host: o.Hostname,
 				addr:  netip.AddrPortFrom(ips[i], uint16(envPort(ti, 0))),
-				state: mesos.TASK_STAGING, launched: now, updated: now,
+				state: mesos.TASK_STAGING, launched: now, updated: now, hc: ti.HealthCheck != nil,
 			}
 			infos = append(infos, ti)
 		}

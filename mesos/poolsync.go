@@ -83,11 +83,11 @@ func (s *service) syncPool(ctx context.Context, now time.Time) {
 			// In the pool although we took it out (or never added it):
 			// syncServing takes it out unless it serves.
 			t.inLB = true
-			if t.servedAt.IsZero() && t.serving(s.cfg.Task.HealthCheck != nil) {
+			if t.servedAt.IsZero() && t.serving() {
 				t.servedAt = now
 			}
 			s.log.Info("mesos: pool repair: task found in the pool", "backend", t.id,
-				"serving", t.serving(s.cfg.Task.HealthCheck != nil))
+				"serving", t.serving())
 		}
 	}
 	if s.reconciled && s.poolAtStart == nil {

@@ -330,8 +330,9 @@ func sameBalancer(a, b lb.Balancer) bool {
 }
 
 // UpdateService replaces a service's configuration. Tasks already running
-// keep running as they were launched; launches from now on use the new
-// task template, and the other fields apply at once. The Balancer may not
+// keep running as they were launched (a health check added now gates only
+// tasks launched with it: the others stay in the pool); launches from now
+// on use the new task template, and the other fields apply at once. The Balancer may not
 // change (remove the service and add it again). Errors are as
 // [Scheduler.AddService]'s, or [ErrNoService].
 func (s *Scheduler) UpdateService(ctx context.Context, sc ServiceConfig) error {
@@ -519,7 +520,7 @@ func (s *service) Tasks() []Task {
 func (s *service) tasksLocked(out []Task) []Task {
 	for _, t := range s.tasks {
 		if !t.gone {
-			tk := t.snapshot(s.cfg.Task.HealthCheck != nil)
+			tk := t.snapshot()
 			tk.Service = s.name
 			out = append(out, tk)
 		}

@@ -552,3 +552,55 @@ func TestServicesConvergeApart(t *testing.T) {
 		t.Fatalf("api pool after the release = %v, want its task", bs)
 	}
 }
+
+// A health check added by UpdateService applies to tasks launched from
+// then on: the running ones (which Mesos does not check) stay in the pool.
+func TestUpdateServiceHealthCheckKeepsRunningTasks(t *testing.T) {
+	r, apiMem := newFarmRig(t, nil)
+	r.start("fw-1", 15)
+	api := r.service("api")
+	if err := api.SetDesired(r.ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	r.step(0)
+	r.fc.take()
+	r.offers(offer("o1", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+	first := idsOf(launched(r.fc.take()))
+	r.update(first[0], mesos.TASK_RUNNING, "u-1", nil)
+	r.step(0)
+
+	up := apiService(apiMem)
+	up.Task.HealthCheck = &HealthCheck{Path: "/healthz"}
+	if err := r.s.UpdateService(r.ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.SetDesired(r.ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	r.step(time.Second)
+	r.fc.take()
+	r.offers(offer("o2", "agent-1", "10.0.0.1", 4, 1024, 31000, 31010))
+	second := launched(r.fc.take())
+	if len(second) != 1 || second[0].GetHealthCheck() == nil {
+		t.Fatalf("launched %v, want one task with the new health check", idsOf(second))
+	}
+	r.update(second[0].TaskID.Value, mesos.TASK_RUNNING, "u-2", nil) // running, health not yet known
+	r.step(time.Second)
+	pool := func() []string {
+		bs, _ := apiMem.Backends(r.ctx)
+		var ids []string
+		for _, b := range bs {
+			ids = append(ids, b.ID)
+		}
+		return ids
+	}
+	if got := pool(); !slices.Equal(got, first) {
+		t.Fatalf("api pool = %v, want only the task launched before the check, %v", got, first)
+	}
+	healthy := true
+	r.update(second[0].TaskID.Value, mesos.TASK_RUNNING, "u-3", &healthy)
+	r.step(time.Second)
+	if got := sortedCopy(pool()); !slices.Equal(got, sortedCopy(append(slices.Clone(first), second[0].TaskID.Value))) {
+		t.Fatalf("api pool once the new task is healthy = %v, want both", got)
+	}
+}

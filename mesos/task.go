@@ -42,9 +42,13 @@ type task struct {
 	addr              netip.AddrPort
 	state             mesos.TaskState
 	healthy           *bool
-	message           string
-	launched          time.Time
-	updated           time.Time // last status update
+	// hc: the task runs with a health check (its template had one when it
+	// was launched), so it serves only once Mesos reports it healthy. A
+	// template changed later (UpdateService) does not change it.
+	hc       bool
+	message  string
+	launched time.Time
+	updated  time.Time // last status update
 
 	// Balancer membership, changed only by the converge loop.
 	inLB      bool
@@ -73,22 +77,22 @@ func terminal(s mesos.TaskState) bool {
 	return false
 }
 
-// serving reports whether t may be in the balancer: running and, when a
-// health check is configured, reported healthy.
-func (t *task) serving(healthCheck bool) bool {
+// serving reports whether t may be in the balancer: running and, when it
+// runs with a health check, reported healthy.
+func (t *task) serving() bool {
 	if t.gone || t.state != mesos.TASK_RUNNING {
 		return false
 	}
-	if healthCheck {
+	if t.hc {
 		return t.healthy != nil && *t.healthy
 	}
 	return t.healthy == nil || *t.healthy
 }
 
-func (t *task) snapshot(healthCheck bool) Task {
+func (t *task) snapshot() Task {
 	return Task{
 		ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr,
-		State: t.state.String(), Healthy: t.serving(healthCheck),
+		State: t.state.String(), Healthy: t.serving(),
 		InLB: t.inLB, Draining: t.victim, Launched: t.launched, Message: t.message,
 	}
 }
