@@ -29,7 +29,7 @@ func decodeCall(media string, body []byte, principal string) (call *scheduler.Ca
 	if media == mediaProtobuf {
 		// ParseFromString fails on a malformed body and on missing required
 		// fields alike; gogo's Unmarshal checks required fields too.
-		if err := call.Unmarshal(body); err != nil {
+		if err := call.Unmarshal(body); err != nil || !dropUnknownEnums(reflect.ValueOf(call).Elem()) {
 			return nil, badRequest("Failed to parse body into Call protobuf")
 		}
 		hasType = protobufHasType(body)
@@ -315,4 +315,77 @@ func protobufHasType(b []byte) bool {
 		}
 	}
 	return has
+}
+
+// dropUnknownEnums clears the enum values of a decoded protobuf message
+// (a struct value) that have no name, as proto2 parsing in the master does
+// (it moves them to the unknown fields): an optional field becomes unset
+// (zero when the Go field is not a pointer), a repeated element is
+// dropped, and a required field goes missing, which fails the parse
+// (false).
+func dropUnknownEnums(v reflect.Value) bool {
+	for _, f := range protoFields(v.Type()) {
+		fv := v.Field(f.index)
+		switch {
+		case f.enum != nil && f.repeated:
+			kept := fv.Slice(0, 0)
+			for i := range fv.Len() {
+				if e := fv.Index(i); knownEnum(e) {
+					kept = reflect.Append(kept, e)
+				}
+			}
+			fv.Set(kept)
+		case f.enum != nil && fv.Kind() == reflect.Pointer:
+			if !fv.IsNil() && !knownEnum(fv.Elem()) {
+				if f.required {
+					return false
+				}
+				fv.Set(reflect.Zero(fv.Type()))
+			}
+		case f.enum != nil:
+			if !knownEnum(fv) {
+				if f.required {
+					return false
+				}
+				fv.Set(reflect.Zero(fv.Type()))
+			}
+		case f.message != nil && f.repeated:
+			for i := range fv.Len() {
+				e := fv.Index(i)
+				if e.Kind() == reflect.Pointer {
+					if e.IsNil() {
+						continue
+					}
+					e = e.Elem()
+				}
+				if !dropUnknownEnums(e) {
+					return false
+				}
+			}
+		case f.message != nil && fv.Kind() == reflect.Pointer:
+			if !fv.IsNil() && !dropUnknownEnums(fv.Elem()) {
+				return false
+			}
+		case f.message != nil:
+			if !dropUnknownEnums(fv) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// knownEnum reports whether the enum value e has a name; zero always
+// counts as known (an absent non-pointer field holds it). Generated enums
+// print an unknown value as its number.
+func knownEnum(e reflect.Value) bool {
+	if e.IsZero() {
+		return true
+	}
+	st, ok := e.Interface().(fmt.Stringer)
+	if !ok {
+		return true
+	}
+	_, err := strconv.Atoi(st.String())
+	return err != nil
 }

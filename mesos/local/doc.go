@@ -156,8 +156,6 @@
 //     mismatches is Go's wording, not stout's (missing required fields,
 //     "Expecting a JSON object" and "Not expecting a JSON <kind> for field"
 //     are the master's);
-//   - an unknown enum value inside a protobuf body is kept, except for the
-//     call's type (proto2 in the master drops it);
 //   - a NaN failover_timeout is refused (the master's Duration::create lets
 //     it through);
 //   - ACCEPT with an operation other than LAUNCH or LAUNCH_GROUP gets 501;

@@ -601,3 +601,36 @@ func TestEveryUpdateCarriesContainerStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestProtobufUnknownEnumIsUnset follows proto2 parsing, which the master's
+// Master::Http::scheduler (src/master/http.cpp) relies on with
+// ParseFromString: an enum value without a name is kept out of its field,
+// so an optional field is unset and a required one is missing (the parse
+// fails).
+func TestProtobufUnknownEnumIsUnset(t *testing.T) {
+	fi := frameworkInfo("t")
+	fi.Capabilities = []mesos.FrameworkInfo_Capability{{Type: 99}, {Type: mesos.FrameworkInfo_Capability_PARTITION_AWARE}}
+	sub := &scheduler.Call{Type: scheduler.Call_SUBSCRIBE, Subscribe: &scheduler.Call_Subscribe{FrameworkInfo: &fi}}
+	b, err := sub.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, err := DecodeCall(mediaProtobuf, b)
+	if err != nil {
+		t.Fatalf("SUBSCRIBE with an unknown capability: %v", err)
+	}
+	if caps := call.Subscribe.FrameworkInfo.Capabilities; len(caps) != 2 || caps[0].Type != mesos.FrameworkInfo_Capability_UNKNOWN || caps[1].Type != mesos.FrameworkInfo_Capability_PARTITION_AWARE {
+		t.Errorf("capabilities %v, want an unset one and PARTITION_AWARE", caps)
+	}
+	// Resource.type is required: an unknown one fails the parse.
+	o := mesos.Offer{AgentID: mesos.AgentID{Value: "a"}, ID: mesos.OfferID{Value: "o"}}
+	acc := launchCall(o, 0, cmdTask(o, "t", "true", nil))
+	acc.FrameworkID = &mesos.FrameworkID{Value: "f"}
+	acc.Accept.Operations[0].Launch.TaskInfos[0].Resources[0].Type = mesos.Value_Type(99).Enum()
+	if b, err = acc.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeCall(mediaProtobuf, b); err == nil || !strings.Contains(err.Error(), "Failed to parse body into Call protobuf") {
+		t.Errorf("ACCEPT with an unknown Resource.type: %v, want the parse failure", err)
+	}
+}
