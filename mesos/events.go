@@ -177,8 +177,8 @@ func (s *service) updateLocked(st mesos.TaskStatus, now time.Time) (kill bool) {
 		// restart), else kill it, so that nothing runs twice.
 		if k, known := s.known[id]; known && k.Addr.IsValid() {
 			t = &task{id: id, agentID: cmpOr(agentID, k.AgentID), host: k.Host, addr: k.Addr,
-				state: state, launched: now, updated: now, message: st.GetMessage(),
-				hc: s.cfg.Task.HealthCheck != nil} // as far as we know: the template now
+				state: state, launched: now, updated: now, message: st.GetMessage(), version: k.Version,
+				hc: s.healthCheckOfLocked(k.Version)} // as far as we know: its version's template
 			if st.Healthy != nil {
 				t.healthy = proto(st.GetHealthy())
 			}

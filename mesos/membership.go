@@ -89,6 +89,7 @@ func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 // converge moves one service's tasks and balancer pool one step towards
 // its desired state. It runs concurrently with the other services'.
 func (s *service) converge(ctx context.Context, now time.Time) {
+	s.deployStep(now)
 	s.endFailureStreak(now)
 	s.removeGone(ctx)
 	s.syncPool(ctx, now)
@@ -375,7 +376,7 @@ func (s *service) resumableLocked(t *task) bool {
 // resumableCountLocked is how many victims resumeVictims would put back
 // into service now, at most the shortfall: offers launch only the rest.
 func (s *service) resumableCountLocked() int {
-	short := s.desired - s.liveLocked()
+	short := s.targetLocked() - s.liveLocked()
 	if short <= 0 || !s.reconciled {
 		return 0
 	}
@@ -399,7 +400,7 @@ func (s *service) resumableCountLocked() int {
 // is drained and killed as before and a new task is launched.
 func (s *service) resumeVictims(ctx context.Context, now time.Time) {
 	s.mu.Lock()
-	short := s.desired - s.liveLocked()
+	short := s.targetLocked() - s.liveLocked()
 	if short <= 0 || !s.reconciled {
 		s.mu.Unlock()
 		return
@@ -466,7 +467,8 @@ func (s *service) resumeVictims(ctx context.Context, now time.Time) {
 // not serving first, then by the configured order.
 func (s *service) pickVictims(ctx context.Context) {
 	s.mu.Lock()
-	if !s.reconciled || s.liveLocked() <= s.desired {
+	target := s.targetLocked()
+	if !s.reconciled || s.liveLocked() <= target {
 		s.mu.Unlock()
 		return
 	}
@@ -475,11 +477,12 @@ func (s *service) pickVictims(ctx context.Context) {
 		inLB     bool
 		launched time.Time
 		conns    int
+		old      bool // replaced by a deployment: goes first
 	}
 	var cands []cand
 	for _, t := range s.tasks {
 		if !t.gone && !t.victim {
-			cands = append(cands, cand{t: t, inLB: t.inLB, launched: t.launched})
+			cands = append(cands, cand{t: t, inLB: t.inLB, launched: t.launched, old: s.replacingLocked(t)})
 		}
 	}
 	s.mu.Unlock()
@@ -500,6 +503,12 @@ func (s *service) pickVictims(ctx context.Context) {
 		}
 	}
 	slices.SortFunc(cands, func(a, b cand) int {
+		if a.old != b.old {
+			if a.old {
+				return -1
+			}
+			return 1
+		}
 		if a.inLB != b.inLB {
 			if !a.inLB {
 				return -1
@@ -519,14 +528,14 @@ func (s *service) pickVictims(ctx context.Context) {
 	defer s.mu.Unlock()
 	live := s.liveLocked()
 	for _, c := range cands {
-		if live <= s.desired {
+		if live <= target {
 			break
 		}
 		if c.t.gone || c.t.victim {
 			continue
 		}
 		live--
-		c.t.victim, c.t.reason = true, reasonScaleDown
+		c.t.victim, c.t.reason = true, s.victimReasonLocked(c.t)
 		s.log.Info("mesos: task chosen for removal", "task", c.t.id, "in_lb", c.inLB,
 			"conns", c.conns, "order", s.cfg.Victims.String())
 	}

@@ -74,7 +74,7 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			c.sv.tasks[ti.TaskID.Value] = &task{
 				id: ti.TaskID.Value, agentID: o.AgentID.Value, host: o.Hostname,
 				addr:  netip.AddrPortFrom(ips[i], uint16(envPort(ti, 0))),
-				state: mesos.TASK_STAGING, launched: now, updated: now, hc: ti.HealthCheck != nil,
+				state: mesos.TASK_STAGING, launched: now, updated: now, hc: ti.HealthCheck != nil, version: c.sv.version,
 			}
 			infos = append(infos, ti)
 		}
@@ -213,7 +213,7 @@ func (s *Scheduler) pickLocked(cands []*candidate) *candidate {
 		if c.room <= 0 || c.need <= 0 {
 			continue
 		}
-		want := c.sv.desired
+		want := c.sv.targetLocked()
 		have := want - c.need
 		// have/want < bestHave/bestWant, without division.
 		if best == nil || have*bestWant < bestHave*want {
@@ -242,7 +242,7 @@ func (s *service) needLocked() int {
 	if !s.reconciled || s.now().Before(s.holdUntil) {
 		return 0
 	}
-	return s.desired - s.liveLocked() - s.resumableCountLocked()
+	return s.targetLocked() - s.liveLocked() - s.resumableCountLocked()
 }
 
 // liveLocked counts the tasks that are neither ended nor being removed.

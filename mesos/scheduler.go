@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Scheduler, error) {
 	if cfg.hasDefaultService() {
 		sc := cfg.serviceConfig()
 		s.defName = sc.Name
-		s.orphans[sc.Name] = savedService{Desired: st.Desired, Tasks: st.Tasks}
+		s.orphans[sc.Name] = savedService{Desired: st.Desired, Tasks: st.Tasks, Deploy: st.Deploy}
 		if st.FrameworkID == "" && st.taskCount() == 0 && cfg.InitialCount > 0 {
 			s.orphans[sc.Name] = savedService{Desired: cfg.InitialCount}
 		}
@@ -255,7 +255,7 @@ func (s *Scheduler) save() {
 	st := savedState{FrameworkID: s.frameworkID}
 	put := func(name string, ss savedService) {
 		if name == s.defName {
-			st.Desired, st.Tasks = ss.Desired, ss.Tasks
+			st.Desired, st.Tasks, st.Deploy = ss.Desired, ss.Tasks, ss.Deploy
 			return
 		}
 		if st.Services == nil {
@@ -285,13 +285,13 @@ func (s *Scheduler) save() {
 
 // savedLocked is what the state file keeps of the service.
 func (s *service) savedLocked() savedService {
-	ss := savedService{Desired: s.desired}
+	ss := savedService{Desired: s.desired, Deploy: s.deploy.saved()}
 	if s.removing {
 		ss.Desired = 0
 	}
 	for _, t := range s.tasks {
 		if !t.gone {
-			ss.Tasks = append(ss.Tasks, savedTask{ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr})
+			ss.Tasks = append(ss.Tasks, savedTask{ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr, Version: t.version})
 		}
 	}
 	for id, k := range s.known { // not yet confirmed: keep until reconciliation decides

@@ -162,6 +162,9 @@ type service struct {
 	failures        int       // unexpected deaths in a row of tasks that never served
 	holdUntil       time.Time // no launches before (relaunch backoff)
 
+	version string      // TemplateVersion(cfg.Task): new tasks' version
+	deploy  *deployment // the last deployment (nil if none); see deploy.go
+
 	removing bool          // RemoveService called: desired is 0, then the service goes
 	removed  chan struct{} // closed once a removed service's tasks are all gone
 }
@@ -183,6 +186,8 @@ func (s *Scheduler) newService(sc ServiceConfig, st savedService) *service {
 		sv.known[t.ID] = t
 		sv.saved[t.ID] = true
 	}
+	sv.version = TemplateVersion(cfg.Task)
+	sv.restoreDeploy(st.Deploy)
 	return sv
 }
 
@@ -351,7 +356,12 @@ func (s *Scheduler) UpdateService(ctx context.Context, sc ServiceConfig) error {
 	if !sameBalancer(sv.lb, sc.Balancer) {
 		return fieldErr("Service "+sc.Name+" Balancer", typeName(sc.Balancer), "may not change; remove and add the service")
 	}
-	sv.sc, sv.cfg = sc, serviceCfg(s.cfg, sc)
+	cfg := serviceCfg(s.cfg, sc)
+	if v := TemplateVersion(cfg.Task); sv.deploy.activeLocked() && v != sv.version {
+		return fmt.Errorf("%w: service %s: UpdateService may not change the task template during one (to version %s)",
+			ErrDeploying, sc.Name, sv.version)
+	}
+	sv.sc, sv.cfg, sv.version = sc, cfg, TemplateVersion(cfg.Task)
 	sv.log.Info("mesos: service updated", "config", sc)
 	s.poke()
 	return nil

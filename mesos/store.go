@@ -22,12 +22,15 @@ type savedState struct {
 	Tasks   []savedTask `json:"tasks,omitempty"`
 	// Services holds the other services' counts and tasks, by name.
 	Services map[string]savedService `json:"services,omitempty"`
+	// Deploy is the default service's last deployment.
+	Deploy *savedDeploy `json:"deploy,omitempty"`
 }
 
 // savedService is what StateFile keeps of one service.
 type savedService struct {
-	Desired int         `json:"desired"`
-	Tasks   []savedTask `json:"tasks,omitempty"`
+	Desired int          `json:"desired"`
+	Tasks   []savedTask  `json:"tasks,omitempty"`
+	Deploy  *savedDeploy `json:"deploy,omitempty"`
 }
 
 // taskCount is the number of tasks st lists, all services together.
@@ -44,6 +47,7 @@ type savedTask struct {
 	AgentID string         `json:"agent_id,omitempty"`
 	Host    string         `json:"host,omitempty"`
 	Addr    netip.AddrPort `json:"addr"`
+	Version string         `json:"version,omitempty"` // TemplateVersion of its template
 }
 
 // loadState reads path. A missing file is an empty state.

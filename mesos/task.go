@@ -33,6 +33,9 @@ type Task struct {
 	Launched time.Time
 	// Message is Mesos's message with the last update, if any.
 	Message string
+	// Version is the [TemplateVersion] of the template the task was
+	// launched from ("" for a task adopted without one).
+	Version string
 }
 
 // task is the scheduler's record of one task. Fields are guarded by
@@ -63,6 +66,8 @@ type task struct {
 	killSent   time.Time
 	gone       bool // terminal: leave the balancer, then forget
 	reason     string
+
+	version string // TemplateVersion of the template it was launched from ("" if unknown)
 }
 
 // terminal reports whether s means the task no longer runs (or, for
@@ -93,6 +98,6 @@ func (t *task) snapshot() Task {
 	return Task{
 		ID: t.id, AgentID: t.agentID, Host: t.host, Addr: t.addr,
 		State: t.state.String(), Healthy: t.serving(),
-		InLB: t.inLB, Draining: t.victim, Launched: t.launched, Message: t.message,
+		InLB: t.inLB, Draining: t.victim, Launched: t.launched, Message: t.message, Version: t.version,
 	}
 }

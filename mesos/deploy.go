@@ -1,0 +1,569 @@
+package mesos
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// ErrDeploying is returned by [Scheduler.Deploy] while another deployment
+// of the service is under way, and by [Scheduler.UpdateService] for a new
+// task template during one.
+var ErrDeploying = errors.New("mesos: a deployment is under way")
+
+// ErrNoDeployment is returned for a service that has no deployment to
+// pause, resume or roll back.
+var ErrNoDeployment = errors.New("mesos: no deployment")
+
+// DeployOptions tunes a rolling deployment. A zero DeployOptions is valid:
+// it uses the defaults documented on each field.
+type DeployOptions struct {
+	// MaxSurge is how many tasks may run above the desired count while
+	// new tasks start. If it and MaxUnavailable are both zero, 1 is used.
+	MaxSurge int
+	// MaxUnavailable is how many tasks below the desired count may serve
+	// while old tasks are replaced: an old task may be drained before
+	// its replacement is ready. Zero means none: every old task stays in
+	// service until a new one is ready.
+	MaxUnavailable int
+	// MinReady is how long a new task must have served (after its slow
+	// start, when the balancer weighs backends) before an old task is
+	// drained for it. If zero, none.
+	MinReady time.Duration
+	// HealthTimeout is how long a new task may run without serving (not
+	// yet healthy) before it counts as failed and is killed. If zero,
+	// 5 minutes is used.
+	HealthTimeout time.Duration
+	// MaxFailures is how many new tasks may fail (end before serving,
+	// stay unhealthy past HealthTimeout, or turn unhealthy after serving)
+	// before the deployment is rolled back automatically. If zero, 3 is
+	// used; a negative value never rolls back automatically.
+	MaxFailures int
+}
+
+func (o DeployOptions) withDefaults() DeployOptions {
+	if o.MaxSurge == 0 && o.MaxUnavailable == 0 {
+		o.MaxSurge = 1
+	}
+	if o.HealthTimeout == 0 {
+		o.HealthTimeout = 5 * time.Minute
+	}
+	if o.MaxFailures == 0 {
+		o.MaxFailures = 3
+	}
+	return o
+}
+
+func (o DeployOptions) validate() error {
+	switch {
+	case o.MaxSurge < 0:
+		return fieldErr("DeployOptions.MaxSurge", o.MaxSurge, "must be 0 or more")
+	case o.MaxUnavailable < 0:
+		return fieldErr("DeployOptions.MaxUnavailable", o.MaxUnavailable, "must be 0 or more")
+	case o.MinReady < 0:
+		return fieldErr("DeployOptions.MinReady", o.MinReady, "must be 0 or more")
+	case o.HealthTimeout < 0:
+		return fieldErr("DeployOptions.HealthTimeout", o.HealthTimeout, "must be 0 or more")
+	}
+	return nil
+}
+
+// DeployState is where a deployment stands.
+type DeployState string
+
+const (
+	// DeployRunning: old tasks are being replaced.
+	DeployRunning DeployState = "running"
+	// DeployPaused: no old task is drained and no surge task launched
+	// until [Scheduler.ResumeDeploy]; the policy's count still applies.
+	DeployPaused DeployState = "paused"
+	// DeployDone: every task of the service runs the new template, and
+	// at least the desired count of them serve.
+	DeployDone DeployState = "done"
+	// DeployRolledBack: the deployment was undone; a rollback deployment
+	// (Rollback true) replaced it.
+	DeployRolledBack DeployState = "rolled back"
+)
+
+// DeployStatus is a deployment's progress, for status pages and tests.
+type DeployStatus struct {
+	// State is where the deployment stands.
+	State DeployState
+	// From and To are the old and new templates' versions (a hash of the
+	// template; see [TemplateVersion]).
+	From, To string
+	// Rollback reports that this deployment undoes an earlier one (asked
+	// for, or automatic); Reason says why.
+	Rollback bool
+	Reason   string
+	// Desired is the service's desired count; Old and New count the live
+	// tasks of each version (those being drained included), Ready the new
+	// ones that serve at full weight.
+	Desired, Old, New, Ready int
+	// Failures counts new tasks that failed (see DeployOptions.MaxFailures).
+	Failures int
+	// Started is when the deployment began; Finished when it ended (zero
+	// while it runs).
+	Started, Finished time.Time
+}
+
+// TemplateVersion returns the version of a task template: the first 12
+// hex digits of the SHA-256 of its JSON form. Two templates have the same
+// version exactly when every field is equal.
+func TemplateVersion(t TaskTemplate) string {
+	b, err := json.Marshal(t)
+	if err != nil { // cannot happen: TaskTemplate has only plain fields
+		return "invalid"
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// deployment is a service's rolling deployment. Guarded by Scheduler.mu.
+type deployment struct {
+	from, to          TaskTemplate // the service's templates, Name set
+	fromVer, toVer    string
+	opts              DeployOptions // with defaults
+	state             DeployState
+	rollback          bool
+	reason            string
+	failed            map[string]bool // new tasks counted as failed
+	started, finished time.Time
+}
+
+// savedDeploy is what StateFile keeps of a service's last deployment.
+// The templates are kept whole (Env included: the state file is written
+// with mode 0600), so a restarted scheduler finishes the deployment
+// without being told again.
+type savedDeploy struct {
+	From     TaskTemplate  `json:"from"`
+	To       TaskTemplate  `json:"to"`
+	Opts     DeployOptions `json:"opts"`
+	State    DeployState   `json:"state"`
+	Rollback bool          `json:"rollback,omitempty"`
+	Reason   string        `json:"reason,omitempty"`
+	Failed   []string      `json:"failed,omitempty"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished,omitzero"`
+}
+
+func (d *deployment) saved() *savedDeploy {
+	if d == nil {
+		return nil
+	}
+	sd := &savedDeploy{From: d.from, To: d.to, Opts: d.opts, State: d.state, Rollback: d.rollback,
+		Reason: d.reason, Started: d.started, Finished: d.finished}
+	sd.Failed = sortedIDs(d.failed)
+	return sd
+}
+
+// restoreDeploy rebuilds the deployment the state file kept for sv and
+// puts its template in force. A deployment whose templates are neither
+// the one the program configured now is dropped: the program's
+// configuration wins. sv.mu need not be held (sv is not shared yet).
+func (sv *service) restoreDeploy(sd *savedDeploy) {
+	if sd == nil {
+		return
+	}
+	switch sd.State {
+	case DeployRunning, DeployPaused, DeployDone, DeployRolledBack:
+	default:
+		sv.log.Warn("mesos: state file: unknown deployment state; dropped", "state", sd.State)
+		return
+	}
+	from, to := sv.normalize(sd.From), sv.normalize(sd.To)
+	d := &deployment{from: from, to: to, fromVer: TemplateVersion(from), toVer: TemplateVersion(to),
+		opts: sd.Opts.withDefaults(), state: sd.State, rollback: sd.Rollback, reason: sd.Reason,
+		failed: make(map[string]bool), started: sd.Started, finished: sd.Finished}
+	for _, id := range sd.Failed {
+		d.failed[id] = true
+	}
+	cur := TemplateVersion(sv.cfg.Task)
+	if cur != d.fromVer && cur != d.toVer {
+		sv.log.Warn("mesos: the configured task template is neither side of the saved deployment; deployment dropped",
+			"configured", cur, "from", d.fromVer, "to", d.toVer)
+		return
+	}
+	if d.state == DeployRolledBack {
+		// Only a record: the rollback that followed is the deployment.
+		sv.deploy = d
+		return
+	}
+	if cur != d.toVer {
+		sv.log.Info("mesos: deployment restored from the state file; its template is in force",
+			"from", d.fromVer, "to", d.toVer, "state", d.state)
+	}
+	sv.sc.Task = d.to
+	sv.cfg = serviceCfg(sv.Scheduler.cfg, sv.sc)
+	sv.version = d.toVer
+	sv.deploy = d
+}
+
+// activeLocked reports whether d replaces tasks now (running or paused).
+func (d *deployment) activeLocked() bool {
+	return d != nil && (d.state == DeployRunning || d.state == DeployPaused)
+}
+
+// replacingLocked reports whether t is an old task a deployment of s
+// replaces.
+func (s *service) replacingLocked(t *task) bool {
+	return s.deploy.activeLocked() && t.version != s.deploy.toVer
+}
+
+// readyLocked reports whether t serves at full weight, long enough.
+func (s *service) readyLocked(t *task, now time.Time) bool {
+	if t.gone || t.victim || !t.inLB || !t.rampStart.IsZero() {
+		return false
+	}
+	if s.deploy != nil && s.deploy.opts.MinReady > 0 && t.version == s.deploy.toVer {
+		return !t.servedAt.IsZero() && now.Sub(t.servedAt) >= s.deploy.opts.MinReady
+	}
+	return true
+}
+
+// targetLocked is the count the service's tasks are brought to: the
+// desired count, or during a deployment the count that makes its next
+// step. While old tasks remain, it is the live count less the old tasks
+// that may go now (those not serving, and as many as keep at least
+// desired − MaxUnavailable tasks ready), or else, to launch new tasks,
+// desired + MaxSurge (at most desired + the old tasks left). Victims are
+// taken from the old tasks first (see pickVictims), launches use the new
+// template.
+func (s *service) targetLocked() int {
+	d := s.deploy
+	if !d.activeLocked() || s.removing {
+		return s.desired
+	}
+	now := s.now()
+	n := s.desired
+	var live, old, oldIdle, ready int
+	for _, t := range s.tasks {
+		if t.gone || t.victim {
+			continue
+		}
+		live++
+		isOld := t.version != d.toVer
+		if isOld {
+			old++
+		}
+		switch {
+		case s.readyLocked(t, now):
+			ready++
+		case isOld && !t.inLB:
+			oldIdle++
+		}
+	}
+	if old == 0 {
+		return n
+	}
+	if d.state == DeployPaused {
+		return min(max(live, n), n+d.opts.MaxSurge)
+	}
+	if retire := min(old, oldIdle+max(0, ready-(n-d.opts.MaxUnavailable))); retire > 0 {
+		return live - retire
+	}
+	return min(n+d.opts.MaxSurge, n+old)
+}
+
+// healthCheckOfLocked reports whether the template of version v has a
+// health check, as far as the service knows (its current template's
+// otherwise).
+func (s *service) healthCheckOfLocked(v string) bool {
+	if d := s.deploy; d != nil && v != s.version {
+		switch v {
+		case d.fromVer:
+			return d.from.HealthCheck != nil
+		case d.toVer:
+			return d.to.HealthCheck != nil
+		}
+	}
+	return s.cfg.Task.HealthCheck != nil
+}
+
+// victimReasonLocked is the reason recorded for a victim chosen by
+// pickVictims.
+func (s *service) victimReasonLocked(t *task) string {
+	if s.replacingLocked(t) {
+		return "deploy: replaced by version " + s.deploy.toVer
+	}
+	return reasonScaleDown
+}
+
+// deployStep watches the service's deployment, once per converge before
+// the other steps: it counts new tasks that fail, kills those that stay
+// unhealthy past HealthTimeout, rolls the deployment back after
+// MaxFailures, and marks it done once no old task is left.
+func (s *service) deployStep(now time.Time) {
+	s.mu.Lock()
+	d := s.deploy
+	if !d.activeLocked() || !s.reconciled {
+		s.mu.Unlock()
+		return
+	}
+	old, ready := 0, 0
+	var failedNow []string
+	for _, t := range s.tasks {
+		if t.version != d.toVer {
+			if !t.gone {
+				old++
+			}
+			continue
+		}
+		if s.readyLocked(t, now) {
+			ready++
+		}
+		if d.failed[t.id] {
+			continue
+		}
+		why := ""
+		switch {
+		case t.gone && t.servedAt.IsZero() && !t.victim:
+			why = "ended before serving: " + t.state.String()
+		case !t.gone && !t.victim && t.servedAt.IsZero() && now.Sub(t.launched) > d.opts.HealthTimeout:
+			why = "not healthy within " + d.opts.HealthTimeout.String()
+			t.victim, t.reason = true, "deploy: new task failed its health check"
+		case !t.gone && !t.victim && !t.servedAt.IsZero() && t.state == mesos.TASK_RUNNING && !t.serving():
+			why = "turned unhealthy"
+		}
+		if why != "" {
+			d.failed[t.id] = true
+			failedNow = append(failedNow, t.id+" ("+why+")")
+		}
+	}
+	rollback, done := false, false
+	switch {
+	case len(failedNow) > 0 && d.opts.MaxFailures > 0 && len(d.failed) >= d.opts.MaxFailures && !d.rollback:
+		rollback = true
+		d.state, d.finished = DeployRolledBack, now
+		s.startDeployLocked(d.to, d.from, d.opts, true,
+			fmt.Sprintf("automatic: %d new tasks failed", len(d.failed)), now)
+	case old == 0 && ready >= s.desired:
+		done = true
+		d.state, d.finished = DeployDone, now
+	}
+	desired := s.desired
+	s.mu.Unlock()
+	for _, f := range failedNow {
+		s.log.Warn("mesos: deployment: new task failed", "task", f, "version", d.toVer)
+	}
+	switch {
+	case rollback:
+		s.log.Warn("mesos: deployment rolled back", "from", d.toVer, "to", d.fromVer, "failures", len(d.failed))
+	case done:
+		s.log.Info("mesos: deployment done", "version", d.toVer, "rollback", d.rollback,
+			"desired", desired, "took", now.Sub(d.started).Round(time.Millisecond))
+	}
+	if rollback || done || len(failedNow) > 0 {
+		s.save()
+		s.poke()
+	}
+}
+
+// startDeployLocked makes to the service's template and starts replacing
+// the tasks of other versions.
+func (s *service) startDeployLocked(from, to TaskTemplate, opts DeployOptions, rollback bool, reason string, now time.Time) {
+	from, to = s.normalize(from), s.normalize(to)
+	s.deploy = &deployment{from: from, to: to, fromVer: TemplateVersion(from), toVer: TemplateVersion(to),
+		opts: opts, state: DeployRunning, rollback: rollback, reason: reason,
+		failed: make(map[string]bool), started: now}
+	s.sc.Task = to
+	s.cfg = serviceCfg(s.Scheduler.cfg, s.sc)
+	s.version = s.deploy.toVer
+}
+
+// normalize returns t as the service runs it (its name and defaults set),
+// the form versions are computed from.
+func (s *service) normalize(t TaskTemplate) TaskTemplate {
+	sc := s.sc
+	sc.Task = t
+	return serviceCfg(s.Scheduler.cfg, sc).Task
+}
+
+// Deploy starts a rolling deployment of tmpl to the named service and
+// returns once it is under way (see [Scheduler.WaitDeploy]). From then
+// on the service launches tmpl's tasks, and replaces its tasks of other
+// versions in steps: at most opts.MaxSurge tasks above the desired count
+// start at once; each new task joins the balancer once healthy (and, when
+// the balancer weighs backends, slow-starts) before an old task is
+// drained and killed, keeping at least desired − opts.MaxUnavailable
+// tasks serving. The policy keeps setting the desired count, which is
+// the total of both versions. Progress is kept in the state file, so a
+// restarted scheduler finishes the deployment.
+//
+// Deploying the template a running deployment already deploys does
+// nothing. It fails with [ErrNoService], with [ErrDeploying] while
+// another deployment runs (roll it back or wait for it), and with
+// [ErrInvalid] for a bad template or options.
+func (s *Scheduler) Deploy(ctx context.Context, service string, tmpl TaskTemplate, opts DeployOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	sv, err := s.serviceLocked(service)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	sc := sv.sc
+	sc.Task = tmpl
+	s.mu.Unlock()
+	if err := sc.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if sv != s.services[service] || sv.removing {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNoService, service)
+	}
+	ver := TemplateVersion(sv.normalize(tmpl))
+	if d := sv.deploy; d.activeLocked() {
+		s.mu.Unlock()
+		if d.toVer == ver {
+			return nil
+		}
+		return fmt.Errorf("%w: service %s, to version %s", ErrDeploying, service, d.toVer)
+	}
+	from := sv.cfg.Task
+	sv.startDeployLocked(from, tmpl, opts.withDefaults(), false, "", s.now())
+	d := sv.deploy
+	s.mu.Unlock()
+	sv.log.Info("mesos: deployment started", "from", d.fromVer, "to", d.toVer,
+		"max_surge", d.opts.MaxSurge, "max_unavailable", d.opts.MaxUnavailable)
+	s.save()
+	s.poke()
+	return nil
+}
+
+// serviceLocked returns the named service, or ErrNoService.
+func (s *Scheduler) serviceLocked(name string) (*service, error) {
+	sv := s.services[name]
+	if sv == nil || sv.removing {
+		return nil, fmt.Errorf("%w: %q", ErrNoService, name)
+	}
+	return sv, nil
+}
+
+// PauseDeploy pauses the service's running deployment: no more old tasks
+// are drained and no surge task is launched until [Scheduler.ResumeDeploy].
+// The desired count still applies (new launches use the new template).
+// It fails with [ErrNoService], or [ErrNoDeployment] if none runs.
+func (s *Scheduler) PauseDeploy(service string) error {
+	return s.setDeployState(service, DeployRunning, DeployPaused)
+}
+
+// ResumeDeploy resumes a paused deployment. It fails with [ErrNoService],
+// or [ErrNoDeployment] if none is paused.
+func (s *Scheduler) ResumeDeploy(service string) error {
+	return s.setDeployState(service, DeployPaused, DeployRunning)
+}
+
+func (s *Scheduler) setDeployState(service string, from, to DeployState) error {
+	s.mu.Lock()
+	sv, err := s.serviceLocked(service)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	d := sv.deploy
+	if d == nil || d.state != from {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: service %s has no %s deployment", ErrNoDeployment, service, from)
+	}
+	d.state = to
+	s.mu.Unlock()
+	sv.log.Info("mesos: deployment "+string(to), "version", d.toVer)
+	s.save()
+	s.poke()
+	return nil
+}
+
+// Rollback undoes the service's last deployment, running or finished: a
+// deployment back to the template it replaced starts (with the same
+// options) and the undone one is marked [DeployRolledBack]. It fails with
+// [ErrNoService], or [ErrNoDeployment] if there is nothing to undo.
+func (s *Scheduler) Rollback(ctx context.Context, service string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	sv, err := s.serviceLocked(service)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	d := sv.deploy
+	if d == nil || d.state == DeployRolledBack {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: service %s has nothing to roll back", ErrNoDeployment, service)
+	}
+	now := s.now()
+	d.state, d.finished = DeployRolledBack, now
+	sv.startDeployLocked(d.to, d.from, d.opts, true, "asked", now)
+	s.mu.Unlock()
+	sv.log.Info("mesos: deployment rolled back", "from", d.toVer, "to", d.fromVer, "reason", "asked")
+	s.save()
+	s.poke()
+	return nil
+}
+
+// DeployStatus returns the progress of the service's last deployment. It
+// fails with [ErrNoService], or [ErrNoDeployment] if the service never
+// had one.
+func (s *Scheduler) DeployStatus(service string) (DeployStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sv := s.services[service]
+	if sv == nil {
+		return DeployStatus{}, fmt.Errorf("%w: %q", ErrNoService, service)
+	}
+	d := sv.deploy
+	if d == nil {
+		return DeployStatus{}, fmt.Errorf("%w: service %s", ErrNoDeployment, service)
+	}
+	st := DeployStatus{State: d.state, From: d.fromVer, To: d.toVer, Rollback: d.rollback, Reason: d.reason,
+		Desired: sv.desired, Failures: len(d.failed), Started: d.started, Finished: d.finished}
+	now := s.now()
+	for _, t := range sv.tasks {
+		if t.gone {
+			continue
+		}
+		if t.version != d.toVer {
+			st.Old++
+			continue
+		}
+		st.New++
+		if sv.readyLocked(t, now) {
+			st.Ready++
+		}
+	}
+	return st, nil
+}
+
+// WaitDeploy waits until the service's deployment has ended, or ctx. A
+// deployment rolled back ends when its rollback does: the status returned
+// then has Rollback set. It fails with [ErrNoService] (for instance, the
+// service was removed), [ErrNoDeployment], or ctx's error.
+func (s *Scheduler) WaitDeploy(ctx context.Context, service string) (DeployStatus, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := s.DeployStatus(service)
+		if err != nil || st.State == DeployDone {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
