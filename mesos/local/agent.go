@@ -92,6 +92,7 @@ type offer struct {
 	id        string
 	fw        *framework
 	agent     *agent
+	role      string // the role the offer is allocated to
 	resources mesos.Resources
 }
 
@@ -121,73 +122,6 @@ func (c *Cluster) allocatorLoop() {
 		case <-c.wake:
 		}
 		c.allocate(time.Now())
-	}
-}
-
-// allocate offers every agent's free resources to one active framework,
-// taking frameworks in turn.
-func (c *Cluster) allocate(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || len(c.fwOrder) == 0 {
-		return
-	}
-	batches := map[*framework][]mesos.Offer{}
-	start := int(c.seq) % len(c.fwOrder)
-	for _, a := range c.agents {
-		if a.stopped || !allocatable(a.free) {
-			continue
-		}
-		for k := range c.fwOrder {
-			fw := c.frameworks[c.fwOrder[(start+k)%len(c.fwOrder)]]
-			if fw == nil || fw.removed || fw.stream == nil || fw.suppressed {
-				continue
-			}
-			if f, ok := fw.filters[a.id]; ok {
-				if now.Before(f.until) && containsAll(f.refused, a.free) {
-					continue
-				}
-				delete(fw.filters, a.id)
-			}
-			cand := a.free.Clone()
-			cand.Add(a.held...)
-			offered, held := withoutBusyPorts(cand, func(p uint64) bool { return c.probes.free(p, now, portFree) })
-			if len(held) > 0 {
-				c.log.Debug("ports busy on 127.0.0.1; not offered", "agent", a.id, "ports", portList(held))
-			}
-			o := &offer{id: c.nextID("O"), fw: fw, agent: a, resources: offered}
-			a.free, a.held = nil, held
-			c.offers[o.id] = o
-			var execIDs []mesos.ExecutorID
-			for _, ex := range fw.executors {
-				if ex.agent == a && !ex.terminated {
-					execIDs = append(execIDs, mesos.ExecutorID{Value: ex.id})
-				}
-			}
-			_, port := splitHostPort(a.endpoint)
-			res := o.resources.Clone()
-			var alloc *mesos.Resource_AllocationInfo
-			if role := fw.allocationRole(); role != "" {
-				res.Allocate(role)
-				alloc = &mesos.Resource_AllocationInfo{Role: ptr(role)}
-			}
-			batches[fw] = append(batches[fw], mesos.Offer{
-				ID:          mesos.OfferID{Value: o.id},
-				FrameworkID: mesos.FrameworkID{Value: fw.id},
-				AgentID:     mesos.AgentID{Value: a.id},
-				Hostname:    a.hostname,
-				URL: &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: ptr(a.hostname), IP: ptr("127.0.0.1"), Port: int32(port)},
-					Path: ptr("/slave(1)")},
-				Resources:      res,
-				ExecutorIDs:    execIDs,
-				AllocationInfo: alloc,
-			})
-			start++
-			break
-		}
-	}
-	for fw, offers := range batches {
-		fw.send(&scheduler.Event{Type: scheduler.Event_OFFERS, Offers: &scheduler.Event_Offers{Offers: offers}})
 	}
 }
 

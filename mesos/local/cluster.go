@@ -55,11 +55,12 @@ type Cluster struct {
 	// time it did (what Mesos keeps in slaves.unreachable).
 	unreachable map[string]time.Time
 	offers      map[string]*offer
-	completed   []TaskInfo // finished tasks the master no longer tracks, newest last
-	fwOrder     []string   // round-robin order of frameworks for the allocator
-	leader      int        // index into masters
-	noLeader    time.Time  // masters answer 503 until then (an election)
-	probes      portProbes // recent port probes, for offers
+	completed   []TaskInfo        // finished tasks the master no longer tracks, newest last
+	fwOrder     []string          // frameworks in subscription order
+	roleCount   map[string]uint64 // allocations made to each role (the DRF sorter's tie-breaker)
+	leader      int               // index into masters
+	noLeader    time.Time         // masters answer 503 until then (an election)
+	probes      portProbes        // recent port probes, for offers
 }
 
 // master is one master endpoint.
@@ -89,6 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		removedFw:   map[string]bool{},
 		unreachable: map[string]time.Time{},
 		offers:      map[string]*offer{},
+		roleCount:   map[string]uint64{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if cfg.WorkDir == "" {

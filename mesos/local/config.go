@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -46,6 +47,24 @@ type PortRange struct {
 type Credentials struct {
 	Principal string
 	Secret    string
+}
+
+// Quota is a role's quota guarantee in cpus and mem (MiB); a zero field
+// guarantees nothing of that resource.
+type Quota struct {
+	CPUs float64
+	Mem  float64
+}
+
+func (q Quota) quantities() quantities {
+	out := quantities{}
+	if q.CPUs > 0 {
+		out["cpus"] = q.CPUs
+	}
+	if q.Mem > 0 {
+		out["mem"] = q.Mem
+	}
+	return out
 }
 
 // Config configures a Cluster. The zero value is valid: two agents with
@@ -110,6 +129,21 @@ type Config struct {
 	// and status updates work as for processes. Custom executors still
 	// run as processes. Off by default.
 	InProcessTasks bool
+	// Weights are role weights, as a master's --weights flag sets them
+	// (role=weight,...): the DRF allocator divides a role's dominant share
+	// by its weight, so a role of weight 2 gets twice the share of a role
+	// of weight 1 when both want more. A role not listed has weight 1.
+	// Weights must be positive and finite; roles must be valid Mesos
+	// roles.
+	Weights map[string]float64
+	// Quota holds quota guarantees by role, as set through a master's
+	// /quota endpoint: the allocator offers a role with an unsatisfied
+	// guarantee first (stage 1) and holds back enough unreserved resources
+	// from every other role that all guarantees can still be met
+	// (headroom), whether or not the role uses them. A role's
+	// reservations count towards its guarantee. Quota limits are not
+	// emulated. Roles must be valid and not "*".
+	Quota map[string]Quota
 	// WorkDir holds the agents' sandboxes. If empty, a temporary directory
 	// is created and removed by Close.
 	WorkDir string
@@ -192,6 +226,29 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("invalid %s %v: must not be negative", d.name, d.v))
 		}
 	}
+	for _, role := range sortedKeys(c.Weights) {
+		w := c.Weights[role]
+		if msg := validateRole(role); msg != "" {
+			errs = append(errs, fmt.Errorf("invalid Weights role %q: %s", role, msg))
+		}
+		if !(w > 0) || math.IsInf(w, 0) {
+			errs = append(errs, fmt.Errorf("invalid Weights[%q] %v: want a positive number", role, w))
+		}
+	}
+	for _, role := range sortedKeys(c.Quota) {
+		q := c.Quota[role]
+		if msg := validateRole(role); msg != "" {
+			errs = append(errs, fmt.Errorf("invalid Quota role %q: %s", role, msg))
+		} else if role == "*" {
+			errs = append(errs, errors.New(`invalid Quota role "*": quota cannot be set on the default role`))
+		}
+		for _, v := range []float64{q.CPUs, q.Mem} {
+			if !(v >= 0) || math.IsInf(v, 0) {
+				errs = append(errs, fmt.Errorf("invalid Quota[%q] %+v: want non-negative numbers", role, q))
+				break
+			}
+		}
+	}
 	if c.Auth != nil && c.Auth.Principal == "" {
 		errs = append(errs, errors.New("invalid Auth: empty Principal"))
 	}
@@ -214,4 +271,13 @@ func agentPorts(all PortRange, i, n int) PortRange {
 		e = all.End
 	}
 	return PortRange{b, e}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

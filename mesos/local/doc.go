@@ -24,11 +24,11 @@
 // then OFFERS, UPDATE, RESCIND, FAILURE, MESSAGE, ERROR and HEARTBEAT
 // events. Other calls answer 202 (UPDATE_FRAMEWORK 200) and act
 // asynchronously. Supported calls: SUBSCRIBE, TEARDOWN, ACCEPT (LAUNCH,
-// LAUNCH_GROUP), DECLINE (filters.refuse_seconds, default 5 s), REVIVE,
+// LAUNCH_GROUP, RESERVE, UNRESERVE), DECLINE (filters.refuse_seconds, default 5 s), REVIVE,
 // SUPPRESS, KILL (kill_policy.grace_period), SHUTDOWN, ACKNOWLEDGE,
 // RECONCILE (explicit and implicit), MESSAGE and UPDATE_FRAMEWORK; REQUEST
 // and the inverse-offer and operation calls are accepted and ignored. ACCEPT
-// with any other offer operation (RESERVE, CREATE, ...) is refused with 501
+// with any other offer operation (CREATE, DESTROY, ...) is refused with 501
 // before anything is applied.
 //
 // Requests are checked as Master::Http::scheduler (src/master/http.cpp)
@@ -66,7 +66,7 @@
 // Each agent offers cpus, mem and a share of Config.Ports (agents run on the
 // same host, so their port ranges do not overlap); offered and used
 // resources are accounted, so offers shrink as tasks launch and grow as they
-// end. Offers go to one framework at a time, in turn. Every port is probed
+// end. Every port is probed
 // when it is about to be offered (a bind and listen on 127.0.0.1, closed at
 // once; about 10 µs a port): a port something else on the host holds (a
 // server of another test, another cluster's task) is left out of the offer
@@ -94,6 +94,43 @@
 // task that outlives its
 // max_completion_time fails with REASON_MAX_COMPLETION_TIME_REACHED.
 // Offers to MULTI_ROLE frameworks carry allocation_info for their role.
+//
+// # Roles, weights, quota and reservations
+//
+// Frameworks have roles: FrameworkInfo.role, or FrameworkInfo.roles with
+// the MULTI_ROLE capability (a framework gets one offer per agent and
+// role). The allocator follows HierarchicalAllocatorProcess::__allocate
+// (src/master/allocator/mesos/hierarchical.cpp) and the DRF sorter
+// (src/master/allocator/mesos/sorter/drf/sorter.cpp): every allocation
+// cycle (Config.AllocationInterval, and at once when resources are freed
+// or a framework subscribes or revives) takes the agents in random order
+// and offers each to roles in order of weighted dominant share (the
+// largest fraction of the cluster's cpus or mem the role holds in offers
+// and tasks, divided by its Config.Weights entry, default 1; ties go to
+// the role allocated to fewer times, then by name), and within a role to
+// its frameworks in the same order. A first stage gives roles with an
+// unsatisfied Config.Quota guarantee unreserved cpus and mem up to the
+// guarantee; the second stage gives the rest, minus the headroom: enough
+// unreserved resources stay unallocated that every quota role's
+// unsatisfied guarantee (guarantee - its reservations - its unreserved
+// allocation) can still be met, whether or not that role has a framework
+// that wants them. Suppressed and disconnected frameworks get nothing;
+// refusal filters and the 0.01 cpus / 32 MiB minimum apply.
+//
+// RESERVE and UNRESERVE in ACCEPT make and remove dynamic reservations as
+// Master::_accept does: each operation is checked as
+// validation::operation::validate (src/master/validation.cpp; the
+// resources must be dynamically reserved, allocated to the framework's
+// role and reserved for it, with the framework's principal) and its
+// conversion must fit what is left of the offers; a failing one is
+// dropped (logged, and an UPDATE_OPERATION_STATUS event with
+// OPERATION_ERROR when it has an id) and the rest of the ACCEPT goes on,
+// in order, so a LAUNCH may use what a RESERVE before it reserved. The
+// reservation stays on the agent after the offer and its tasks: reserved
+// resources are offered only to their role. Inside, resources use the
+// post-refinement format (Resource.reservations, as in the v1 API);
+// frameworks without the RESERVATION_REFINEMENT capability are offered the
+// older format (role and reservation) and may send either.
 //
 // LAUNCH_GROUP runs each task of the group as a process under an emulated
 // default executor: a task that does not finish kills the rest of its group.
@@ -141,7 +178,14 @@
 // # Not emulated
 //
 // Containers and images (ContainerInfo other than MESOS without image is
-// refused with TASK_ERROR), reservations, quota, weights, volumes, inverse
+// refused with TASK_ERROR), static reservations (agent --resources),
+// reservation refinement (more than one reservation on a resource), quota
+// limits (only guarantees), hierarchical role trees (a role "a/b" is a
+// role of its own: no sharing with "a"), SUPPRESS and REVIVE of some roles
+// only (they act on all of a framework's roles), per-role filters (a
+// refusal covers the agent for every role of the framework), the
+// operator API's /reserve, /quota and /weights (use Config), offer
+// operation feedback for successful operations, volumes, inverse
 // offers, maintenance, offer constraints, the --roles whitelist, the
 // --root_submissions flag, authorization (ACLs), rate limiting, general
 // checks (TaskInfo.check), archive extraction by the fetcher, the operator
@@ -158,7 +202,8 @@
 //     are the master's);
 //   - a NaN failover_timeout is refused (the master's Duration::create lets
 //     it through);
-//   - ACCEPT with an operation other than LAUNCH or LAUNCH_GROUP gets 501;
+//   - ACCEPT with an operation other than LAUNCH, LAUNCH_GROUP, RESERVE or
+//     UNRESERVE gets 501;
 //     REQUEST, the inverse-offer and the operation calls are accepted and
 //     do nothing;
 //   - health checks of tasks run by a custom executor are that executor's

@@ -22,7 +22,8 @@ type executor struct {
 	agent      *agent
 	info       mesos.ExecutorInfo
 	custom     bool
-	res        mesos.Resources
+	res        mesos.Resources // unallocated, returned to the agent when it ends
+	role       string          // the role its resources are allocated to
 	sandbox    string
 	sandboxRel string
 	container  string
@@ -36,7 +37,7 @@ type executor struct {
 }
 
 func (c *Cluster) newExecutor(fw *framework, a *agent, ei mesos.ExecutorInfo, custom bool) *executor {
-	ex := &executor{id: ei.ExecutorID.Value, fw: fw, agent: a, info: ei, custom: custom, res: mesos.Resources(ei.Resources).Clone(), container: newUUIDString()}
+	ex := &executor{id: ei.ExecutorID.Value, fw: fw, agent: a, info: ei, custom: custom, res: unallocated(ei.Resources), container: newUUIDString()}
 	ex.info.FrameworkID = &mesos.FrameworkID{Value: fw.id}
 	ex.sandboxRel = filepath.Join("agents", a.id, "frameworks", fw.id, "executors", ex.id, "runs", ex.container)
 	fw.executors[a.id+"/"+ex.id] = ex

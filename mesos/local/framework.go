@@ -27,6 +27,7 @@ type framework struct {
 	partitionAware bool
 	taskKilling    bool
 	subscribedAt   time.Time
+	count          uint64 // allocations made to it (the DRF sorter's tie-breaker)
 }
 
 // filter is a refusal from DECLINE (or the unused part of ACCEPT): the
@@ -45,24 +46,6 @@ func (fw *framework) hasCapability(t mesos.FrameworkInfo_Capability_Type) bool {
 		}
 	}
 	return false
-}
-
-// allocationRole is the role offers are allocated to for MULTI_ROLE
-// frameworks (their resources carry allocation_info, as from a real
-// master); "" for others.
-func (fw *framework) allocationRole() string {
-	if !fw.hasCapability(mesos.FrameworkInfo_Capability_MULTI_ROLE) {
-		return ""
-	}
-	for _, r := range fw.info.Roles {
-		if r != "" {
-			return r
-		}
-	}
-	if r := fw.info.GetRole(); r != "" {
-		return r
-	}
-	return "*"
 }
 
 // send queues an event on the framework's stream, if it is connected.

@@ -12,9 +12,10 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
-// accept handles ACCEPT: LAUNCH and LAUNCH_GROUP operations on offers of one
-// agent. Operations of other types are refused up front (400) so that
-// nothing is half applied.
+// accept handles ACCEPT: LAUNCH, LAUNCH_GROUP, RESERVE and UNRESERVE
+// operations on offers of one agent and role, applied in order (a LAUNCH
+// may use what a RESERVE before it reserved). Operations of other types are
+// refused up front (501) so that nothing is half applied.
 func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 	for i, op := range acc.Operations {
 		switch op.Type {
@@ -25,6 +26,14 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 		case mesos.Offer_Operation_LAUNCH_GROUP:
 			if op.LaunchGroup == nil {
 				return badRequest("Expecting 'accept.operations[%d].launch_group' to be present", i)
+			}
+		case mesos.Offer_Operation_RESERVE:
+			if op.Reserve == nil {
+				return badRequest("Expecting 'accept.operations[%d].reserve' to be present", i)
+			}
+		case mesos.Offer_Operation_UNRESERVE:
+			if op.Unreserve == nil {
+				return badRequest("Expecting 'accept.operations[%d].unreserve' to be present", i)
 			}
 		default:
 			return &httpError{code: http.StatusNotImplemented, msg: fmt.Sprintf("Offer operation %s is not supported by mesos/local", op.Type)}
@@ -50,6 +59,9 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 			invalid = "Offer " + id.Value + " is not for framework " + fw.id
 		case a != nil && o.agent != a:
 			invalid = "Aggregated offers must belong to the same agent"
+		case len(taken) > 0 && o.role != taken[0].role:
+			// validation::offer::validateAllocationRole (src/master/validation.cpp).
+			invalid = "Aggregated offers must be allocated to the same role. Offer " + id.Value + " uses role '" + o.role + " but another is using role '" + taken[0].role
 		default:
 			a = o.agent
 			taken = append(taken, o)
@@ -74,6 +86,7 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 		return nil
 	}
 	var avail mesos.Resources
+	role := taken[0].role
 	for _, o := range taken {
 		delete(c.offers, o.id)
 		avail.Add(o.resources...)
@@ -82,11 +95,13 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 		switch op.Type {
 		case mesos.Offer_Operation_LAUNCH:
 			for _, ti := range op.Launch.TaskInfos {
-				c.launch(fw, a, &avail, []mesos.TaskInfo{ti}, ti.Executor, false)
+				c.launch(fw, a, role, &avail, []mesos.TaskInfo{ti}, ti.Executor, false)
 			}
 		case mesos.Offer_Operation_LAUNCH_GROUP:
 			ex := op.LaunchGroup.Executor
-			c.launch(fw, a, &avail, op.LaunchGroup.TaskGroup.Tasks, &ex, true)
+			c.launch(fw, a, role, &avail, op.LaunchGroup.TaskGroup.Tasks, &ex, true)
+		case mesos.Offer_Operation_RESERVE, mesos.Offer_Operation_UNRESERVE:
+			c.applyReservation(fw, a, role, &avail, op)
 		}
 	}
 	if !a.stopped {
@@ -98,8 +113,12 @@ func (c *Cluster) accept(fw *framework, acc *scheduler.Call_Accept) *httpError {
 }
 
 // unallocated copies resources without their allocation_info (which
-// MULTI_ROLE frameworks echo from offers), for accounting.
+// MULTI_ROLE frameworks echo from offers) and with reservations in the
+// post-refinement format the master keeps, for accounting.
 func unallocated(rs []mesos.Resource) mesos.Resources {
+	if up, msg := upgrade(rs); msg == "" {
+		return up.Unallocate()
+	}
 	return mesos.Resources(rs).Clone().Unallocate()
 }
 
@@ -183,7 +202,7 @@ func (c *Cluster) validateTask(fw *framework, a *agent, ti *mesos.TaskInfo, grou
 
 // launch validates and starts tasks (one for LAUNCH, a group for
 // LAUNCH_GROUP) taking their resources from avail. A group is all or nothing.
-func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []mesos.TaskInfo, ei *mesos.ExecutorInfo, group bool) {
+func (c *Cluster) launch(fw *framework, a *agent, role string, avail *mesos.Resources, tis []mesos.TaskInfo, ei *mesos.ExecutorInfo, group bool) {
 	var ex *executor
 	var need mesos.Resources
 	var verr error
@@ -250,10 +269,11 @@ func (c *Cluster) launch(fw *framework, a *agent, avail *mesos.Resources, tis []
 	avail.Subtract(need...)
 	if ei != nil && ex == nil {
 		ex = c.newExecutor(fw, a, *ei, !group)
+		ex.role = role
 	}
 	var launched []*task
 	for _, ti := range tis {
-		t := &task{fw: fw, agent: a, info: ti, res: unallocated(ti.Resources), state: mesos.TASK_STAGING, exec: ex, launched: time.Now()}
+		t := &task{fw: fw, agent: a, info: ti, res: unallocated(ti.Resources), role: role, state: mesos.TASK_STAGING, exec: ex, launched: time.Now()}
 		t.latest = mesos.TaskStatus{TaskID: ti.TaskID, State: mesos.TASK_STAGING.Enum(), AgentID: &mesos.AgentID{Value: a.id}, Timestamp: ptr(nowSeconds())}
 		fw.tasks[ti.TaskID.Value] = t
 		launched = append(launched, t)

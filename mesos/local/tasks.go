@@ -16,6 +16,7 @@ type task struct {
 	agent     *agent
 	info      mesos.TaskInfo
 	res       mesos.Resources // returned to the agent when the task ends
+	role      string          // the role its resources are allocated to
 	state     mesos.TaskState
 	latest    mesos.TaskStatus
 	sandbox   string
