@@ -26,7 +26,9 @@ const haSession = 1500 * time.Millisecond
 // returned; one elected while another still holds it, or a balancer change
 // by a replica not in office, is a violation.
 type office struct {
-	mem *lbtest.Memory
+	bal lb.Balancer
+	// task, if set, replaces the replicas' sleeping task.
+	task *mesos.TaskTemplate
 
 	mu         sync.Mutex
 	in         string
@@ -36,7 +38,7 @@ type office struct {
 	violations []string
 }
 
-func newOffice() *office { return &office{mem: lbtest.NewMemory(), acts: map[string]int{}} }
+func newOffice(bal lb.Balancer) *office { return &office{bal: bal, acts: map[string]int{}} }
 
 func (o *office) begin(who string) {
 	o.mu.Lock()
@@ -84,19 +86,19 @@ type actor struct {
 	who string
 }
 
-func (a actor) Stats(ctx context.Context) (lb.Stats, error)        { return a.o.mem.Stats(ctx) }
-func (a actor) Backends(ctx context.Context) ([]lb.Backend, error) { return a.o.mem.Backends(ctx) }
+func (a actor) Stats(ctx context.Context) (lb.Stats, error)        { return a.o.bal.Stats(ctx) }
+func (a actor) Backends(ctx context.Context) ([]lb.Backend, error) { return a.o.bal.Backends(ctx) }
 func (a actor) Add(ctx context.Context, b lb.Backend) error {
 	a.o.act(a.who, "Add "+b.ID)
-	return a.o.mem.Add(ctx, b)
+	return a.o.bal.Add(ctx, b)
 }
 func (a actor) Drain(ctx context.Context, id string) error {
 	a.o.act(a.who, "Drain "+id)
-	return a.o.mem.Drain(ctx, id)
+	return a.o.bal.Drain(ctx, id)
 }
 func (a actor) Remove(ctx context.Context, id string) error {
 	a.o.act(a.who, "Remove "+id)
-	return a.o.mem.Remove(ctx, id)
+	return a.o.bal.Remove(ctx, id)
 }
 
 // replica is one webfarm process: an Elector whose leader runs a
@@ -145,6 +147,9 @@ func startReplica(t testing.TB, name, zkAddr, path string, c *local.Cluster, o *
 			cfg.State = term.State()
 			cfg.FailoverTimeout = time.Minute
 			cfg.Logger = cfg.Logger.With("replica", name)
+			if o.task != nil {
+				cfg.Task = *o.task
+			}
 			s, err := mesos.New(ctx, cfg)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -186,7 +191,7 @@ func running(c *local.Cluster, fid string) []string {
 }
 
 func poolIDs(o *office) []string {
-	bs, _ := o.mem.Backends(context.Background())
+	bs, _ := o.bal.Backends(context.Background())
 	var ids []string
 	for _, b := range bs {
 		ids = append(ids, b.ID)
@@ -214,13 +219,16 @@ func leaderOf(t testing.TB, o *office, rs ...*replica) *replica {
 }
 
 // startPair starts a cluster, a leading replica (subscribed, desired
-// count 2) and a standby.
-func startPair(t testing.TB, lead, standby string) (*local.Cluster, *office, *replica, *replica, string) {
+// count 2) and a standby, acting on o's balancer (if nil, an
+// lbtest.Memory).
+func startPair(t testing.TB, o *office, lead, standby string) (*local.Cluster, *office, *replica, *replica, string) {
 	t.Helper()
 	srv := zktest.Shared(t)
 	c := startCluster(t, 1)
 	path := zkURL(t, srv.Addr).Path
-	o := newOffice()
+	if o == nil {
+		o = newOffice(lbtest.NewMemory())
+	}
 	a := startReplica(t, lead, srv.Addr, path, c, o)
 	leaderOf(t, o, a)
 	b := startReplica(t, standby, srv.Addr, path, c, o)
@@ -236,7 +244,7 @@ func startPair(t testing.TB, lead, standby string) (*local.Cluster, *office, *re
 // ZooKeeper, adopts the running tasks, and scales down with a drain. No
 // two replicas ever act at once.
 func TestStandbyTakesOver(t *testing.T) {
-	c, o, a, b, fid := startPair(t, "a", "b")
+	c, o, a, b, fid := startPair(t, nil, "a", "b")
 	waitFor(t, "2 tasks running and in the pool", func() bool {
 		return len(running(c, fid)) == 2 && slices.Equal(poolIDs(o), running(c, fid))
 	})
@@ -282,7 +290,7 @@ func TestStandbyTakesOver(t *testing.T) {
 // partition: nothing is closed, bytes stop). It must stop acting before
 // the standby is elected, and, when the partition heals, stand by.
 func TestPartitionedLeaderStops(t *testing.T) {
-	c, o, a, b, fid := startPair(t, "a", "b")
+	c, o, a, b, fid := startPair(t, nil, "a", "b")
 	waitFor(t, "2 tasks in the pool", func() bool { return len(poolIDs(o)) == 2 })
 
 	cut := time.Now()
@@ -313,7 +321,7 @@ func TestPartitionedLeaderStops(t *testing.T) {
 // three tasks; the standby takes over and completes the scale-down to the
 // count the leader saved in ZooKeeper.
 func TestStandbyFinishesAScaleDown(t *testing.T) {
-	c, o, a, b, fid := startPair(t, "a", "b")
+	c, o, a, b, fid := startPair(t, nil, "a", "b")
 	if err := a.scheduler().SetDesired(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +330,7 @@ func TestStandbyFinishesAScaleDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "two drains in progress", func() bool {
-		bs, _ := o.mem.Stats(context.Background())
+		bs, _ := o.bal.Stats(context.Background())
 		n := 0
 		for _, st := range bs.Backends {
 			if st.State == lb.StateDraining {

@@ -14,12 +14,25 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 
+	"github.com/webfarm/webfarm/internal/webserver"
 	"github.com/webfarm/webfarm/internal/zktest"
 	"github.com/webfarm/webfarm/mesos/zk"
 )
 
+// webServerEnv makes the test binary a web-server task (serving on
+// 127.0.0.1:$PORT until SIGTERM), for the tests under load.
+const webServerEnv = "WEBFARM_ZK_TEST_WEBSERVER"
+
 // TestMain shares one real ZooKeeper server among the package's tests.
-func TestMain(m *testing.M) { zktest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(webServerEnv) == "1" {
+		os.Exit(webserver.Main(context.Background(), nil, func(ctx context.Context) error {
+			return webserver.ListenAndServe(ctx, webserver.Config{Addr: "127.0.0.1:" + os.Getenv("PORT"),
+				Handler: webserver.NewHandler(webserver.HandlerOptions{TaskID: os.Getenv("MESOS_TASK_ID")})})
+		}))
+	}
+	zktest.Main(m)
+}
 
 var pathSeq atomic.Int64
 

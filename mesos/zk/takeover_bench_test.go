@@ -18,7 +18,7 @@ import (
 //
 //	go test -run '^$' -bench Takeover -benchtime 10x ./mesos/zk
 func BenchmarkTakeover(b *testing.B) {
-	c, o, lead, standby, fid := startPair(b, "r0", "r1")
+	c, o, lead, standby, fid := startPair(b, nil, "r0", "r1")
 	waitFor(b, "2 tasks", func() bool { return len(running(c, fid)) == 2 })
 	srv, path := zktest.Shared(b), lead.path
 	var elected, subscribed []time.Duration
