@@ -86,7 +86,8 @@ func serveWeb() int {
 		return 1
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "port %s host %s\n", os.Getenv("PORT0"), os.Getenv("HOST"))
+		webStatus(w, r) // deploy_local_test.go: a version's answer
+		fmt.Fprintf(w, "port %s host %s version %s\n", os.Getenv("PORT0"), os.Getenv("HOST"), os.Getenv(webVersionEnv))
 	}), ReadHeaderTimeout: 5 * time.Second}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

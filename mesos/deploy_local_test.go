@@ -1,0 +1,215 @@
+package mesos
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webfarm/webfarm/internal/loadgen"
+	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/lb/lbtest"
+)
+
+// webVersionEnv is the version the test web server prints; with
+// webStatusEnv set it answers every path but /healthz with that status.
+const (
+	webVersionEnv = "WEBFARM_MESOS_TEST_VERSION"
+	webStatusEnv  = "WEBFARM_MESOS_TEST_STATUS"
+)
+
+// webStatus writes the status webStatusEnv asks for, if any.
+func webStatus(w http.ResponseWriter, r *http.Request) {
+	if code, err := strconv.Atoi(os.Getenv(webStatusEnv)); err == nil && r.URL.Path != "/healthz" {
+		w.WriteHeader(code)
+	}
+}
+
+// webTaskV returns webTask with a version the test web server prints
+// (a different template: a different TemplateVersion).
+func webTaskV(t testing.TB, v string) TaskTemplate {
+	tt := webTask(t)
+	tt.Env = maps.Clone(tt.Env)
+	tt.Env[webVersionEnv] = v
+	return tt
+}
+
+// deployedAll reports whether the deployment is done with n tasks, each
+// of its new version, running in Mesos and (all of them, nothing else)
+// in the balancer.
+func deployedAll(ctx context.Context, c interface{ URL() string }, s *Scheduler, b lb.Balancer, n int,
+	mesosRunning func() []string) func() (bool, string) {
+	return func() (bool, string) {
+		st, err := s.DeployStatus(s.defName)
+		bs, berr := b.Backends(ctx)
+		var inLB []string
+		for _, be := range bs {
+			inLB = append(inLB, be.ID)
+		}
+		slices.Sort(inLB)
+		var ours []string
+		good := err == nil && berr == nil && st.State == DeployDone && st.New == n && st.Old == 0
+		for _, tk := range s.Tasks() {
+			ours = append(ours, tk.ID)
+			good = good && tk.Version == st.To && tk.InLB && !tk.Draining
+		}
+		slices.Sort(ours)
+		running := mesosRunning()
+		good = good && slices.Equal(ours, inLB) && slices.Equal(ours, running) && len(ours) == n
+		return good, fmt.Sprintf("deploy %+v err %v; scheduler %v; balancer %v (%v); mesos running %v",
+			st, err, ours, inLB, berr, running)
+	}
+}
+
+// TestLocalHAProxyDeploy rolls 6 tasks to a new version behind a real
+// HAProxy under steady keep-alive load: every new task is health-checked
+// and slow-started before an old one is drained and killed, and no
+// request fails.
+func TestLocalHAProxyDeploy(t *testing.T) {
+	ctx := context.Background()
+	p, b := startHAProxy(t)
+	c := startCluster(t, nil)
+	cfg := localConfig(t, c, nil)
+	cfg.Balancer = b
+	cfg.Task = webTaskV(t, "1")
+	cfg.Task.HealthCheck = &HealthCheck{Path: "/", Interval: 200 * time.Millisecond, Timeout: time.Second}
+	cfg.SlowStart = time.Second
+	cfg.DrainTimeout = 5 * time.Second
+	f := startFarmMem(t, cfg, nil)
+	s := f.s
+	if err := s.SetDesired(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "6 tasks in HAProxy", func() (bool, string) {
+		st, _ := s.Status(ctx)
+		bs, err := b.Backends(ctx)
+		return st.Running == 6 && len(bs) == 6, fmt.Sprintf("status %+v haproxy %v %v", st, bs, err)
+	})
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	load := loadgen.Start(loadCtx, loadgen.Config{URL: p.URL(), Rate: 100, Concurrency: 4,
+		Duration: 2 * time.Minute, MaxRequests: 12000})
+	eventually(t, 10*time.Second, "load running", func() (bool, string) {
+		r := load.Snapshot()
+		return r.OK >= 100, r.String()
+	})
+	before := load.Snapshot()
+
+	newT := webTaskV(t, "2")
+	newT.HealthCheck = cfg.Task.HealthCheck
+	if err := s.Deploy(ctx, s.defName, newT, DeployOptions{MaxSurge: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// The policy's count holds during the deployment: at no point do
+	// fewer than 6 tasks serve, nor more than 6+2 run.
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	minServing, maxLive := 6, 0
+	for {
+		st, err := s.DeployStatus(s.defName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serving, live := 0, 0
+		for _, tk := range s.Tasks() {
+			if !tk.Draining {
+				live++
+				if tk.InLB {
+					serving++
+				}
+			}
+		}
+		minServing, maxLive = min(minServing, serving), max(maxLive, live)
+		if st.State == DeployDone {
+			break
+		}
+		if wctx.Err() != nil {
+			t.Fatalf("deployment not done after 90s: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	eventually(t, 30*time.Second, "6 tasks of the new version, alone in HAProxy and Mesos",
+		deployedAll(ctx, c, s, b, 6, func() []string { return mesosTasks(c, s.FrameworkID())["TASK_RUNNING"] }))
+	during := load.Snapshot().Since(before)
+	eventually(t, 10*time.Second, "load after the deployment", func() (bool, string) {
+		r := load.Snapshot()
+		return r.OK >= before.OK+during.OK+100, r.String()
+	})
+	// Traffic now reaches the new version only.
+	cl := &http.Client{Timeout: 5 * time.Second}
+	for range 20 {
+		res, err := cl.Get(p.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), "version 2") {
+			t.Fatalf("after the deployment HAProxy answered %q, want version 2", body)
+		}
+	}
+	stopLoad()
+	r, err := load.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rolled 6 tasks in %v (surge 2); serving at least %d, at most %d live; load during the deployment: %v; whole run: %v",
+		took.Round(time.Millisecond), minServing, maxLive, during, r)
+	if r.Failed > 0 || r.OK == 0 || during.OK == 0 {
+		t.Errorf("%d requests failed (%d ok, %d during the deployment): %v", r.Failed, r.OK, during.OK, r.Errors)
+	}
+	if minServing < 6 || maxLive > 8 {
+		t.Errorf("serving went down to %d (want ≥ 6), live up to %d (want ≤ 8)", minServing, maxLive)
+	}
+}
+
+// TestLocalDeployRestart stops the scheduler half-way through a
+// deployment and starts a new one with the original configuration (the
+// old template): it reads the deployment from the state file, adopts
+// both versions' tasks and finishes it.
+func TestLocalDeployRestart(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t, nil)
+	mem := lbtest.NewMemory()
+	cfg := localConfig(t, c, mem)
+	cfg.StateFile = filepath.Join(t.TempDir(), "state.json")
+	cfg.Task = webTaskV(t, "1")
+	f := startFarm(t, cfg)
+	if err := f.s.SetDesired(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "4 tasks serving", func() (bool, string) {
+		st, _ := f.s.Status(ctx)
+		return st.Running == 4, fmt.Sprintf("%+v", st)
+	})
+	// MinReady slows the deployment down so that it is stopped mid-way.
+	if err := f.s.Deploy(ctx, f.s.defName, webTaskV(t, "2"), DeployOptions{MaxSurge: 1, MinReady: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "deployment half-way", func() (bool, string) {
+		st, _ := f.s.DeployStatus(f.s.defName)
+		return st.Old >= 1 && st.Old <= 3 && st.Ready >= 1, fmt.Sprintf("%+v", st)
+	})
+	mid, _ := f.s.DeployStatus(f.s.defName)
+	f.stop()
+
+	f2 := startFarm(t, cfg) // the original configuration: version 1
+	st, err := f2.s.DeployStatus(f2.s.defName)
+	if err != nil || st.State != DeployRunning || st.To != mid.To {
+		t.Fatalf("restarted scheduler: deployment %+v, %v; want running to %s", st, err, mid.To)
+	}
+	eventually(t, 60*time.Second, "the restarted scheduler finishes the deployment",
+		deployedAll(ctx, c, f2.s, mem, 4, func() []string { return mesosTasks(c, f2.s.FrameworkID())["TASK_RUNNING"] }))
+	t.Logf("stopped at %+v; finished by the restarted scheduler", mid)
+}
