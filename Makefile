@@ -63,7 +63,7 @@ simulate:
 
 # fuzz-scaler: every policy stays in [Min, Max] and never panics, on any input.
 fuzz-scaler:
-	$(GO) test ./scaler -run '^$$' -fuzz FuzzPolicies -fuzztime 60s
+	$(GO) test ./scaler/baseline -run '^$$' -fuzz FuzzPolicies -fuzztime 60s
 
 # fuzz-mesos-local: call decoding, calls through a live master, RecordIO framing
 # (our reader, and the guard in front of mesos-go's reader).

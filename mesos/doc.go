@@ -4,7 +4,7 @@
 //
 // A [Scheduler] runs N copies of a web-server task and keeps a
 // load balancer's pool (an [lb.Balancer]) in step with them. It implements
-// [scaler.Target], so a [scaler.Controller] sets N from the balancer's
+// [scaler.Runner], so a [scaler.Controller] sets N from the balancer's
 // request rate:
 //
 //	sched, err := mesos.New(ctx, mesos.Config{
@@ -20,7 +20,7 @@
 //	if err != nil { ... } // errors name the bad field and wrap ErrInvalid
 //	go sched.Run(ctx)     // subscribes, reconnects with backoff, until ctx is done
 //	for _, t := range sched.Tasks() { ... } // ID, agent, host, addr, state, healthy, in LB
-//	ctl := &scaler.Controller{Balancer: balancer, Scaler: policy, Target: sched}
+//	ctl := &scaler.Controller{Balancer: balancer, Policy: policy, Runner: sched}
 //	go ctl.Run(ctx)
 //
 // # Many services in one farm
@@ -29,16 +29,16 @@
 // offers) runs any number of services, each with its own task template,
 // balancer pool, placement caps and desired count. Config's own Task and
 // Balancer describe the default service, which the Scheduler's
-// Status/SetDesired/scaler.Target methods drive, so a one-service program
+// Status/SetDesired/scaler.Runner methods drive, so a one-service program
 // is unchanged; Config.Services and [Scheduler.AddService] add more:
 //
 //	api, err := sched.AddService(ctx, mesos.ServiceConfig{
 //		Name: "api", Balancer: apiBackend, // e.g. its own HAProxy backend
 //		Task: mesos.TaskTemplate{Command: []string{"/srv/api"}, CPUs: 1, Mem: 512},
 //	})
-//	ctl := &scaler.Controller{Balancer: apiBackend, Scaler: apiPolicy, Target: api}
+//	ctl := &scaler.Controller{Balancer: apiBackend, Policy: apiPolicy, Runner: api}
 //
-// Policy stays outside: each [Service] handle is a [scaler.Target], and
+// Policy stays outside: each [Service] handle is a [scaler.Runner], and
 // each service gets its own [scaler.Controller] (its own policy, Min and
 // Max). [Scheduler.UpdateService] changes a service's settings (new
 // launches use the new template; running tasks keep theirs) and

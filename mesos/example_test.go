@@ -113,7 +113,7 @@ func Example_production() {
 	}
 	go func() { _ = sched.Run(ctx) }()
 
-	ctl := &scaler.Controller{Balancer: balancer, Scaler: policy{}, Target: sched, Interval: 2 * time.Second}
+	ctl := &scaler.Controller{Balancer: balancer, Policy: policy{}, Runner: sched, Interval: 2 * time.Second}
 	go func() { _ = ctl.Run(ctx) }()
 
 	for _, t := range sched.Tasks() { // for a status page

@@ -133,7 +133,7 @@ func benchWait(b *testing.B, limit time.Duration, what string, cond func() (bool
 // atCount reports whether target runs n tasks, all in mem's pool, and
 // knows of no other (those removed have ended).
 func atCount(target interface {
-	scaler.Target
+	scaler.Runner
 	Tasks() []Task
 }, mem *lbtest.Memory, n int) func() (bool, string) {
 	return func() (bool, string) {

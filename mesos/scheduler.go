@@ -25,7 +25,7 @@ import (
 
 // Scheduler is a Mesos framework scheduler that runs the web farm's tasks
 // and keeps the balancer's pool in step with them. It implements
-// [scaler.Target]. Its methods are safe for concurrent use.
+// [scaler.Runner]. Its methods are safe for concurrent use.
 type Scheduler struct {
 	cfg    Config
 	log    *slog.Logger
@@ -78,7 +78,7 @@ const (
 	offersSuppressed
 )
 
-var _ scaler.Target = (*Scheduler)(nil)
+var _ scaler.Runner = (*Scheduler)(nil)
 
 // New checks cfg, reads its StateFile, and returns a Scheduler that does
 // nothing until [Scheduler.Run]. An invalid cfg returns an error wrapping
@@ -187,7 +187,7 @@ func (s *Scheduler) Connected() bool {
 	return s.connected
 }
 
-// Status implements [scaler.Target] for the default service (the one
+// Status implements [scaler.Runner] for the default service (the one
 // Config's own Task describes): Running counts the tasks in the balancer
 // that are not being removed, Starting those launched but not serving
 // yet. Without a default service it fails with [ErrNoService]; use
@@ -203,7 +203,7 @@ func (s *Scheduler) Status(ctx context.Context) (scaler.Status, error) {
 	return sv.status(), nil
 }
 
-// SetDesired implements [scaler.Target] for the default service. It
+// SetDesired implements [scaler.Runner] for the default service. It
 // records n (in the state file too, so a restart keeps it) and returns;
 // the tasks follow. Without a default service it fails with
 // [ErrNoService].

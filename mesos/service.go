@@ -421,7 +421,7 @@ func (s *Scheduler) finishRemovals() {
 }
 
 // Service is a handle on one service of a farm. It implements
-// [scaler.Target], so each service has its own [scaler.Controller] (its
+// [scaler.Runner], so each service has its own [scaler.Controller] (its
 // own policy, Min and Max). Its methods are safe for concurrent use; once
 // the service is removed they fail with [ErrNoService].
 type Service struct {
@@ -429,7 +429,7 @@ type Service struct {
 	name string
 }
 
-var _ scaler.Target = (*Service)(nil)
+var _ scaler.Runner = (*Service)(nil)
 
 // Name returns the service's name.
 func (h *Service) Name() string { return h.name }
@@ -444,7 +444,7 @@ func (h *Service) get() (*service, error) {
 	return sv, nil
 }
 
-// Status implements [scaler.Target] for the service, as
+// Status implements [scaler.Runner] for the service, as
 // [Scheduler.Status] does.
 func (h *Service) Status(ctx context.Context) (scaler.Status, error) {
 	if err := ctx.Err(); err != nil {
@@ -457,7 +457,7 @@ func (h *Service) Status(ctx context.Context) (scaler.Status, error) {
 	return sv.status(), nil
 }
 
-// SetDesired implements [scaler.Target] for the service, as
+// SetDesired implements [scaler.Runner] for the service, as
 // [Scheduler.SetDesired] does.
 func (h *Service) SetDesired(ctx context.Context, n int) error {
 	if err := ctx.Err(); err != nil {

@@ -66,7 +66,7 @@ func TestLocalServicesHAProxy(t *testing.T) {
 	}
 	f := startFarmMem(t, config(), nil)
 
-	target := func(s *Scheduler, name string) scaler.Target {
+	target := func(s *Scheduler, name string) scaler.Runner {
 		if name == "web" {
 			return s // the default service: the one-service API
 		}

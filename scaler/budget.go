@@ -273,7 +273,7 @@ type Budget struct {
 	recentReq, recentO float64
 }
 
-var _ Scaler = (*Budget)(nil)
+var _ Policy = (*Budget)(nil)
 
 // NewBudget validates cfg and returns a policy with no history. The error
 // wraps [ErrInvalid] and names the field at fault.
@@ -316,7 +316,7 @@ func (p *Budget) status(req, over, vol float64) *OverCapacity {
 	return o
 }
 
-// Decide implements [Scaler].
+// Decide implements [Policy].
 func (p *Budget) Decide(in Input) Decision {
 	d := Decision{At: in.Now, Current: in.Current}
 	if p == nil || !p.valid {
@@ -411,9 +411,9 @@ func (p *Budget) Decide(in Input) Decision {
 	var notes []string
 	rec := want
 	if c.DownDelay > 0 {
-		p.wants.add(in.Now, float64(want), c.DownDelay)
+		p.wants.Add(in.Now, float64(want), c.DownDelay)
 		if rec < cur {
-			if m := min(cur, int(p.wants.max(in.Now, c.DownDelay, float64(rec)))); m > rec {
+			if m := min(cur, int(p.wants.Max(in.Now, c.DownDelay, float64(rec)))); m > rec {
 				notes = append(notes, fmt.Sprintf("largest count of the last %s is %d", c.DownDelay, m))
 				rec = m
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/internal/policytest"
 )
 
 func mustBudget(t *testing.T, c scaler.BudgetConfig) *scaler.Budget {
@@ -66,131 +67,131 @@ func TestBudget(t *testing.T) {
 		name string
 		cfg  scaler.BudgetConfig
 		cur  int
-		run  func(x *timeline)
+		run  func(x *policytest.Timeline)
 	}{
-		{"steady traffic: no headroom, ⌈rate/capacity⌉", base, 4, func(x *timeline) {
-			x.feed(3*time.Minute, 450)
-			x.expect("450 rps", 5, "budget: rps 450 (2m0s mean 450) + headroom 0")
-			if o := x.last.Over; o == nil || o.Volatility != 0 || o.Over != 0 || o.TotalOver != 0 || o.Budget != 0.005 {
-				x.t.Fatalf("Over = %+v, want no volatility and nothing over", o)
+		{"steady traffic: no headroom, ⌈rate/capacity⌉", base, 4, func(x *policytest.Timeline) {
+			x.Feed(3*time.Minute, 450)
+			x.Expect("450 rps", 5, "budget: rps 450 (2m0s mean 450) + headroom 0")
+			if o := x.Last.Over; o == nil || o.Volatility != 0 || o.Over != 0 || o.TotalOver != 0 || o.Budget != 0.005 {
+				x.T.Fatalf("Over = %+v, want no volatility and nothing over", o)
 			}
 		}},
-		{"scales up at once, never below the last rate", base, 4, func(x *timeline) {
-			x.feed(3*time.Minute, 400)
-			x.poll(1000)
+		{"scales up at once, never below the last rate", base, 4, func(x *policytest.Timeline) {
+			x.Feed(3*time.Minute, 400)
+			x.Poll(1000)
 			// The step is itself a rise over 30 s, but the mean (410) and
 			// the headroom it gives are still below the last rate.
-			x.expect("step to 1,000", 10, "rps 1000 (2m0s mean 410) + headroom")
-			if o := x.last.Over; 410+o.Headroom >= 1000 || o.Headroom <= 0 {
-				x.t.Fatalf("headroom %v after a step from 400 to 1,000 req/s", o.Headroom)
+			x.Expect("step to 1,000", 10, "rps 1000 (2m0s mean 410) + headroom")
+			if o := x.Last.Over; 410+o.Headroom >= 1000 || o.Headroom <= 0 {
+				x.T.Fatalf("headroom %v after a step from 400 to 1,000 req/s", o.Headroom)
 			}
 		}},
-		{"headroom from volatility", base, 5, func(x *timeline) {
+		{"headroom from volatility", base, 5, func(x *policytest.Timeline) {
 			// A square wave between 400 and 600 req/s with a 60 s period:
 			// half the 30 s rises are +200, the rest are falls (zero), so
 			// the volatility is √(200²/2) ≈ 141 req/s.
 			for i := range 60 {
 				if i%2 == 0 {
-					x.feed(30*time.Second, 400)
+					x.Feed(30*time.Second, 400)
 				} else {
-					x.feed(30*time.Second, 600)
+					x.Feed(30*time.Second, 600)
 				}
 			}
-			o := x.last.Over
+			o := x.Last.Over
 			if o == nil || o.Volatility < 120 || o.Volatility > 160 {
-				x.t.Fatalf("Over = %+v, want a volatility near 141", o)
+				x.T.Fatalf("Over = %+v, want a volatility near 141", o)
 			}
 			// On top of the 2-minute mean of 500, never below the 600 now.
-			if want := int(math.Ceil(math.Max(500+o.Headroom, 600) / 100)); x.cur != want || o.Headroom <= 0 || !strings.Contains(x.last.Reason, "mean 500") {
-				x.t.Fatalf("count %d at 600 req/s with headroom %.0f, want %d (%s)", x.cur, o.Headroom, want, x.last)
+			if want := int(math.Ceil(math.Max(500+o.Headroom, 600) / 100)); x.Cur != want || o.Headroom <= 0 || !strings.Contains(x.Last.Reason, "mean 500") {
+				x.T.Fatalf("count %d at 600 req/s with headroom %.0f, want %d (%s)", x.Cur, o.Headroom, want, x.Last)
 			}
 		}},
-		{"over capacity from the rate beyond ready capacity", base, 4, func(x *timeline) {
-			x.ready = 4
-			x.feed(3*time.Minute, 300)
-			x.poll(600)
-			o := x.last.Over
+		{"over capacity from the rate beyond ready capacity", base, 4, func(x *policytest.Timeline) {
+			x.Ready = 4
+			x.Feed(3*time.Minute, 300)
+			x.Poll(600)
+			o := x.Last.Over
 			if o.Over != 400 || o.Requests != 1200 || o.TotalOver != 400 {
-				x.t.Fatalf("Over = %+v, want 400 of 1,200 requests over this poll", o)
+				x.T.Fatalf("Over = %+v, want 400 of 1,200 requests over this poll", o)
 			}
-			x.expect("600 on 4 ready", 6, "over capacity now: 400 requests (rps 600 > 4 ready × 100)")
+			x.Expect("600 on 4 ready", 6, "over capacity now: 400 requests (rps 600 > 4 ready × 100)")
 		}},
-		{"over capacity from the balancer's queue", base, 4, func(x *timeline) {
-			x.ready = 4
-			x.feed(3*time.Minute, 300)
-			x.now = x.now.Add(2 * time.Second)
-			x.apply(x.p.Decide(x.input(&scaler.Observation{At: x.now, RPS: 300, Queued: 7})))
-			if o := x.last.Over; o.Over != 7 {
-				x.t.Fatalf("Over = %+v, want the 7 queued requests", o)
+		{"over capacity from the balancer's queue", base, 4, func(x *policytest.Timeline) {
+			x.Ready = 4
+			x.Feed(3*time.Minute, 300)
+			x.Now = x.Now.Add(2 * time.Second)
+			x.Apply(x.P.Decide(x.Input(&scaler.Observation{At: x.Now, RPS: 300, Queued: 7})))
+			if o := x.Last.Over; o.Over != 7 {
+				x.T.Fatalf("Over = %+v, want the 7 queued requests", o)
 			}
-			x.expect("7 queued", 3, "(7 queued at the balancer)")
+			x.Expect("7 queued", 3, "(7 queued at the balancer)")
 		}},
-		{"feedback lowers the headroom while nothing is over", with(base, func(c *scaler.BudgetConfig) { c.FeedbackTime = time.Hour }), 5, func(x *timeline) {
-			x.feed(time.Hour, 450)
+		{"feedback lowers the headroom while nothing is over", with(base, func(c *scaler.BudgetConfig) { c.FeedbackTime = time.Hour }), 5, func(x *policytest.Timeline) {
+			x.Feed(time.Hour, 450)
 			// ln(factor) falls by dt/τ a poll when the rate is steady: e⁻¹
 			// after τ.
-			if f := x.last.Over.Factor; math.Abs(f-math.Exp(-1)) > 0.01 {
-				x.t.Fatalf("factor %v after an hour without over-capacity, want e⁻¹", f)
+			if f := x.Last.Over.Factor; math.Abs(f-math.Exp(-1)) > 0.01 {
+				x.T.Fatalf("factor %v after an hour without over-capacity, want e⁻¹", f)
 			}
 		}},
-		{"feedback raises the headroom after over-capacity", with(base, func(c *scaler.BudgetConfig) { c.FeedbackTime = time.Hour }), 5, func(x *timeline) {
-			x.ready = 5
-			x.feed(10*time.Minute, 450)
-			before := x.last.Over.Factor
+		{"feedback raises the headroom after over-capacity", with(base, func(c *scaler.BudgetConfig) { c.FeedbackTime = time.Hour }), 5, func(x *policytest.Timeline) {
+			x.Ready = 5
+			x.Feed(10*time.Minute, 450)
+			before := x.Last.Over.Factor
 			// 20 s at 600 req/s on 500 of capacity: 2,000 of 12,000
 			// requests over, 1/6 against a budget of 1/200.
-			x.feed(20*time.Second, 600)
-			after := x.last.Over.Factor
+			x.Feed(20*time.Second, 600)
+			after := x.Last.Over.Factor
 			// Δ ln(factor) = (2000/0.005 − 12000) / (mean rate × 3600 s).
 			if after <= before*math.Exp(0.1) {
-				x.t.Fatalf("factor %v → %v after 17%% over capacity, want it raised", before, after)
+				x.T.Fatalf("factor %v → %v after 17%% over capacity, want it raised", before, after)
 			}
-			if !strings.Contains(x.last.Reason, "over capacity recently") || x.last.Over.Recent <= 0.005 {
-				x.t.Fatalf("recent share %v, reason %q", x.last.Over.Recent, x.last.Reason)
-			}
-		}},
-		{"scale-down waits for DownDelay", base, 4, func(x *timeline) {
-			x.feed(5*time.Minute, 900)
-			x.expect("900", 9, "rps 900")
-			x.feed(time.Minute, 300)
-			x.expect("a minute after the drop", 9, "largest count of the last 2m0s is 9")
-			x.feed(2*time.Minute, 300)
-			if x.cur >= 9 {
-				x.t.Fatalf("count %d three minutes after the drop to 300 req/s: %s", x.cur, x.last)
+			if !strings.Contains(x.Last.Reason, "over capacity recently") || x.Last.Over.Recent <= 0.005 {
+				x.T.Fatalf("recent share %v, reason %q", x.Last.Over.Recent, x.Last.Reason)
 			}
 		}},
-		{"no scale-down before a full mean window", base, 10, func(x *timeline) {
-			x.poll(100)
-			x.expect("first sample", 10, "no scale-down before a full 2m0s")
+		{"scale-down waits for DownDelay", base, 4, func(x *policytest.Timeline) {
+			x.Feed(5*time.Minute, 900)
+			x.Expect("900", 9, "rps 900")
+			x.Feed(time.Minute, 300)
+			x.Expect("a minute after the drop", 9, "largest count of the last 2m0s is 9")
+			x.Feed(2*time.Minute, 300)
+			if x.Cur >= 9 {
+				x.T.Fatalf("count %d three minutes after the drop to 300 req/s: %s", x.Cur, x.Last)
+			}
 		}},
-		{"degraded input never scales down", with(base, func(c *scaler.BudgetConfig) { c.DownDelay = -1 }), 4, func(x *timeline) {
-			x.feed(3*time.Minute, 900)
+		{"no scale-down before a full mean window", base, 10, func(x *policytest.Timeline) {
+			x.Poll(100)
+			x.Expect("first sample", 10, "no scale-down before a full 2m0s")
+		}},
+		{"degraded input never scales down", with(base, func(c *scaler.BudgetConfig) { c.DownDelay = -1 }), 4, func(x *policytest.Timeline) {
+			x.Feed(3*time.Minute, 900)
 			for range 60 { // 2 minutes: the mean falls to 100
-				x.now = x.now.Add(2 * time.Second)
-				in := x.input(&scaler.Observation{At: x.now, RPS: 100})
+				x.Now = x.Now.Add(2 * time.Second)
+				in := x.Input(&scaler.Observation{At: x.Now, RPS: 100})
 				in.Degraded = errors.New("cpu source failed")
-				x.apply(x.p.Decide(in))
+				x.Apply(x.P.Decide(in))
 			}
-			x.expect("degraded", 9, "degraded input (cpu source failed); no scale-down")
-			x.poll(100)
-			x.expect("not degraded", 1, "rps 100")
+			x.Expect("degraded", 9, "degraded input (cpu source failed); no scale-down")
+			x.Poll(100)
+			x.Expect("not degraded", 1, "rps 100")
 		}},
-		{"no data, stale and repeated samples hold", base, 6, func(x *timeline) {
-			x.feed(time.Minute, 200)
-			x.now = x.now.Add(2 * time.Second)
-			x.apply(x.p.Decide(scaler.Input{Now: x.now, Current: x.cur, Ready: x.cur, NoData: errors.New("balancer down")}))
-			x.expect("no data", 6, "budget: no data (balancer down): hold at 6")
-			x.apply(x.p.Decide(x.input(&scaler.Observation{At: x.now.Add(-time.Minute), RPS: 0})))
-			x.expect("stale", 6, "over MaxAge 30s")
-			at := x.now.Add(-2 * time.Second) // the last sample's time
-			x.apply(x.p.Decide(x.input(&scaler.Observation{At: at, RPS: 0})))
-			x.expect("repeated", 6, "not newer than the previous one")
-			x.apply(x.p.Decide(x.input(&scaler.Observation{At: x.now, RPS: math.NaN()})))
-			x.expect("NaN", 6, "rps NaN is not a rate")
+		{"no data, stale and repeated samples hold", base, 6, func(x *policytest.Timeline) {
+			x.Feed(time.Minute, 200)
+			x.Now = x.Now.Add(2 * time.Second)
+			x.Apply(x.P.Decide(scaler.Input{Now: x.Now, Current: x.Cur, Ready: x.Cur, NoData: errors.New("balancer down")}))
+			x.Expect("no data", 6, "budget: no data (balancer down): hold at 6")
+			x.Apply(x.P.Decide(x.Input(&scaler.Observation{At: x.Now.Add(-time.Minute), RPS: 0})))
+			x.Expect("stale", 6, "over MaxAge 30s")
+			at := x.Now.Add(-2 * time.Second) // the last sample's time
+			x.Apply(x.P.Decide(x.Input(&scaler.Observation{At: at, RPS: 0})))
+			x.Expect("repeated", 6, "not newer than the previous one")
+			x.Apply(x.P.Decide(x.Input(&scaler.Observation{At: x.Now, RPS: math.NaN()})))
+			x.Expect("NaN", 6, "rps NaN is not a rate")
 		}},
-		{"from zero on the first request", with(base, func(c *scaler.BudgetConfig) { c.Min = 0 }), 0, func(x *timeline) {
-			x.poll(5)
-			x.expect("5 rps", 1, "→ 1")
+		{"from zero on the first request", with(base, func(c *scaler.BudgetConfig) { c.Min = 0 }), 0, func(x *policytest.Timeline) {
+			x.Poll(5)
+			x.Expect("5 rps", 1, "→ 1")
 		}},
 	}
 	for _, tc := range tests {

@@ -11,16 +11,17 @@ import (
 	"github.com/webfarm/webfarm/lb"
 )
 
-// Controller polls a balancer, asks a policy, and sets the target's
+// Controller polls a balancer, asks a policy, and sets the runner's
 // desired count. Fill in the exported fields before Run; do not change them
 // while it runs.
 type Controller struct {
 	// Balancer is read every Interval. Required.
 	Balancer lb.Balancer
-	// Scaler is the policy. Required.
-	Scaler Scaler
-	// Target runs the tasks. Required.
-	Target Target
+	// Policy decides the count from each poll. Required.
+	Policy Policy
+	// Runner runs the tasks (the Mesos scheduler, or one of its
+	// services) and is told the count. Required.
+	Runner Runner
 	// Interval is the time between polls. If zero, 2s is used.
 	Interval time.Duration
 	// MaxGap is the longest interval between two readings that still gives
@@ -43,7 +44,7 @@ type Controller struct {
 	// FallbackAfter is the number of failed polls in a row after which
 	// Fallback applies. If zero, 3.
 	FallbackAfter int
-	// DryRun reports decisions without setting the target's count.
+	// DryRun reports decisions without setting the runner's count.
 	DryRun bool
 	// OnDecision, if set, is called with every decision (holds included)
 	// from the goroutine that runs the controller; it must not block long.
@@ -80,7 +81,7 @@ type Report struct {
 	Input Input
 	// Rate is the balancer's rate, when the poll gave one.
 	Rate *lb.Rate
-	// Applied reports that the target was told Count (false in dry-run
+	// Applied reports that the runner was told Count (false in dry-run
 	// mode, on a hold, or when SetDesired failed).
 	Applied bool
 	// Err is the error of the poll or of SetDesired, if any.
@@ -94,10 +95,10 @@ func (c *Controller) validate() error {
 	switch {
 	case c.Balancer == nil:
 		return fmt.Errorf("controller: Balancer is nil: %w", ErrInvalid)
-	case c.Scaler == nil:
-		return fmt.Errorf("controller: Scaler is nil: %w", ErrInvalid)
-	case c.Target == nil:
-		return fmt.Errorf("controller: Target is nil: %w", ErrInvalid)
+	case c.Policy == nil:
+		return fmt.Errorf("controller: Policy is nil: %w", ErrInvalid)
+	case c.Runner == nil:
+		return fmt.Errorf("controller: Runner is nil: %w", ErrInvalid)
 	case c.Interval < 0:
 		return fmt.Errorf("controller: Interval %s is negative: %w", c.Interval, ErrInvalid)
 	case c.Fallback < 0 || c.FallbackAfter < 0:
@@ -158,7 +159,7 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // Tick polls once, decides, and applies the decision. The returned error
-// is that of the target's status or SetDesired; a failed balancer poll is
+// is that of the runner's Status or SetDesired; a failed balancer poll is
 // not an error of the tick: the policy is asked with no data and holds.
 func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	if err := c.validate(); err != nil {
@@ -171,10 +172,10 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 		}
 	}
 	log := c.logger()
-	st, err := c.Target.Status(ctx)
+	st, err := c.Runner.Status(ctx)
 	if err != nil {
-		err = fmt.Errorf("controller: target status: %w", err)
-		log.Warn("scaler: target status failed; holding", "err", err)
+		err = fmt.Errorf("controller: runner status: %w", err)
+		log.Warn("scaler: runner status failed; holding", "err", err)
 		r := Report{Err: err}
 		c.report(r)
 		return r, err
@@ -212,7 +213,7 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 			log.Warn("scaler: metric source failed; no scale-down this tick", "err", in.Degraded)
 		}
 	}
-	d := c.Scaler.Decide(in)
+	d := c.Policy.Decide(in)
 	rep := Report{Decision: d, Input: in, Rate: rate}
 	if in.NoData != nil && !errors.Is(in.NoData, lb.ErrNoRate) {
 		rep.Err = in.NoData
@@ -232,7 +233,7 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	if d.Direction() != Hold {
 		log.Info("scaler: decision", "from", d.Current, "to", d.Count, "reason", d.Reason, "dry_run", c.DryRun)
 		if !c.DryRun {
-			if err := c.Target.SetDesired(ctx, d.Count); err != nil {
+			if err := c.Runner.SetDesired(ctx, d.Count); err != nil {
 				rep.Err = fmt.Errorf("controller: set desired %d: %w", d.Count, err)
 				log.Warn("scaler: set desired failed", "count", d.Count, "err", err)
 				c.report(rep)

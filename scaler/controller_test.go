@@ -60,7 +60,7 @@ func TestControllerTimeline(t *testing.T) {
 	m := &lbtest.Memory{Now: func() time.Time { return now }}
 	tgt := &fakeTarget{desired: 2}
 	var reports []scaler.Report
-	c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 10}, Target: tgt, Interval: time.Second,
+	c := &scaler.Controller{Balancer: m, Policy: perTask{target: 10}, Runner: tgt, Interval: time.Second,
 		Now: func() time.Time { return now }, OnDecision: func(r scaler.Report) { reports = append(reports, r) }}
 
 	step := func(name string, serve uint64, wantDesired int, wantApplied bool) {
@@ -95,7 +95,7 @@ func TestControllerDryRun(t *testing.T) {
 	now := time.Unix(0, 0)
 	m := &lbtest.Memory{Now: func() time.Time { return now }}
 	tgt := &fakeTarget{desired: 1}
-	c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 1}, Target: tgt, DryRun: true, Now: func() time.Time { return now }}
+	c := &scaler.Controller{Balancer: m, Policy: perTask{target: 1}, Runner: tgt, DryRun: true, Now: func() time.Time { return now }}
 	for range 3 {
 		m.Serve(100)
 		r, err := c.Tick(context.Background())
@@ -114,7 +114,7 @@ func TestControllerSetDesiredError(t *testing.T) {
 	m := &lbtest.Memory{Now: func() time.Time { return now }}
 	boom := errors.New("mesos down")
 	tgt := &fakeTarget{desired: 1, err: boom}
-	c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 1}, Target: tgt, Now: func() time.Time { return now }}
+	c := &scaler.Controller{Balancer: m, Policy: perTask{target: 1}, Runner: tgt, Now: func() time.Time { return now }}
 	_, _ = c.Tick(context.Background())
 	now = now.Add(time.Second)
 	m.Serve(10)
@@ -125,7 +125,7 @@ func TestControllerSetDesiredError(t *testing.T) {
 
 func TestControllerRunStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &scaler.Controller{Balancer: lbtest.NewMemory(), Scaler: perTask{target: 1}, Target: &fakeTarget{}, Interval: time.Millisecond}
+	c := &scaler.Controller{Balancer: lbtest.NewMemory(), Policy: perTask{target: 1}, Runner: &fakeTarget{}, Interval: time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	cancel()
@@ -161,7 +161,7 @@ func TestControllerSources(t *testing.T) {
 	rec := &recorder{}
 	cpuErr := errors.New("cpu exporter down")
 	var failCPU bool
-	c := &scaler.Controller{Balancer: m, Scaler: rec, Target: &fakeTarget{desired: 3}, Now: func() time.Time { return now },
+	c := &scaler.Controller{Balancer: m, Policy: rec, Runner: &fakeTarget{desired: 3}, Now: func() time.Time { return now },
 		Sources: []scaler.MetricSource{
 			scaler.MetricSourceFunc(func(ctx context.Context) (map[string]float64, error) {
 				if failCPU {
@@ -200,7 +200,7 @@ func TestControllerSources(t *testing.T) {
 func TestControllerStartingTasks(t *testing.T) {
 	rec := &recorder{}
 	st := statusTarget{s: scaler.Status{Desired: 6, Running: 2, Starting: 4}}
-	c := &scaler.Controller{Balancer: lbtest.NewMemory(), Scaler: rec, Target: st}
+	c := &scaler.Controller{Balancer: lbtest.NewMemory(), Policy: rec, Runner: st}
 	if _, err := c.Tick(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestControllerFallback(t *testing.T) {
 			m.FailStats(errors.New("socket gone"))
 			tgt := &fakeTarget{desired: tc.current}
 			var reps []scaler.Report
-			c := &scaler.Controller{Balancer: m, Scaler: perTask{target: 10}, Target: tgt, Fallback: tc.fallback,
+			c := &scaler.Controller{Balancer: m, Policy: perTask{target: 10}, Runner: tgt, Fallback: tc.fallback,
 				FallbackAfter: tc.after, OnDecision: func(r scaler.Report) { reps = append(reps, r) }}
 			for i, want := range tc.want {
 				if _, err := c.Tick(context.Background()); err != nil {
@@ -252,7 +252,7 @@ func TestControllerFallback(t *testing.T) {
 }
 
 func TestControllerValidation(t *testing.T) {
-	ok := scaler.Controller{Balancer: lbtest.NewMemory(), Scaler: perTask{target: 1}, Target: &fakeTarget{}}
+	ok := scaler.Controller{Balancer: lbtest.NewMemory(), Policy: perTask{target: 1}, Runner: &fakeTarget{}}
 	tests := []struct {
 		name string
 		edit func(c *scaler.Controller)
@@ -261,7 +261,7 @@ func TestControllerValidation(t *testing.T) {
 		{"negative interval", func(c *scaler.Controller) { c.Interval = -time.Second }, "Interval -1s"},
 		{"negative fallback", func(c *scaler.Controller) { c.Fallback = -1 }, "Fallback -1"},
 		{"nil source", func(c *scaler.Controller) { c.Sources = []scaler.MetricSource{nil} }, "Sources[0] is nil"},
-		{"no target", func(c *scaler.Controller) { c.Target = nil }, "Target is nil"},
+		{"no target", func(c *scaler.Controller) { c.Runner = nil }, "Runner is nil"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,11 +284,11 @@ func TestControllerTargetTrackingNeverScalesDownOnMissingData(t *testing.T) {
 	now := time.Unix(0, 0)
 	m := &lbtest.Memory{Now: func() time.Time { return now }}
 	tgt := &fakeTarget{desired: 2}
-	p, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 10, Min: 1})
+	p, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: 10, Min: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &scaler.Controller{Balancer: m, Scaler: p, Target: tgt, Interval: 2 * time.Second, Now: func() time.Time { return now },
+	c := &scaler.Controller{Balancer: m, Policy: p, Runner: tgt, Interval: 2 * time.Second, Now: func() time.Time { return now },
 		Logger: slog.New(slog.DiscardHandler)}
 	tick := func(serve uint64) scaler.Report {
 		t.Helper()

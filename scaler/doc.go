@@ -1,19 +1,19 @@
 // Package scaler decides how many web-server tasks the farm runs.
 //
-// A [Scaler] is a policy: observations and the current count in, a desired
+// A [Policy] decides: observations and the current count in, a desired
 // count and a human-readable reason out. Policies do no I/O and read no
 // clock (time comes in with each [Input]), so they are table-tested and
 // replayed by the simulator in scaler/sim. A [Controller] does the I/O: it
 // polls an [lb.Balancer], turns counters into rates with an [lb.Meter],
-// reads any further [MetricSource], asks the policy, and sets the desired
-// count on a [Target] (the Mesos scheduler implements it).
+// reads any further [MetricSource], asks the Policy, and tells a [Runner]
+// (the Mesos scheduler, or one of its services) how many tasks to run.
 //
 //	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
-//		Target: 150, // requests per second per task
-//		Min:    2, Max: 40,
+//		RequestsPerTask: 150, // req/s per ready task
+//		Min:             2, Max: 40,
 //	})
 //	if err != nil { ... }
-//	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched,
+//	c := &scaler.Controller{Balancer: b, Policy: policy, Runner: sched,
 //		OnDecision: func(r scaler.Report) { log.Print(r.Decision) }}
 //	err = c.Run(ctx) // until ctx is done
 //
@@ -22,11 +22,12 @@
 //
 // # Policies
 //
-//   - [TargetTracking] is the one to use: requests per second per task
-//     (and any other [Signal]: queue length, requests in flight, CPU,
-//     response time; the largest recommendation wins), a stable and a panic
-//     window, a tolerance band, scale-down stabilization, per-direction
-//     rate limits, and the safety rules below.
+//   - [TargetTracking] is the one to use: RequestsPerTask (requests per
+//     second per ready task) and any other [Signal] with its ValuePerTask
+//     (queue length, requests in flight, CPU, response time; the largest
+//     recommendation wins), a stable and a panic window, a tolerance band,
+//     scale-down stabilization, per-direction rate limits, and the safety
+//     rules below.
 //   - [Budget] is for users who would rather state how much over-capacity
 //     they accept than a utilisation target: a budget (0.5% of requests
 //     may arrive while the ready capacity is exceeded) and a per-task
@@ -37,18 +38,19 @@
 //     Optional floors by time of day, day of week or event.
 //   - [Step] is for users who want explicit threshold rules, as AWS step
 //     scaling and the original Mesos framework had them.
-//   - [HPA], [KPA] and [MarathonLB] reimplement the Kubernetes HPA, the
-//     Knative pod autoscaler and marathon-lb-autoscale from their
-//     documented algorithms, as baselines for the simulator.
+//
+// Package scaler/baseline reimplements the Kubernetes HPA, the Knative pod
+// autoscaler and marathon-lb-autoscale, for the simulator to compare with.
 //
 // # Safety rules
 //
 // Every policy here holds the count when there is no data, and never
 // returns a count outside [Min, Max] or panics, whatever the input (NaN,
-// ±Inf, negative or huge figures; a fuzz test checks). TargetTracking also
-// holds on a sample older than MaxAge, never scales down on a degraded
-// input (a failed [MetricSource]) or while panicking, leaves starting tasks
-// out of per-task figures, and after a start or restart waits a full
+// ±Inf, negative or huge figures; FuzzPolicies in scaler/baseline checks
+// them and the baselines). TargetTracking also holds on a sample older
+// than MaxAge, never scales down on a degraded input (a failed
+// [MetricSource]) or while panicking, leaves starting tasks out of
+// per-task figures, and after a start or restart waits a full
 // stable window of samples before any scale-down. The Controller never
 // scales to zero on a balancer error, and can raise the count to a
 // Fallback after a number of failed polls.

@@ -21,27 +21,41 @@ type RateLimit struct {
 	Period time.Duration
 }
 
-func (l RateLimit) enabled() bool { return l.Tasks > 0 || l.Percent > 0 }
+// Enabled reports whether l limits at all: whether Tasks or Percent is set.
+func (l RateLimit) Enabled() bool { return l.Tasks > 0 || l.Percent > 0 }
 
 func (l RateLimit) period() time.Duration { return orDuration(l.Period, time.Minute) }
 
-func (l RateLimit) validate(policy, name string) error {
+// Validate reports a limit that cannot apply: a negative Tasks or Period,
+// a Percent that is not a number in [0, 1e6], or a Period with neither
+// Tasks nor Percent (it would silently not limit). The error names the
+// limit as field (for example "UpLimit.Tasks -1 is negative") and wraps
+// [ErrInvalid].
+func (l RateLimit) Validate(field string) error {
 	switch {
 	case l.Tasks < 0:
-		return fmt.Errorf("%s: %s.Tasks %d is negative: %w", policy, name, l.Tasks, ErrInvalid)
+		return fmt.Errorf("%s.Tasks %d is negative: %w", field, l.Tasks, ErrInvalid)
 	case !finite(l.Percent) || l.Percent > 1e6:
-		return fmt.Errorf("%s: %s.Percent %v must be in [0, 1e6]: %w", policy, name, l.Percent, ErrInvalid)
+		return fmt.Errorf("%s.Percent %v must be in [0, 1e6]: %w", field, l.Percent, ErrInvalid)
 	case l.Period < 0:
-		return fmt.Errorf("%s: %s.Period %s is negative: %w", policy, name, l.Period, ErrInvalid)
-	case l.Period != 0 && !l.enabled():
-		return fmt.Errorf("%s: %s.Period %s is set but neither Tasks nor Percent is: the limit would not limit: %w", policy, name, l.Period, ErrInvalid)
+		return fmt.Errorf("%s.Period %s is negative: %w", field, l.Period, ErrInvalid)
+	case l.Period != 0 && !l.Enabled():
+		return fmt.Errorf("%s.Period %s is set but neither Tasks nor Percent is: the limit would not limit: %w", field, l.Period, ErrInvalid)
+	}
+	return nil
+}
+
+// validate is Validate with the policy's name in front.
+func (l RateLimit) validate(policy, field string) error {
+	if err := l.Validate(field); err != nil {
+		return fmt.Errorf("%s: %w", policy, err)
 	}
 	return nil
 }
 
 // String describes the limit for a reason: "4 tasks or 100% per 15s".
 func (l RateLimit) String() string {
-	if !l.enabled() {
+	if !l.Enabled() {
 		return "unlimited"
 	}
 	return fmt.Sprintf("%d tasks or %g%% per %s", l.Tasks, l.Percent, l.period())
@@ -54,15 +68,15 @@ type limiter struct {
 
 // record notes the count in force at now.
 func (m *limiter) record(now time.Time, count int, keep time.Duration) {
-	m.counts.add(now, float64(count), keep)
+	m.counts.Add(now, float64(count), keep)
 }
 
 // upTo returns the highest count up allows at now, given the current count.
 func (m *limiter) upTo(now time.Time, current int, up RateLimit) int {
-	if !up.enabled() {
+	if !up.Enabled() {
 		return maxCount
 	}
-	base := int(m.counts.min(now, up.period(), float64(current)))
+	base := int(m.counts.Min(now, up.period(), float64(current)))
 	base = min(base, current)
 	byPct := ceilCount(float64(base) * (1 + up.Percent/100))
 	return min(maxCount, max(base+up.Tasks, byPct, 1))
@@ -70,10 +84,10 @@ func (m *limiter) upTo(now time.Time, current int, up RateLimit) int {
 
 // downTo returns the lowest count down allows at now, given the current count.
 func (m *limiter) downTo(now time.Time, current int, down RateLimit) int {
-	if !down.enabled() {
+	if !down.Enabled() {
 		return 0
 	}
-	base := int(m.counts.max(now, down.period(), float64(current)))
+	base := int(m.counts.Max(now, down.period(), float64(current)))
 	base = max(base, current)
 	byPct := int(math.Floor(float64(base) * (1 - down.Percent/100)))
 	return max(0, min(base-down.Tasks, byPct))

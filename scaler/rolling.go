@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// sample is one value of a signal at an instant.
+type sample struct {
+	at time.Time
+	v  float64
+}
+
 // rolling keeps the samples of the last span of time, in time order, with
 // their running sum and sum of squares, so means over long windows cost
 // O(1) a sample instead of a scan.

@@ -25,7 +25,7 @@ type Observation struct {
 type Input struct {
 	// Now is the time of the decision.
 	Now time.Time
-	// Current is the desired count in force: what the target was last told.
+	// Current is the desired count in force: what the runner was last told.
 	Current int
 	// Ready is the number of tasks serving traffic now. Tasks still
 	// starting are not ready.
@@ -96,21 +96,27 @@ func (d Decision) String() string {
 	return fmt.Sprintf("%d→%d: %s", d.Current, d.Count, d.Reason)
 }
 
-// Scaler is a scaling policy.
+// Policy decides how many tasks to run: observations and the current count
+// in, a desired count and a reason out.
 //
 // Decide is called once per poll with inputs in time order. An
 // implementation may keep history between calls (windows, cooldowns) but
 // must do no I/O and read no clock: the same sequence of inputs gives the
 // same sequence of decisions. It must not panic on any input (NaN, Inf or
 // negative rates, zero or negative counts) and never returns a negative
-// count. A Scaler is used by one goroutine at a time.
-type Scaler interface {
+// count. A Policy is used by one goroutine at a time.
+type Policy interface {
 	Decide(in Input) Decision
 }
 
-// Status is what a [Target] runs.
+// Scaler is the former name of [Policy].
+//
+// Deprecated: use Policy.
+type Scaler = Policy
+
+// Status is what a [Runner] runs.
 type Status struct {
-	// Desired is the count the target was last told to run.
+	// Desired is the count the runner was last told to run.
 	Desired int
 	// Running is the number of tasks serving (running, and in the balancer).
 	Running int
@@ -118,15 +124,22 @@ type Status struct {
 	Starting int
 }
 
-// Target runs the tasks; the Mesos scheduler implements it. Its methods
-// must be safe for concurrent use and return promptly once ctx is done.
-type Target interface {
+// Runner runs the tasks: it is told how many to run and reports how many
+// run. The Mesos scheduler (and each of its services) implements it. Its
+// methods must be safe for concurrent use and return promptly once ctx is
+// done.
+type Runner interface {
 	// Status reports the desired and actual counts.
 	Status(ctx context.Context) (Status, error)
-	// SetDesired asks the target to run n tasks. It returns once the
+	// SetDesired asks the runner to run n tasks. It returns once the
 	// request is recorded, not when the tasks run.
 	SetDesired(ctx context.Context, n int) error
 }
+
+// Target is the former name of [Runner].
+//
+// Deprecated: use Runner.
+type Target = Runner
 
 // ErrInvalid is wrapped by errors from invalid configuration.
 var ErrInvalid = errors.New("scaler: invalid configuration")

@@ -13,19 +13,21 @@ const (
 	SignalQueued = "queued"
 )
 
-// Signal is one metric a policy tracks, with its target per task.
+// Signal is one metric a policy tracks, with the value per task to aim for.
 //
 // A total signal (requests per second, requests in flight, queue length)
-// is summed over the farm and asks for ⌈value / Target⌉ tasks. A per-task
-// signal (CPU utilization, response time) is already an average over the
-// ready tasks and asks for ⌈Ready × value / Target⌉ tasks, as the HPA and
-// the Nomad Autoscaler's target-value strategy compute it.
+// is summed over the farm and asks for ⌈value / ValuePerTask⌉ tasks. A
+// per-task signal (CPU utilization, response time) is already an average
+// over the ready tasks and asks for ⌈Ready × value / ValuePerTask⌉ tasks,
+// as the HPA and the Nomad Autoscaler's target-value strategy compute it.
 type Signal struct {
 	// Name is SignalRPS, SignalActive, SignalQueued, or a key of
 	// Observation.Signals (for example "cpu" or "latency_ms").
 	Name string
-	// Target is the value per task to aim for. Must be > 0.
-	Target float64
+	// ValuePerTask is the value per task to aim for (5 queued requests
+	// per task; for a PerTask signal, the average to hold, such as 0.6
+	// CPU). Must be > 0.
+	ValuePerTask float64
 	// PerTask says the value is an average over ready tasks rather than a
 	// total over the farm.
 	PerTask bool
@@ -35,8 +37,8 @@ func (s Signal) validate(policy string) error {
 	switch {
 	case s.Name == "":
 		return fmt.Errorf("%s: signal with no name: %w", policy, ErrInvalid)
-	case !finite(s.Target) || s.Target == 0:
-		return fmt.Errorf("%s: signal %q: Target %v must be a finite number > 0: %w", policy, s.Name, s.Target, ErrInvalid)
+	case !finite(s.ValuePerTask) || s.ValuePerTask == 0:
+		return fmt.Errorf("%s: signal %q: ValuePerTask %v must be a finite number > 0: %w", policy, s.Name, s.ValuePerTask, ErrInvalid)
 	}
 	return nil
 }
@@ -60,10 +62,10 @@ func (s Signal) value(o *Observation) (float64, bool) {
 // ready task).
 func (s Signal) need(value float64, ready int) (float64, bool) {
 	if !s.PerTask {
-		return value / s.Target, true
+		return value / s.ValuePerTask, true
 	}
 	if ready <= 0 {
 		return 0, false
 	}
-	return float64(ready) * value / s.Target, true
+	return float64(ready) * value / s.ValuePerTask, true
 }

@@ -69,7 +69,7 @@ type Step struct {
 	valid      bool
 }
 
-var _ Scaler = (*Step)(nil)
+var _ Policy = (*Step)(nil)
 
 // NewStep validates cfg and returns a Step policy with no history.
 func NewStep(cfg StepConfig) (*Step, error) {
@@ -118,7 +118,7 @@ func NewStep(cfg StepConfig) (*Step, error) {
 	return &Step{cfg: cfg, valid: true}, nil
 }
 
-// Decide implements [Scaler].
+// Decide implements [Policy].
 func (s *Step) Decide(in Input) Decision {
 	d := Decision{At: in.Now, Current: in.Current}
 	if s == nil || !s.valid {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/internal/policytest"
 )
 
 func TestStepConfigErrors(t *testing.T) {
@@ -42,62 +43,62 @@ func TestStep(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  func(c *scaler.StepConfig)
-		run  func(x *timeline)
+		run  func(x *policytest.Timeline)
 	}{
-		{"highest up rule applies", nil, func(x *timeline) {
-			x.poll(4 * 60)
-			x.expect("60/task", 6, "rps 60 per ready task above 50: +2 → 6")
+		{"highest up rule applies", nil, func(x *policytest.Timeline) {
+			x.Poll(4 * 60)
+			x.Expect("60/task", 6, "rps 60 per ready task above 50: +2 → 6")
 		}},
-		{"lower up rule", nil, func(x *timeline) {
-			x.poll(4 * 30)
-			x.expect("30/task", 5, "above 25: +1 → 5")
+		{"lower up rule", nil, func(x *policytest.Timeline) {
+			x.Poll(4 * 30)
+			x.Expect("30/task", 5, "above 25: +1 → 5")
 		}},
-		{"between thresholds holds", nil, func(x *timeline) {
-			x.poll(4 * 10)
-			x.expect("10/task", 4, "between thresholds")
+		{"between thresholds holds", nil, func(x *policytest.Timeline) {
+			x.Poll(4 * 10)
+			x.Expect("10/task", 4, "between thresholds")
 		}},
-		{"down rule", nil, func(x *timeline) {
-			x.poll(4 * 4)
-			x.expect("4/task", 3, "below 5: -1 → 3")
+		{"down rule", nil, func(x *policytest.Timeline) {
+			x.Poll(4 * 4)
+			x.Expect("4/task", 3, "below 5: -1 → 3")
 		}},
-		{"cooldown", func(c *scaler.StepConfig) { c.Cooldown = time.Minute }, func(x *timeline) {
-			x.poll(4 * 30)
-			x.feed(30*time.Second, 5*30)
-			x.expect("30 s after a change", 5, "cooling down")
-			x.feed(30*time.Second, 5*30)
-			x.expect("after the cooldown", 6, "→ 6")
+		{"cooldown", func(c *scaler.StepConfig) { c.Cooldown = time.Minute }, func(x *policytest.Timeline) {
+			x.Poll(4 * 30)
+			x.Feed(30*time.Second, 5*30)
+			x.Expect("30 s after a change", 5, "cooling down")
+			x.Feed(30*time.Second, 5*30)
+			x.Expect("after the cooldown", 6, "→ 6")
 		}},
-		{"threshold must hold For", func(c *scaler.StepConfig) { c.For = 10 * time.Second }, func(x *timeline) {
-			x.feed(8*time.Second, 4*30)
-			x.expect("6 s above", 4, "above 25 for 6s of 10s")
-			x.feed(4*time.Second, 4*30)
-			x.expect("10 s above", 5, "→ 5")
+		{"threshold must hold For", func(c *scaler.StepConfig) { c.For = 10 * time.Second }, func(x *policytest.Timeline) {
+			x.Feed(8*time.Second, 4*30)
+			x.Expect("6 s above", 4, "above 25 for 6s of 10s")
+			x.Feed(4*time.Second, 4*30)
+			x.Expect("10 s above", 5, "→ 5")
 		}},
-		{"total instead of per task", func(c *scaler.StepConfig) { c.Total = true }, func(x *timeline) {
-			x.poll(30)
-			x.expect("30 total", 5, "rps 30 total above 25")
+		{"total instead of per task", func(c *scaler.StepConfig) { c.Total = true }, func(x *policytest.Timeline) {
+			x.Poll(30)
+			x.Expect("30 total", 5, "rps 30 total above 25")
 		}},
-		{"scale from zero", func(c *scaler.StepConfig) { c.Min = 0 }, func(x *timeline) {
-			x.cur = 0
-			x.poll(1)
-			x.expect("first request", 1, "scale from zero → 1")
+		{"scale from zero", func(c *scaler.StepConfig) { c.Min = 0 }, func(x *policytest.Timeline) {
+			x.Cur = 0
+			x.Poll(1)
+			x.Expect("first request", 1, "scale from zero → 1")
 		}},
-		{"degraded input never scales down", nil, func(x *timeline) {
-			x.now = x.now.Add(2 * time.Second)
-			in := x.input(&scaler.Observation{At: x.now, RPS: 4})
+		{"degraded input never scales down", nil, func(x *policytest.Timeline) {
+			x.Now = x.Now.Add(2 * time.Second)
+			in := x.Input(&scaler.Observation{At: x.Now, RPS: 4})
 			in.Degraded = errors.New("cpu source down")
-			x.apply(x.p.Decide(in))
-			x.expect("degraded", 4, "no scale-down")
+			x.Apply(x.P.Decide(in))
+			x.Expect("degraded", 4, "no scale-down")
 		}},
-		{"no data holds", nil, func(x *timeline) {
-			x.now = x.now.Add(2 * time.Second)
-			x.apply(x.p.Decide(scaler.Input{Now: x.now, Current: 4, NoData: errors.New("gone")}))
-			x.expect("no data", 4, "no data (gone)")
+		{"no data holds", nil, func(x *policytest.Timeline) {
+			x.Now = x.Now.Add(2 * time.Second)
+			x.Apply(x.P.Decide(scaler.Input{Now: x.Now, Current: 4, NoData: errors.New("gone")}))
+			x.Expect("no data", 4, "no data (gone)")
 		}},
-		{"capped at Max", nil, func(x *timeline) {
-			x.cur = 19
-			x.poll(19 * 100)
-			x.expect("huge", 20, "[capped at Max 20]")
+		{"capped at Max", nil, func(x *policytest.Timeline) {
+			x.Cur = 19
+			x.Poll(19 * 100)
+			x.Expect("huge", 20, "[capped at Max 20]")
 		}},
 	}
 	for _, tc := range tests {

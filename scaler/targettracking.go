@@ -22,15 +22,16 @@ const (
 var DefaultDownLimit = RateLimit{Percent: 10, Period: time.Minute}
 
 // TargetTrackingConfig configures a [TargetTracking] policy. The zero value
-// of every field but Target (or Signals) is valid and means the default
+// of every field but RequestsPerTask (or Signals) is valid and means the default
 // documented on the field.
 type TargetTrackingConfig struct {
-	// Target is the requests per second per ready task to aim for:
-	// shorthand for Signals = {Name: SignalRPS, Target: Target}. At least
-	// one of Target and Signals must be set.
-	Target float64
-	// Signals are further metrics to track, each with its own target per
-	// task. Every signal recommends a count; the largest (safest) wins.
+	// RequestsPerTask is the requests per second per ready task to aim
+	// for: shorthand for Signals = {Name: SignalRPS, ValuePerTask:
+	// RequestsPerTask}. At least one of RequestsPerTask and Signals must be
+	// set.
+	RequestsPerTask float64
+	// Signals are further metrics to track, each with its own value per
+	// task to aim for. Every signal recommends a count; the largest (safest) wins.
 	Signals []Signal
 	// Min and Max bound the count. Max zero means 1000. Min zero lets the
 	// farm scale to zero; it scales from zero on the first request.
@@ -89,14 +90,14 @@ func (c TargetTrackingConfig) withDefaults() TargetTrackingConfig {
 
 func (c TargetTrackingConfig) validate() error {
 	const p = "target tracking"
-	if c.Target == 0 && len(c.Signals) == 0 {
-		return fmt.Errorf("%s: neither Target nor Signals is set: %w", p, ErrInvalid)
+	if c.RequestsPerTask == 0 && len(c.Signals) == 0 {
+		return fmt.Errorf("%s: neither RequestsPerTask nor Signals is set: %w", p, ErrInvalid)
 	}
-	if err := checkFloat(p, "Target", c.Target); err != nil {
+	if err := checkFloat(p, "RequestsPerTask", c.RequestsPerTask); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
-	if c.Target > 0 {
+	if c.RequestsPerTask > 0 {
 		seen[SignalRPS] = true
 	}
 	for _, s := range c.Signals {
@@ -170,7 +171,7 @@ type TargetTracking struct {
 	panicAt time.Time // last time the panic threshold was crossed; zero when calm
 }
 
-var _ Scaler = (*TargetTracking)(nil)
+var _ Policy = (*TargetTracking)(nil)
 
 // NewTargetTracking validates cfg and returns a policy with no history. The
 // error wraps [ErrInvalid] and names the field at fault.
@@ -180,8 +181,8 @@ func NewTargetTracking(cfg TargetTrackingConfig) (*TargetTracking, error) {
 		return nil, err
 	}
 	var sig []Signal
-	if c.Target > 0 {
-		sig = append(sig, Signal{Name: SignalRPS, Target: c.Target})
+	if c.RequestsPerTask > 0 {
+		sig = append(sig, Signal{Name: SignalRPS, ValuePerTask: c.RequestsPerTask})
 	}
 	sig = append(sig, c.Signals...)
 	c.Signals = append([]Signal(nil), c.Signals...)
@@ -191,7 +192,7 @@ func NewTargetTracking(cfg TargetTrackingConfig) (*TargetTracking, error) {
 // Config returns the configuration in force, defaults filled in.
 func (p *TargetTracking) Config() TargetTrackingConfig { return p.cfg }
 
-// Decide implements [Scaler].
+// Decide implements [Policy].
 func (p *TargetTracking) Decide(in Input) Decision {
 	d := Decision{At: in.Now, Current: in.Current}
 	if p == nil || len(p.signals) == 0 {
@@ -245,7 +246,7 @@ func (p *TargetTracking) Decide(in Input) Decision {
 		if !ok {
 			continue
 		}
-		p.wins[i].add(at, min(n, maxCount), keep)
+		p.wins[i].Add(at, min(n, maxCount), keep)
 	}
 	if p.first.IsZero() || at.Sub(p.last) > c.StableWindow {
 		// A start, or a gap longer than the stable window: the windows hold
@@ -258,10 +259,10 @@ func (p *TargetTracking) Decide(in Input) Decision {
 	var stable, burst float64
 	sIdx, bIdx := -1, -1
 	for i := range p.signals {
-		if m, n := p.wins[i].mean(at, c.StableWindow); n > 0 && (sIdx < 0 || m > stable) {
+		if m, n := p.wins[i].Mean(at, c.StableWindow); n > 0 && (sIdx < 0 || m > stable) {
 			stable, sIdx = m, i
 		}
-		if m, n := p.wins[i].mean(at, c.PanicWindow); n > 0 && (bIdx < 0 || m > burst) {
+		if m, n := p.wins[i].Mean(at, c.PanicWindow); n > 0 && (bIdx < 0 || m > burst) {
 			burst, bIdx = m, i
 		}
 	}
@@ -299,9 +300,9 @@ func (p *TargetTracking) Decide(in Input) Decision {
 	}
 	rec := want
 	if c.DownStabilization > 0 {
-		p.recs.add(in.Now, float64(want), c.DownStabilization)
+		p.recs.Add(in.Now, float64(want), c.DownStabilization)
 		if rec < cur {
-			if m := min(cur, int(p.recs.max(in.Now, c.DownStabilization, float64(rec)))); m > rec {
+			if m := min(cur, int(p.recs.Max(in.Now, c.DownStabilization, float64(rec)))); m > rec {
 				notes = append(notes, fmt.Sprintf("largest recommendation of the last %s is %d", c.DownStabilization, m))
 				rec = m
 			}
@@ -340,16 +341,16 @@ func (p *TargetTracking) Decide(in Input) Decision {
 	d.Count = clamp(rec, c.Min, c.Max)
 
 	s := p.signals[idx]
-	val := need * s.Target
+	val := need * s.ValuePerTask
 	if s.PerTask {
-		val = need * s.Target / float64(readyN)
+		val = need * s.ValuePerTask / float64(readyN)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s (%s avg) over %d ready", s.Name, fmtRate(val), win, ready)
 	if in.Starting > 0 {
 		fmt.Fprintf(&b, " + %d starting", in.Starting)
 	}
-	fmt.Fprintf(&b, " tasks, target %s/task → %d", fmtRate(s.Target), d.Count)
+	fmt.Fprintf(&b, " tasks, target %s/task → %d", fmtRate(s.ValuePerTask), d.Count)
 	if len(notes) > 0 {
 		b.WriteString(" (" + strings.Join(notes, "; ") + ")")
 	}

@@ -10,7 +10,7 @@
 //
 //	board := status.NewBoard(status.Options{Logger: log})
 //	bal = board.Watch(bal) // records pool, membership changes, drain times, stats errors; keeps lb.ConnCounter, lb.Weighter, lb.Resumer
-//	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: sched, OnDecision: board.Record}
+//	ctl := &scaler.Controller{Balancer: bal, Policy: policy, Runner: sched, OnDecision: board.Record}
 //	srv := &http.Server{Handler: board.Handler()} // "/", "/api/status", "/metrics"
 //
 // The page loads nothing from outside the server: its script and styles are

@@ -225,7 +225,7 @@ func (f *farm) startControl(ctx context.Context, gen int) error {
 	f.sched.set(s, func() { cancel(); <-done })
 
 	// The controller: target tracking, overridden by the scenarios' script.
-	track, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: opt.Target, Min: 1, Max: opt.MaxTasks,
+	track, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: opt.Target, Min: 1, Max: opt.MaxTasks,
 		StableWindow: 6 * opt.Interval, PanicWindow: 2 * opt.Interval, DownStabilization: 3 * opt.Interval,
 		DownLimit: scaler.RateLimit{Percent: 100}, MaxAge: 10 * opt.Interval})
 	if err != nil {
@@ -233,7 +233,7 @@ func (f *farm) startControl(ctx context.Context, gen int) error {
 		return err
 	}
 	f.policy.setTrack(track)
-	ctl := &scaler.Controller{Balancer: driver, Scaler: f.policy, Target: &f.sched, Interval: opt.Interval,
+	ctl := &scaler.Controller{Balancer: driver, Policy: f.policy, Runner: &f.sched, Interval: opt.Interval,
 		Logger: log.With("component", "scaler"), OnDecision: f.record}
 	cctx, stopCtl := context.WithCancel(context.Background())
 	ctlDone := make(chan struct{})
@@ -448,11 +448,11 @@ func (r *schedRef) SetDesired(ctx context.Context, n int) error {
 // same path as the policy's.
 type chaosPolicy struct {
 	mu     sync.Mutex
-	track  scaler.Scaler
+	track  scaler.Policy
 	script int // < 0: follow the tracking policy
 }
 
-func (p *chaosPolicy) setTrack(s scaler.Scaler) {
+func (p *chaosPolicy) setTrack(s scaler.Policy) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.track = s

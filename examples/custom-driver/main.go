@@ -5,7 +5,7 @@
 //
 // The command runs a whole farm in one process, without Mesos: the proxy on
 // 127.0.0.1, web servers started and stopped in-process as "tasks" by a
-// tiny scaler.Target, the scaler's TargetTracking policy, and a bounded
+// tiny scaler.Runner, the scaler's TargetTracking policy, and a bounded
 // load that rises and falls so the farm scales up and back down:
 //
 //	go run ./examples/custom-driver                 # about 40 s
@@ -139,7 +139,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 		return summary{}, err
 	}
 	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
-		Target: o.target, Min: o.min, Max: o.max,
+		RequestsPerTask: o.target, Min: o.min, Max: o.max,
 		StableWindow: 6 * time.Second, PanicWindow: 2 * time.Second, DownStabilization: 4 * time.Second,
 		DownLimit: scaler.RateLimit{Percent: 100}, // no limit: the short run should visibly give tasks back
 	})
@@ -148,7 +148,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (summary, error) {
 	}
 	var sum summary
 	var mu sync.Mutex // guards sum while the controller runs
-	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: tasks, Interval: o.interval, Logger: log,
+	ctl := &scaler.Controller{Balancer: bal, Policy: policy, Runner: tasks, Interval: o.interval, Logger: log,
 		OnDecision: func(r scaler.Report) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -14,7 +14,7 @@ import (
 	"github.com/webfarm/webfarm/scaler"
 )
 
-// localTasks is a scaler.Target that runs web servers in this process
+// localTasks is a scaler.Runner that runs web servers in this process
 // instead of Mesos tasks: SetDesired starts servers and adds them to the
 // balancer, or drains the newest ones, waits until they are idle, removes
 // them and stops them. It stands in for the Mesos scheduler so the example
@@ -36,13 +36,13 @@ type localTask struct {
 	srv *http.Server
 }
 
-var _ scaler.Target = (*localTasks)(nil)
+var _ scaler.Runner = (*localTasks)(nil)
 
 func newLocalTasks(bal lb.Balancer, log *slog.Logger) *localTasks {
 	return &localTasks{bal: bal, log: log}
 }
 
-// Status implements scaler.Target.
+// Status implements scaler.Runner.
 func (t *localTasks) Status(ctx context.Context) (scaler.Status, error) {
 	if err := ctx.Err(); err != nil {
 		return scaler.Status{}, err
@@ -64,7 +64,7 @@ func (t *localTasks) changes() int {
 	return t.nchange
 }
 
-// SetDesired implements scaler.Target. It returns once the pool has the
+// SetDesired implements scaler.Runner. It returns once the pool has the
 // count: starting a server and draining one each take milliseconds here.
 func (t *localTasks) SetDesired(ctx context.Context, n int) error {
 	if n < 0 {

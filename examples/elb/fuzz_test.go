@@ -46,7 +46,7 @@ func FuzzParseFlags(f *testing.F) {
 			}
 		}
 		for _, sig := range o.policy.Signals {
-			if !(sig.Target > 0) {
+			if !(sig.ValuePerTask > 0) {
 				t.Fatalf("%q: accepted signal %+v", in, sig)
 			}
 		}

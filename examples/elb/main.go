@@ -110,14 +110,14 @@ func parseFlags(args []string) (options, error) {
 		endpoint: *endpoint, interval: *interval, maxGap: 3 * *interval, dryRun: *dryRun, state: *state, drain: *drain,
 		elb: elb.Config{TargetGroupARN: *tg, LoadBalancer: *lbDim, LoadBalancerName: *classic, Region: *region,
 			MetricName: *metric, Offset: *offset, Adopt: *adopt, FlowLinger: *flowLinger},
-		policy: scaler.TargetTrackingConfig{Target: *target, Min: *minN, Max: *maxN, MaxAge: *maxAge,
+		policy: scaler.TargetTrackingConfig{RequestsPerTask: *target, Min: *minN, Max: *maxN, MaxAge: *maxAge,
 			StableWindow: *stable, PanicWindow: *panicW, DownStabilization: *downStab},
 	}
 	if *latency < 0 {
 		return o, fmt.Errorf("-target-latency-ms %v is negative", *latency)
 	}
 	if *latency > 0 {
-		o.policy.Signals = []scaler.Signal{{Name: elb.SignalResponseTime, Target: *latency, PerTask: true}}
+		o.policy.Signals = []scaler.Signal{{Name: elb.SignalResponseTime, ValuePerTask: *latency, PerTask: true}}
 	}
 	switch *missing {
 	case "zero":
@@ -192,7 +192,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var tgt scaler.Target = &logTarget{log: log, n: o.policy.Min}
+	var tgt scaler.Runner = &logTarget{log: log, n: o.policy.Min}
 	if len(o.masters) > 0 {
 		sched, err := mesos.New(ctx, mesos.Config{Masters: o.masters, StateFile: o.state, Task: o.task,
 			Balancer: b, DrainTimeout: o.drain, Logger: log})
@@ -207,20 +207,20 @@ func run(args []string) error {
 		}()
 		tgt = sched
 	}
-	c := &scaler.Controller{Balancer: b, Scaler: policy, Target: tgt, Interval: o.interval, MaxGap: o.maxGap,
+	c := &scaler.Controller{Balancer: b, Policy: policy, Runner: tgt, Interval: o.interval, MaxGap: o.maxGap,
 		DryRun: o.dryRun, Logger: log}
 	if len(o.policy.Signals) > 0 {
 		c.Sources = []scaler.MetricSource{b} // response time and the balancer's other metrics
 	}
 	log.Info("elb: controlling", "target_group", o.elb.TargetGroupARN, "classic", o.elb.LoadBalancerName,
-		"target_rps", o.policy.Target, "mesos", len(o.masters) > 0, "dry_run", o.dryRun)
+		"target_rps", o.policy.RequestsPerTask, "mesos", len(o.masters) > 0, "dry_run", o.dryRun)
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
 
-// logTarget is the scaler.Target used without -master: it records and
+// logTarget is the scaler.Runner used without -master: it records and
 // logs the desired count, and reports it as running.
 type logTarget struct {
 	log *slog.Logger
@@ -228,14 +228,14 @@ type logTarget struct {
 	n   int
 }
 
-// Status implements scaler.Target.
+// Status implements scaler.Runner.
 func (t *logTarget) Status(context.Context) (scaler.Status, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return scaler.Status{Desired: t.n, Running: t.n}, nil
 }
 
-// SetDesired implements scaler.Target.
+// SetDesired implements scaler.Runner.
 func (t *logTarget) SetDesired(_ context.Context, n int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -202,11 +202,11 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 	defer func() { stopSched(); <-schedDone }()
 
 	// The controller and its policy.
-	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: cfg.target, Min: cfg.min, Max: cfg.max})
+	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: cfg.target, Min: cfg.min, Max: cfg.max})
 	if err != nil {
 		return err
 	}
-	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: sched, Interval: cfg.interval,
+	ctl := &scaler.Controller{Balancer: bal, Policy: policy, Runner: sched, Interval: cfg.interval,
 		Logger: log.With("component", "scaler"), OnDecision: board.Record}
 	fmt.Fprintf(out, "farm running: %d–%d tasks at %.0f req/s each; send load to HAProxy's frontend\n", cfg.min, cfg.max, cfg.target)
 	if err := ctl.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

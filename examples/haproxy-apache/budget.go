@@ -18,7 +18,7 @@ const (
 
 // newPolicy returns the policy cfg names and a line describing it for the
 // status page.
-func newPolicy(cfg farmConfig) (scaler.Scaler, string, error) {
+func newPolicy(cfg farmConfig) (scaler.Policy, string, error) {
 	if cfg.policy == policyBudget {
 		p, err := scaler.NewBudget(budgetConfig(cfg))
 		if err != nil {
@@ -34,7 +34,7 @@ func newPolicy(cfg farmConfig) (scaler.Scaler, string, error) {
 	}
 	pc := p.Config()
 	return p, fmt.Sprintf("target tracking %.0f req/s per task, %d–%d tasks, windows %s/%s, scale-down after %s, down limit %s",
-		pc.Target, pc.Min, pc.Max, pc.StableWindow, pc.PanicWindow, pc.DownStabilization, pc.DownLimit), nil
+		pc.RequestsPerTask, pc.Min, pc.Max, pc.StableWindow, pc.PanicWindow, pc.DownStabilization, pc.DownLimit), nil
 }
 
 // budgetConfig scales the Budget policy's windows to the load profile as

@@ -220,7 +220,7 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 		return sum, err
 	}
 	var tr tracker
-	ctl := &scaler.Controller{Balancer: bal, Scaler: policy, Target: sched, Interval: cfg.interval,
+	ctl := &scaler.Controller{Balancer: bal, Policy: policy, Runner: sched, Interval: cfg.interval,
 		Logger: log.With("component", "scaler"),
 		OnDecision: func(r scaler.Report) {
 			tr.record(r)
@@ -312,7 +312,7 @@ loop:
 func policyConfig(cfg farmConfig) scaler.TargetTrackingConfig {
 	stable := max(cfg.length/6, 6*time.Second).Round(time.Second)
 	return scaler.TargetTrackingConfig{
-		Target: cfg.target, Min: cfg.min, Max: cfg.max,
+		RequestsPerTask: cfg.target, Min: cfg.min, Max: cfg.max,
 		StableWindow: stable, PanicWindow: max(stable/5, 2*cfg.interval).Round(time.Second),
 		DownStabilization: (stable * 3 / 4).Round(time.Second),
 		// Give back at most half the tasks per half stable window: visible

@@ -194,7 +194,7 @@ func newLVS(ctx context.Context, cfg lvs.Config) (farmBalancer, error) {
 // plan is everything the command will build, checked before anything is.
 type plan struct {
 	opts   options
-	policy scaler.Scaler
+	policy scaler.Policy
 	lvs    lvs.Config
 	mesos  *mesos.Config // nil: a fixed pool; Balancer is set once the driver exists
 }
@@ -207,7 +207,7 @@ func newPlan(args []string, log *slog.Logger) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: o.target, Min: o.min, Max: o.max})
+	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: o.target, Min: o.min, Max: o.max})
 	if err != nil {
 		return plan{}, fmt.Errorf("policy (-target-rps, -min, -max): %w", err)
 	}
@@ -238,7 +238,7 @@ func runWith(ctx context.Context, stop func(), args []string, log *slog.Logger, 
 		return err
 	}
 	defer b.Close()
-	var tgt scaler.Target
+	var tgt scaler.Runner
 	if p.mesos != nil {
 		mcfg := *p.mesos
 		mcfg.Balancer = b
@@ -256,7 +256,7 @@ func runWith(ctx context.Context, stop func(), args []string, log *slog.Logger, 
 	} else if tgt, err = newPoolTarget(ctx, b, o.pool, o.weight, o.dryRun); err != nil {
 		return err
 	}
-	c := &scaler.Controller{Balancer: b, Scaler: p.policy, Target: tgt, Interval: o.interval, DryRun: o.dryRun, Logger: log}
+	c := &scaler.Controller{Balancer: b, Policy: p.policy, Runner: tgt, Interval: o.interval, DryRun: o.dryRun, Logger: log}
 	log.Info("lvs: controlling", "service", o.svc.String(), "pool", len(o.pool), "target_rps", o.target, "dry_run", o.dryRun)
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -10,7 +10,7 @@ import (
 	"github.com/webfarm/webfarm/scaler"
 )
 
-// poolTarget is a scaler.Target over a fixed pool of servers: running n
+// poolTarget is a scaler.Runner over a fixed pool of servers: running n
 // means the first n servers of the pool are in the balancer, ready; the
 // others are drained (and removed by the balancer's reaper once idle).
 // It stands in for the Mesos scheduler where servers are not tasks.
@@ -23,7 +23,7 @@ type poolTarget struct {
 	desired int
 }
 
-var _ scaler.Target = (*poolTarget)(nil)
+var _ scaler.Runner = (*poolTarget)(nil)
 
 // newPoolTarget starts with as many servers as the balancer already has
 // ready from the pool (so a restart changes nothing).
@@ -72,7 +72,7 @@ func (t *poolTarget) ready(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Status implements scaler.Target.
+// Status implements scaler.Runner.
 func (t *poolTarget) Status(ctx context.Context) (scaler.Status, error) {
 	n, err := t.ready(ctx)
 	if err != nil {
@@ -83,7 +83,7 @@ func (t *poolTarget) Status(ctx context.Context) (scaler.Status, error) {
 	return scaler.Status{Desired: t.desired, Running: n}, nil
 }
 
-// SetDesired implements scaler.Target: servers below n are added, the
+// SetDesired implements scaler.Runner: servers below n are added, the
 // rest drained.
 func (t *poolTarget) SetDesired(ctx context.Context, n int) error {
 	if n < 0 || n > len(t.pool) {

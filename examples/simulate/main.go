@@ -24,12 +24,12 @@
 //   - webfarm Budget: scaler.NewBudget with its defaults, -capacity and
 //     -budget (0.5%).
 //   - webfarm TargetTracking: scaler.NewTargetTracking with its defaults.
-//   - HPA-equivalent: scaler.NewHPA with Kubernetes' defaults: 15 s sync on
+//   - HPA-equivalent: baseline.NewHPA with Kubernetes' defaults: 15 s sync on
 //     the mean rate since the last sync, tolerance 0.1, 300 s scale-down
 //     stabilization, scale-up at most 4 pods or 100% per 15 s.
-//   - KPA-equivalent: scaler.NewKPA with Knative's defaults: 60 s stable and
+//   - KPA-equivalent: baseline.NewKPA with Knative's defaults: 60 s stable and
 //     6 s panic windows, panic at 2× ready, 2 s tick, scale-down at most 2×.
-//   - marathon-lb-autoscale: scaler.NewMarathonLB with autoscale.rb's
+//   - marathon-lb-autoscale: baseline.NewMarathonLB with autoscale.rb's
 //     defaults: a sample a minute, 10-sample average, ±50% or 3 instances,
 //     3 intervals past threshold, 5 + 10 intervals of cooldown.
 //   - oracle: knows the future; the least task-seconds with nothing over
@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/baseline"
 	"github.com/webfarm/webfarm/scaler/sim"
 )
 
@@ -216,20 +217,20 @@ func writeSummary(w io.Writer, traces []namedTrace, all [][]sim.Result) error {
 // bounds: Budget with capacity, budget and startup, the others with target.
 func Policies(target, capacity, budget float64, startup time.Duration, lo, hi int) []sim.Policy {
 	return []sim.Policy{
-		{Name: "webfarm Budget", New: func() (scaler.Scaler, error) {
+		{Name: "webfarm Budget", New: func() (scaler.Policy, error) {
 			return scaler.NewBudget(scaler.BudgetConfig{Capacity: capacity, Budget: budget, Startup: startup, Min: lo, Max: hi})
 		}},
-		{Name: "webfarm TargetTracking", New: func() (scaler.Scaler, error) {
-			return scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: target, Min: lo, Max: hi})
+		{Name: "webfarm TargetTracking", New: func() (scaler.Policy, error) {
+			return scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: target, Min: lo, Max: hi})
 		}},
-		{Name: "HPA-equivalent", New: func() (scaler.Scaler, error) {
-			return scaler.NewHPA(scaler.HPAConfig{Target: target, Min: lo, Max: hi})
+		{Name: "HPA-equivalent", New: func() (scaler.Policy, error) {
+			return baseline.NewHPA(baseline.HPAConfig{RequestsPerTask: target, Min: lo, Max: hi})
 		}},
-		{Name: "KPA-equivalent", New: func() (scaler.Scaler, error) {
-			return scaler.NewKPA(scaler.KPAConfig{Target: target, Min: lo, Max: hi})
+		{Name: "KPA-equivalent", New: func() (scaler.Policy, error) {
+			return baseline.NewKPA(baseline.KPAConfig{RequestsPerTask: target, Min: lo, Max: hi})
 		}},
-		{Name: "marathon-lb-autoscale", New: func() (scaler.Scaler, error) {
-			return scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: target, Min: lo, Max: hi})
+		{Name: "marathon-lb-autoscale", New: func() (scaler.Policy, error) {
+			return baseline.NewMarathonLB(baseline.MarathonLBConfig{RequestsPerTask: target, Min: lo, Max: hi})
 		}},
 	}
 }

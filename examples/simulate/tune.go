@@ -47,7 +47,7 @@ func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capaci
 					bc := scaler.BudgetConfig{Capacity: capacity, Budget: budget, Startup: cfg.Startup, Min: cfg.Min, Max: cfg.Max,
 						MeanWindow: m, DownDelay: d, FeedbackTime: f, HeadroomFactor: z}
 					cfgs = append(cfgs, bc)
-					pols = append(pols, sim.Policy{Name: fmt.Sprint(len(pols)), New: func() (scaler.Scaler, error) { return scaler.NewBudget(bc) }})
+					pols = append(pols, sim.Policy{Name: fmt.Sprint(len(pols)), New: func() (scaler.Policy, error) { return scaler.NewBudget(bc) }})
 				}
 			}
 		}

@@ -254,7 +254,7 @@ func TestNLBFarmScalesUpUnderLoad(t *testing.T) {
 	s := fakeNLB(t, 300*time.Second, false)
 	b := newBalancer(t, s, elb.Config{})
 	tgt := &countTarget{n: 2}
-	c := &scaler.Controller{Balancer: b, Target: tgt, Scaler: delayedPolicy(t, 4*time.Minute),
+	c := &scaler.Controller{Balancer: b, Runner: tgt, Policy: delayedPolicy(t, 4*time.Minute),
 		Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
 	ctx := context.Background()
 	counts := []int{}

@@ -13,7 +13,7 @@ import (
 	"github.com/webfarm/webfarm/scaler"
 )
 
-// countTarget is a scaler.Target whose tasks are ready at once.
+// countTarget is a scaler.Runner whose tasks are ready at once.
 type countTarget struct {
 	mu sync.Mutex
 	n  int
@@ -34,10 +34,10 @@ func (c *countTarget) SetDesired(_ context.Context, n int) error {
 
 // delayedPolicy is the TargetTracking configuration the package doc
 // recommends for CloudWatch's delayed 60-second sums.
-func delayedPolicy(t *testing.T, maxAge time.Duration) scaler.Scaler {
+func delayedPolicy(t *testing.T, maxAge time.Duration) scaler.Policy {
 	t.Helper()
 	p, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
-		Target: 10, Min: 2, Max: 20,
+		RequestsPerTask: 10, Min: 2, Max: 20,
 		StableWindow:      3 * time.Minute,
 		PanicWindow:       2 * time.Minute,
 		DownStabilization: 10 * time.Minute,
@@ -60,7 +60,7 @@ func TestControllerOnCloudWatch(t *testing.T) {
 	// publishes no RequestCount at all).
 	b := newBalancer(t, s, elb.Config{Missing: elb.MissingZero})
 	tgt := &countTarget{n: 2}
-	c := &scaler.Controller{Balancer: b, Target: tgt, Scaler: delayedPolicy(t, 4*time.Minute),
+	c := &scaler.Controller{Balancer: b, Runner: tgt, Policy: delayedPolicy(t, 4*time.Minute),
 		Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
 	ctx := context.Background()
 	// The farm served traffic before the controller started: MissingZero
@@ -136,7 +136,7 @@ func TestControllerDefaultMaxAgeNeverActs(t *testing.T) {
 	s := fakeALB(t, "ip")
 	b := newBalancer(t, s, elb.Config{})
 	tgt := &countTarget{n: 2}
-	c := &scaler.Controller{Balancer: b, Target: tgt, Scaler: delayedPolicy(t, 0),
+	c := &scaler.Controller{Balancer: b, Runner: tgt, Policy: delayedPolicy(t, 0),
 		Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
 	var last scaler.Report
 	for range 10 {
@@ -157,7 +157,7 @@ func TestControllerHoldsOnStale(t *testing.T) {
 	s := fakeALB(t, "ip")
 	b := newBalancer(t, s, elb.Config{Missing: elb.MissingUnknown})
 	tgt := &countTarget{n: 2}
-	c := &scaler.Controller{Balancer: b, Target: tgt, Scaler: delayedPolicy(t, 4*time.Minute),
+	c := &scaler.Controller{Balancer: b, Runner: tgt, Policy: delayedPolicy(t, 4*time.Minute),
 		Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
 	ctx := context.Background()
 	for range 4 {

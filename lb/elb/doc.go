@@ -165,13 +165,13 @@
 //
 //	b, _ := elb.New(ctx, elb.Config{TargetGroupARN: arn}) // Period 1m, Offset 2m
 //	policy, _ := scaler.NewTargetTracking(scaler.TargetTrackingConfig{
-//		Target:            35,               // ~70% of a task's capacity: headroom for the ~6 min a new task needs
+//		RequestsPerTask:   35,               // ~70% of a task's capacity: headroom for the ~6 min a new task needs
 //		MaxAge:            4 * time.Minute,  // ≥ Offset + 2 × Period: samples are that old by design
 //		StableWindow:      5 * time.Minute,  // several periods
 //		PanicWindow:       2 * time.Minute,  // ≥ 2 periods, or it holds a single sample
 //		DownStabilization: 10 * time.Minute, // > data delay + 150 s health checks: never undo a scale-out before its tasks serve
 //	})
-//	ctl := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched,
+//	ctl := &scaler.Controller{Balancer: b, Policy: policy, Runner: sched,
 //		Interval: time.Minute,     // one CloudWatch period
 //		MaxGap:   3 * time.Minute} // bridge one late or failed read
 //	sched, _ := mesos.New(ctx, mesos.Config{Balancer: b, DrainTimeout: 330 * time.Second, ...})

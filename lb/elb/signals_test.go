@@ -98,8 +98,8 @@ func TestMetricsFeedTheController(t *testing.T) {
 	s := fakeALB(t, "ip")
 	b := newBalancer(t, s, elb.Config{})
 	tgt := &countTarget{n: 2}
-	c := &scaler.Controller{Balancer: b, Sources: []scaler.MetricSource{b}, Target: tgt,
-		Scaler: delayedPolicy(t, 4*time.Minute), Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
+	c := &scaler.Controller{Balancer: b, Sources: []scaler.MetricSource{b}, Runner: tgt,
+		Policy: delayedPolicy(t, 4*time.Minute), Interval: time.Minute, MaxGap: 3 * time.Minute, Now: s.Now, Logger: testLogger(t)}
 	var r scaler.Report
 	for range 3 { // the first reading with data is the meter's baseline
 		s.PutMetric("AWS/ApplicationELB", "RequestCount", albDims, s.Now().Add(-time.Minute), 600)

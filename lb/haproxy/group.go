@@ -97,7 +97,7 @@ func ReadAll(ctx context.Context, bs ...*Balancer) ([]Reading, error) {
 // [Group.Member] in place of a Balancer where Stats is read:
 //
 //	g, _ := haproxy.NewGroup(500*time.Millisecond, web, api, static)
-//	ctl := &scaler.Controller{Balancer: g.Member(api), Target: apiService, ...}
+//	ctl := &scaler.Controller{Balancer: g.Member(api), Runner: apiService, ...}
 //
 // Its methods are safe for concurrent use.
 type Group struct {

@@ -124,11 +124,11 @@ func BenchmarkControllers100(b *testing.B) {
 		var wg sync.WaitGroup
 		c0, t0 := cpuTime(), time.Now()
 		for _, bal := range totals {
-			policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 100, Min: 1, Max: 10})
+			policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: 100, Min: 1, Max: 10})
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctl := &scaler.Controller{Balancer: g.Member(bal), Scaler: policy, Target: &fixedTarget{n: 1},
+			ctl := &scaler.Controller{Balancer: g.Member(bal), Policy: policy, Runner: &fixedTarget{n: 1},
 				Interval: time.Second, Logger: quiet()}
 			wg.Go(func() { _ = ctl.Run(ctx) })
 		}
@@ -140,7 +140,7 @@ func BenchmarkControllers100(b *testing.B) {
 	}
 }
 
-// fixedTarget is a scaler.Target that runs whatever it is asked to, at once.
+// fixedTarget is a scaler.Runner that runs whatever it is asked to, at once.
 type fixedTarget struct {
 	mu sync.Mutex
 	n  int

@@ -62,7 +62,7 @@ func testKernelController(t *testing.T) {
 		t.Fatal(err)
 	}
 	tgt := &countTarget{desired: 1}
-	c := &scaler.Controller{Balancer: b, Scaler: perServer{target: 5}, Target: tgt, Interval: time.Minute, Logger: testLogger(t)}
+	c := &scaler.Controller{Balancer: b, Policy: perServer{target: 5}, Runner: tgt, Interval: time.Minute, Logger: testLogger(t)}
 	if r, err := c.Tick(ctx); err != nil || r.Rate != nil {
 		t.Fatalf("first Tick = %+v, %v; want no rate yet", r, err)
 	}

@@ -34,7 +34,7 @@
 //		if err != nil {
 //			return err
 //		}
-//		ctl := &scaler.Controller{Balancer: cfg.Balancer, Scaler: policy, Target: sched}
+//		ctl := &scaler.Controller{Balancer: cfg.Balancer, Policy: policy, Runner: sched}
 //		go ctl.Run(ctx)
 //		return sched.Run(ctx) // until the term ends
 //	})

@@ -57,7 +57,7 @@ func BenchmarkNASA(b *testing.B) {
 // BenchmarkTargetTrackingDecide is the cost of one decision of the default
 // policy in steady state (the controller makes one every 2 s).
 func BenchmarkTargetTrackingDecide(b *testing.B) {
-	p, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 100, Min: 1})
+	p, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: 100, Min: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func BenchmarkBudgetDecide(b *testing.B) {
 }
 
 // benchDecide feeds p a poll every 2 s of 900–1,100 req/s.
-func benchDecide(b *testing.B, p scaler.Scaler) {
+func benchDecide(b *testing.B, p scaler.Policy) {
 	now := time.Unix(0, 0)
 	cur := 10
 	b.ReportAllocs()

@@ -44,7 +44,7 @@ func TestBudgetGoalsOnSlices(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := sim.Config{Capacity: 100, Startup: 30 * time.Second, Min: 1, Max: 1000}
-	budget := sim.Policy{Name: "budget", New: func() (scaler.Scaler, error) {
+	budget := sim.Policy{Name: "budget", New: func() (scaler.Policy, error) {
 		return scaler.NewBudget(scaler.BudgetConfig{Capacity: 100, Min: 1, Max: 1000})
 	}}
 	ctx := context.Background()
@@ -79,7 +79,7 @@ func TestBudgetGoalsOnSlices(t *testing.T) {
 	}
 }
 
-func mustNew(t *testing.T, p sim.Policy) scaler.Scaler {
+func mustNew(t *testing.T, p sim.Policy) scaler.Policy {
 	t.Helper()
 	s, err := p.New()
 	if err != nil {

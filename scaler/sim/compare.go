@@ -10,11 +10,11 @@ import (
 	"github.com/webfarm/webfarm/scaler"
 )
 
-// Policy names a way to build a fresh [scaler.Scaler]; each replay needs
+// Policy names a way to build a fresh [scaler.Policy]; each replay needs
 // one with no history.
 type Policy struct {
 	Name string
-	New  func() (scaler.Scaler, error)
+	New  func() (scaler.Policy, error)
 }
 
 // Compare replays tr through each policy, up to two at a time, and

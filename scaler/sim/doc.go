@@ -1,4 +1,4 @@
-// Package sim replays a request trace through a [scaler.Scaler] and says
+// Package sim replays a request trace through a [scaler.Policy] and says
 // what it cost and how well it served, next to an oracle that knows the
 // future.
 //
@@ -6,7 +6,7 @@
 //	if err != nil { ... }
 //	tr, err = tr.ScaleToPeak(5000) // busiest bucket → 5,000 req/s
 //	cfg := sim.Config{Capacity: 100, Startup: 30 * time.Second, Min: 1}
-//	p, _ := scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 90, Min: 1})
+//	p, _ := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: 90, Min: 1})
 //	res, err := sim.Run(ctx, tr, p, cfg)
 //	orc, err := sim.Oracle(ctx, tr, cfg)
 //	fmt.Printf("%.1f%% over the oracle, %.3f%% of requests over capacity\n",

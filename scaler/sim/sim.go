@@ -142,7 +142,7 @@ func (f *farm) set(n, t, startup int) {
 // starting tasks, and applies the decision at once: launched tasks turn
 // ready after Startup; removed tasks stop at once, starting ones first.
 // Run returns early with ctx's error once ctx is done.
-func Run(ctx context.Context, tr Trace, s scaler.Scaler, cfg Config) (Result, error) {
+func Run(ctx context.Context, tr Trace, s scaler.Policy, cfg Config) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/baseline"
 	"github.com/webfarm/webfarm/scaler/sim"
 )
 
@@ -124,7 +125,7 @@ func TestRunErrors(t *testing.T) {
 		name string
 		tr   sim.Trace
 		cfg  sim.Config
-		s    scaler.Scaler
+		s    scaler.Policy
 		want string
 	}{
 		{"no capacity", good, sim.Config{}, &perTask{capacity: 1}, "Capacity 0"},
@@ -161,13 +162,17 @@ func (negative) Decide(in scaler.Input) scaler.Decision {
 // runs them.
 func policies(target float64) []sim.Policy {
 	return []sim.Policy{
-		{Name: "webfarm", New: func() (scaler.Scaler, error) {
-			return scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: target, Min: 1})
+		{Name: "webfarm", New: func() (scaler.Policy, error) {
+			return scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: target, Min: 1})
 		}},
-		{Name: "hpa", New: func() (scaler.Scaler, error) { return scaler.NewHPA(scaler.HPAConfig{Target: target, Min: 1}) }},
-		{Name: "kpa", New: func() (scaler.Scaler, error) { return scaler.NewKPA(scaler.KPAConfig{Target: target, Min: 1}) }},
-		{Name: "marathon-lb", New: func() (scaler.Scaler, error) {
-			return scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: target, Min: 1})
+		{Name: "hpa", New: func() (scaler.Policy, error) {
+			return baseline.NewHPA(baseline.HPAConfig{RequestsPerTask: target, Min: 1})
+		}},
+		{Name: "kpa", New: func() (scaler.Policy, error) {
+			return baseline.NewKPA(baseline.KPAConfig{RequestsPerTask: target, Min: 1})
+		}},
+		{Name: "marathon-lb", New: func() (scaler.Policy, error) {
+			return baseline.NewMarathonLB(baseline.MarathonLBConfig{RequestsPerTask: target, Min: 1})
 		}},
 	}
 }

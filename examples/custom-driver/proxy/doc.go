@@ -11,7 +11,7 @@
 //	defer b.Close()
 //	go http.Serve(ln, b) // ln listening on 127.0.0.1
 //	_ = b.Add(ctx, lb.Backend{ID: "web-1", Addr: netip.MustParseAddrPort("127.0.0.1:31001")})
-//	ctl := &scaler.Controller{Balancer: b, Scaler: policy, Target: sched}
+//	ctl := &scaler.Controller{Balancer: b, Policy: policy, Runner: sched}
 //
 // What it implements:
 //   - required: [lb.Balancer]. Stats counts requests the proxy accepted

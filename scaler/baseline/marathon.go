@@ -1,16 +1,20 @@
-package scaler
+package baseline
 
 import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/internal/calc"
 )
 
 // MarathonLBConfig configures a [MarathonLB] policy. Zero fields take the
 // defaults of marathon-lb-autoscale's autoscale.rb, named on each.
 type MarathonLBConfig struct {
-	// TargetRPS is --target-rps, requests per second per instance. Required.
-	TargetRPS float64
+	// RequestsPerTask is --target-rps, requests per second per instance.
+	// Required.
+	RequestsPerTask float64
 	// Min and Max are --min-instances and --max-instances; Max zero means
 	// 1000.
 	Min, Max int
@@ -33,12 +37,12 @@ type MarathonLBConfig struct {
 // MarathonLB is a baseline policy equivalent to marathon-lb-autoscale's
 // rule. Every Interval it samples the balancer's rate (HAProxy's 1-second
 // rate plus the queue), averages the last Samples samples, and targets
-// ⌈avg/TargetRPS⌉ instances. It acts only after Samples samples, when the
+// ⌈avg/RequestsPerTask⌉ instances. It acts only after Samples samples, when the
 // target differs from the current count, the per-instance rate is off the
 // target by ThresholdPercent or the count by ThresholdInstances, for
 // IntervalsPastThreshold intervals in a row, and the last change is more
 // than (Cooldown + Samples) intervals old. It is in webfarm to be beaten in
-// the simulator; use [TargetTracking] in production.
+// the simulator; use [scaler.TargetTracking] in production.
 type MarathonLB struct {
 	cfg        MarathonLBConfig
 	rates      []float64
@@ -50,15 +54,15 @@ type MarathonLB struct {
 	lastReason string
 }
 
-var _ Scaler = (*MarathonLB)(nil)
+var _ scaler.Policy = (*MarathonLB)(nil)
 
 // NewMarathonLB validates cfg and returns a MarathonLB with no history.
 func NewMarathonLB(cfg MarathonLBConfig) (*MarathonLB, error) {
 	const p = "marathon-lb"
 	if cfg.Max == 0 {
-		cfg.Max = defaultMax
+		cfg.Max = calc.DefaultMax
 	}
-	cfg.Interval = orDuration(cfg.Interval, time.Minute)
+	cfg.Interval = calc.OrDuration(cfg.Interval, time.Minute)
 	if cfg.Samples == 0 {
 		cfg.Samples = 10
 	}
@@ -75,36 +79,36 @@ func NewMarathonLB(cfg MarathonLBConfig) (*MarathonLB, error) {
 		cfg.IntervalsPastThreshold = 3
 	}
 	switch {
-	case !finite(cfg.TargetRPS) || cfg.TargetRPS == 0:
-		return nil, fmt.Errorf("%s: TargetRPS %v must be a finite number > 0: %w", p, cfg.TargetRPS, ErrInvalid)
+	case !calc.Finite(cfg.RequestsPerTask) || cfg.RequestsPerTask == 0:
+		return nil, fmt.Errorf("%s: RequestsPerTask %v must be a finite number > 0: %w", p, cfg.RequestsPerTask, scaler.ErrInvalid)
 	case cfg.Interval < 0 || cfg.Samples < 0 || cfg.Cooldown < 0 || cfg.ThresholdInstances < 0 || cfg.IntervalsPastThreshold < 0:
-		return nil, fmt.Errorf("%s: Interval, Samples, Cooldown, ThresholdInstances and IntervalsPastThreshold must not be negative: %w", p, ErrInvalid)
+		return nil, fmt.Errorf("%s: Interval, Samples, Cooldown, ThresholdInstances and IntervalsPastThreshold must not be negative: %w", p, scaler.ErrInvalid)
 	case cfg.Samples > 1e6:
-		return nil, fmt.Errorf("%s: Samples %d is over a million: %w", p, cfg.Samples, ErrInvalid)
-	case !finite(cfg.ThresholdPercent):
-		return nil, fmt.Errorf("%s: ThresholdPercent %v must be a finite number ≥ 0: %w", p, cfg.ThresholdPercent, ErrInvalid)
+		return nil, fmt.Errorf("%s: Samples %d is over a million: %w", p, cfg.Samples, scaler.ErrInvalid)
+	case !calc.Finite(cfg.ThresholdPercent):
+		return nil, fmt.Errorf("%s: ThresholdPercent %v must be a finite number ≥ 0: %w", p, cfg.ThresholdPercent, scaler.ErrInvalid)
 	}
-	if err := checkBounds(p, cfg.Min, cfg.Max); err != nil {
+	if err := calc.CheckBounds(p, cfg.Min, cfg.Max, scaler.ErrInvalid); err != nil {
 		return nil, err
 	}
 	return &MarathonLB{cfg: cfg, valid: true}, nil
 }
 
-// Decide implements [Scaler].
-func (m *MarathonLB) Decide(in Input) Decision {
-	d := Decision{At: in.Now, Current: in.Current}
+// Decide implements [scaler.Policy].
+func (m *MarathonLB) Decide(in scaler.Input) scaler.Decision {
+	d := scaler.Decision{At: in.Now, Current: in.Current}
 	if m == nil || !m.valid {
 		d.Count, d.Reason = max(in.Current, 0), "marathon-lb is not configured (use NewMarathonLB): hold"
 		return d
 	}
 	c := m.cfg
-	cur := clamp(in.Current, 0, maxCount)
-	d.Count = clamp(cur, c.Min, c.Max)
+	cur := calc.Clamp(in.Current, 0, calc.MaxCount)
+	d.Count = calc.Clamp(cur, c.Min, c.Max)
 	if !m.next.IsZero() && in.Now.Before(m.next) {
 		d.Reason = "marathon-lb: between intervals: hold (last: " + m.lastReason + ")"
 		return d
 	}
-	if in.Obs == nil || !finite(in.Obs.RPS) {
+	if in.Obs == nil || !calc.Finite(in.Obs.RPS) {
 		// autoscale.rb rescues the failed poll and sleeps to the next interval.
 		m.next = in.Now.Add(c.Interval)
 		d.Reason = "marathon-lb: no sample: hold"
@@ -120,9 +124,9 @@ func (m *MarathonLB) Decide(in Input) Decision {
 		sum += r
 	}
 	avg := sum / float64(len(m.rates))
-	target := clamp(ceilCount(avg/c.TargetRPS), c.Min, c.Max)
+	target := calc.Clamp(calc.CeilCount(avg/c.RequestsPerTask), c.Min, c.Max)
 	defer func() { m.total++; m.lastReason = d.Reason }()
-	d.Reason = fmt.Sprintf("marathon-lb: rate avg %s over %d samples, target %s/instance → %d", fmtRate(avg), len(m.rates), fmtRate(c.TargetRPS), target)
+	d.Reason = fmt.Sprintf("marathon-lb: rate avg %s over %d samples, target %s/instance → %d", calc.FmtRate(avg), len(m.rates), calc.FmtRate(c.RequestsPerTask), target)
 	if m.total < c.Samples {
 		d.Reason += fmt.Sprintf(": only %d samples: hold", m.total)
 		return d
@@ -133,7 +137,7 @@ func (m *MarathonLB) Decide(in Input) Decision {
 	}
 	off := math.Inf(1)
 	if cur > 0 {
-		off = math.Abs(avg/float64(cur)-c.TargetRPS) / c.TargetRPS
+		off = math.Abs(avg/float64(cur)-c.RequestsPerTask) / c.RequestsPerTask
 	}
 	if off < c.ThresholdPercent && abs(target-cur) < c.ThresholdInstances {
 		m.past = 0

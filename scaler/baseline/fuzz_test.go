@@ -1,4 +1,4 @@
-package scaler_test
+package baseline_test
 
 import (
 	"math"
@@ -7,32 +7,34 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/scaler"
+	"github.com/webfarm/webfarm/scaler/baseline"
+	"github.com/webfarm/webfarm/scaler/internal/policytest"
 )
 
 // fuzzPolicies builds one of each policy with the given bounds.
-func fuzzPolicies(t *testing.T, lo, hi int) map[string]scaler.Scaler {
+func fuzzPolicies(t *testing.T, lo, hi int) map[string]scaler.Policy {
 	t.Helper()
-	must := func(s scaler.Scaler, err error) scaler.Scaler {
+	must := func(s scaler.Policy, err error) scaler.Policy {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	return map[string]scaler.Scaler{
-		"targettracking": must(scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 100, Min: lo, Max: hi,
+	return map[string]scaler.Policy{
+		"targettracking": must(scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: 100, Min: lo, Max: hi,
 			UpLimit: scaler.RateLimit{Tasks: 3, Percent: 50, Period: 10 * time.Second},
-			Signals: []scaler.Signal{{Name: "cpu", Target: 0.6, PerTask: true}, {Name: scaler.SignalQueued, Target: 5}}})),
-		"targettracking defaults": must(scaler.NewTargetTracking(scaler.TargetTrackingConfig{Target: 0.001, Min: lo, Max: hi})),
+			Signals: []scaler.Signal{{Name: "cpu", ValuePerTask: 0.6, PerTask: true}, {Name: scaler.SignalQueued, ValuePerTask: 5}}})),
+		"targettracking defaults": must(scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: 0.001, Min: lo, Max: hi})),
 		"step": must(scaler.NewStep(scaler.StepConfig{Min: lo, Max: hi, For: 3 * time.Second,
 			Up: []scaler.StepRule{{Threshold: 25, Tasks: 1}, {Threshold: 50, Percent: 1e6}}, Down: []scaler.StepRule{{Threshold: 5, Percent: 90}}})),
-		"hpa": must(scaler.NewHPA(scaler.HPAConfig{Target: 100, Min: lo, Max: hi})),
-		"kpa": must(scaler.NewKPA(scaler.KPAConfig{Target: 100, Min: lo, Max: hi})),
+		"hpa": must(baseline.NewHPA(baseline.HPAConfig{RequestsPerTask: 100, Min: lo, Max: hi})),
+		"kpa": must(baseline.NewKPA(baseline.KPAConfig{RequestsPerTask: 100, Min: lo, Max: hi})),
 		"budget": must(scaler.NewBudget(scaler.BudgetConfig{Capacity: 100, Min: lo, Max: hi, MeanWindow: 4 * time.Second,
 			VolatilityWindow: time.Minute, FeedbackTime: time.Minute, DownDelay: -1,
-			Floors: []scaler.Floor{{Tasks: hi, From: 11 * time.Hour, To: 13 * time.Hour}, {Tasks: lo + (hi-lo)/2, Start: t0, End: t0.Add(time.Minute)}}})),
+			Floors: []scaler.Floor{{Tasks: hi, From: 11 * time.Hour, To: 13 * time.Hour}, {Tasks: lo + (hi-lo)/2, Start: policytest.T0, End: policytest.T0.Add(time.Minute)}}})),
 		"budget defaults": must(scaler.NewBudget(scaler.BudgetConfig{Capacity: 0.001, Min: lo, Max: hi})),
-		"marathon-lb":     must(scaler.NewMarathonLB(scaler.MarathonLBConfig{TargetRPS: 100, Min: lo, Max: hi, Interval: time.Second, Samples: 2, Cooldown: 1, IntervalsPastThreshold: 1})),
+		"marathon-lb":     must(baseline.NewMarathonLB(baseline.MarathonLBConfig{RequestsPerTask: 100, Min: lo, Max: hi, Interval: time.Second, Samples: 2, Cooldown: 1, IntervalsPastThreshold: 1})),
 	}
 }
 
@@ -51,7 +53,7 @@ func FuzzPolicies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rps float64, active, queued, cur, ready, starting int, stepNanos int64, cpu float64, lo, hi int, mode uint8) {
 		lo = max(0, lo%100)
 		hi = lo + 1 + max(0, hi%1000) // Max 0 would mean the default, 1000
-		now := t0
+		now := policytest.T0
 		for name, p := range fuzzPolicies(t, lo, hi) {
 			c := cur
 			for i := range 40 {

@@ -1,4 +1,4 @@
-package scaler
+package calc
 
 import "time"
 
@@ -8,15 +8,15 @@ type sample struct {
 	v  float64
 }
 
-// window keeps the samples of the last span of time, in time order.
-type window struct {
+// Window keeps the samples of the last span of time, in time order.
+type Window struct {
 	s []sample
 }
 
-// add appends a sample and forgets those older than keep before it. A
+// Add appends a sample and forgets those older than keep before it. A
 // sample not after the last one is ignored (inputs come in time order; a
 // duplicate must not count twice).
-func (w *window) add(at time.Time, v float64, keep time.Duration) {
+func (w *Window) Add(at time.Time, v float64, keep time.Duration) {
 	if n := len(w.s); n > 0 && !at.After(w.s[n-1].at) {
 		return
 	}
@@ -31,8 +31,8 @@ func (w *window) add(at time.Time, v float64, keep time.Duration) {
 	}
 }
 
-// mean returns the mean of the samples in (end-span, end] and their count.
-func (w *window) mean(end time.Time, span time.Duration) (float64, int) {
+// Mean returns the mean of the samples in (end-span, end] and their count.
+func (w *Window) Mean(end time.Time, span time.Duration) (float64, int) {
 	start := end.Add(-span)
 	var sum float64
 	n := 0
@@ -53,8 +53,8 @@ func (w *window) mean(end time.Time, span time.Duration) (float64, int) {
 	return sum / float64(n), n
 }
 
-// max returns the largest sample in (end-span, end], or def when there is none.
-func (w *window) max(end time.Time, span time.Duration, def float64) float64 {
+// Max returns the largest sample in (end-span, end], or def when there is none.
+func (w *Window) Max(end time.Time, span time.Duration, def float64) float64 {
 	start := end.Add(-span)
 	m := def
 	for i := len(w.s) - 1; i >= 0 && w.s[i].at.After(start); i-- {
@@ -65,8 +65,8 @@ func (w *window) max(end time.Time, span time.Duration, def float64) float64 {
 	return m
 }
 
-// min returns the smallest sample in (end-span, end], or def when there is none.
-func (w *window) min(end time.Time, span time.Duration, def float64) float64 {
+// Min returns the smallest sample in (end-span, end], or def when there is none.
+func (w *Window) Min(end time.Time, span time.Duration, def float64) float64 {
 	start := end.Add(-span)
 	m := def
 	for i := len(w.s) - 1; i >= 0 && w.s[i].at.After(start); i-- {
