@@ -143,16 +143,19 @@ func TestPublishFollowsFailover(t *testing.T) {
 		ms.failover()
 		waitFor(t, want+" published after failover", func() bool { return last() == want })
 	}
-	// Every master is a member, each once, with its MasterInfo.
+	// Every master is a member, each once, with its MasterInfo. A failover
+	// re-contends the members below the new leader (withdraw, then join
+	// again), so the set is whole only once the last of them has rejoined.
 	conn, _, err := rawConn(srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	children, _, err := conn.Children(u.Path)
-	if err != nil || len(children) != 3 {
-		t.Fatalf("members %v, %v: want 3", children, err)
-	}
+	var children []string
+	waitFor(t, "three members after the last failover", func() bool {
+		children, _, err = conn.Children(u.Path)
+		return err == nil && len(children) == 3
+	})
 	seen := map[string]bool{}
 	for _, c := range children {
 		data, _, err := conn.Get(u.Path + "/" + c)
