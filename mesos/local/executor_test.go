@@ -71,7 +71,12 @@ func TestCustomExecutor(t *testing.T) {
 	}
 	e1 := executor("e1", "exec '"+exe+"' executor")
 	o := s.next(scheduler.Event_OFFERS).Offers.Offers[0]
-	s.mustCall(launchCall(o, 0, task(o, "stay", "stay", e1), task(o, "done", "finish", e1)))
+	// validation::task::internal::validateTask (src/master/validation.cpp)
+	// takes a health check on a task of a custom executor: running it is
+	// that executor's job.
+	stay := task(o, "stay", "stay", e1)
+	stay.HealthCheck = &mesos.HealthCheck{Type: mesos.HealthCheck_TCP, TCP: &mesos.HealthCheck_TCPCheckInfo{Port: 1}}
+	s.mustCall(launchCall(o, 0, stay, task(o, "done", "finish", e1)))
 	for _, id := range []string{"stay", "done"} {
 		if st := s.update(id, mesos.TASK_RUNNING); st.GetExecutorID().GetValue() != "e1" || st.GetSource() != mesos.SOURCE_EXECUTOR {
 			t.Errorf("%s RUNNING: %+v, want it from executor e1", id, st)

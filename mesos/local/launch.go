@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
@@ -132,72 +131,61 @@ func opTasks(op mesos.Offer_Operation) []mesos.TaskInfo {
 	return nil
 }
 
-// validID checks a task or executor ID as Mesos does (it names directories).
-func validID(kind, id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%s ID is empty", kind)
-	case id == "." || id == "..":
-		return fmt.Errorf("%s ID %q is invalid", kind, id)
-	case strings.ContainsAny(id, "/\x00") || strings.ContainsFunc(id, func(r rune) bool { return r < ' ' }):
-		return fmt.Errorf("%s ID %q contains invalid characters", kind, id)
-	case len(id) > 255:
-		return fmt.Errorf("%s ID is longer than 255 bytes", kind)
-	}
-	return nil
-}
-
-// validateTask checks one task of a LAUNCH or LAUNCH_GROUP.
-func (c *Cluster) validateTask(fw *framework, a *agent, ti *mesos.TaskInfo, group bool) error {
-	if err := validID("task", ti.TaskID.Value); err != nil {
-		return err
+// validateTask checks one task of a LAUNCH or LAUNCH_GROUP as
+// validation::task::internal::validateTask and validateExecutor
+// (src/master/validation.cpp) do, in their order and with their messages,
+// then what mesos/local cannot run (containers other than MESOS without an
+// image). It returns the message of the first problem, or "".
+func (c *Cluster) validateTask(fw *framework, a *agent, ti *mesos.TaskInfo, group bool) string {
+	if msg := validateID(ti.TaskID.Value); msg != "" {
+		return msg
 	}
 	if old := fw.tasks[ti.TaskID.Value]; old != nil {
-		return fmt.Errorf("task has duplicate ID: %s", ti.TaskID.Value)
+		return fmt.Sprintf("Task has duplicate ID: %s", ti.TaskID.Value)
 	}
 	if ti.AgentID.Value != a.id {
-		return fmt.Errorf("task uses invalid agent: %s (the offer is for %s)", ti.AgentID.Value, a.id)
+		return fmt.Sprintf("Task uses invalid agent %s while agent %s is expected", ti.AgentID.Value, a.id)
 	}
-	if group {
-		if ti.Executor != nil {
-			return fmt.Errorf("'TaskInfo.executor' must not be set in a task group")
-		}
-		if ti.Command == nil {
-			return fmt.Errorf("'TaskInfo.command' must be set (mesos/local runs task group tasks as commands)")
-		}
-	} else if (ti.Command == nil) == (ti.Executor == nil) {
-		return fmt.Errorf("task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
+	if kp := ti.KillPolicy; kp != nil && kp.GracePeriod != nil && kp.GracePeriod.Nanoseconds < 0 {
+		return ("Task's 'kill_policy.grace_period' must be non-negative")
+	}
+	if mct := ti.MaxCompletionTime; mct != nil && mct.Nanoseconds < 0 {
+		return ("Task's `max_completion_time` must be non-negative")
+	}
+	if err := validateHealthCheck(ti.HealthCheck); err != nil {
+		return fmt.Sprintf("Task uses invalid health check: %v", err)
+	}
+	if len(ti.Resources) == 0 {
+		return ("Task uses no resources")
 	}
 	if err := resources.Validate(ti.Resources...); err != nil {
-		return fmt.Errorf("task uses invalid resources: %w", err)
+		return fmt.Sprintf("Task uses invalid resources: %v", err)
 	}
 	if ti.Command != nil {
 		if _, _, err := commandArgv(ti.Command); err != nil {
-			return fmt.Errorf("task command: %w", err)
+			return fmt.Sprintf("Task's `CommandInfo` is invalid: %v", err)
 		}
 		if _, err := commandEnv(nil, ti.Command); err != nil {
-			return fmt.Errorf("task command: %w", err)
+			return fmt.Sprintf("Task's `CommandInfo` is invalid: %v", err)
 		}
 	}
+	if group {
+		if ti.Executor != nil {
+			return ("'TaskInfo.executor' must not be set in a task group")
+		}
+		if ti.Command == nil {
+			return ("'TaskInfo.command' must be set (mesos/local runs task group tasks as commands)")
+		}
+	} else if (ti.Command == nil) == (ti.Executor == nil) {
+		return ("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
+	}
 	if ti.Container != nil && ti.Container.GetType() != mesos.ContainerInfo_MESOS {
-		return fmt.Errorf("container type %s is not supported by mesos/local", ti.Container.GetType())
+		return fmt.Sprintf("container type %s is not supported by mesos/local", ti.Container.GetType())
 	}
 	if ti.Container != nil && ti.Container.Mesos != nil && ti.Container.Mesos.Image != nil {
-		return fmt.Errorf("container images are not supported by mesos/local (tasks run on the host)")
+		return ("container images are not supported by mesos/local (tasks run on the host)")
 	}
-	if mct := ti.MaxCompletionTime; mct != nil && mct.Nanoseconds <= 0 {
-		return fmt.Errorf("task's max_completion_time must be positive")
-	}
-	if kp := ti.KillPolicy; kp != nil && kp.GracePeriod != nil && kp.GracePeriod.Nanoseconds < 0 {
-		return fmt.Errorf("task's kill policy has a negative grace period")
-	}
-	if err := validateHealthCheck(ti.HealthCheck); err != nil {
-		return fmt.Errorf("task's health check is invalid: %w", err)
-	}
-	if ti.HealthCheck != nil && ti.Executor != nil {
-		return fmt.Errorf("health checks of tasks with a custom executor are the executor's job")
-	}
-	return nil
+	return ""
 }
 
 // launch validates and starts tasks (one for LAUNCH, a group for
@@ -205,55 +193,59 @@ func (c *Cluster) validateTask(fw *framework, a *agent, ti *mesos.TaskInfo, grou
 func (c *Cluster) launch(fw *framework, a *agent, role string, avail *mesos.Resources, tis []mesos.TaskInfo, ei *mesos.ExecutorInfo, group bool) {
 	var ex *executor
 	var need mesos.Resources
-	var verr error
+	var verr string // the first problem found
 	if ei != nil {
-		if err := validID("executor", ei.ExecutorID.Value); err != nil {
-			verr = err
+		if msg := validateID(ei.ExecutorID.Value); msg != "" {
+			verr = msg
 		}
 		if ei.FrameworkID != nil && ei.FrameworkID.Value != fw.id {
-			verr = fmt.Errorf("executor has an invalid framework ID %s", ei.FrameworkID.Value)
+			verr = fmt.Sprintf("executor has an invalid framework ID %s", ei.FrameworkID.Value)
 		}
 		switch {
 		case group && ei.Type != mesos.ExecutorInfo_DEFAULT:
-			verr = fmt.Errorf("'ExecutorInfo.type' must be 'DEFAULT' for LAUNCH_GROUP")
+			verr = "'ExecutorInfo.type' must be 'DEFAULT' for LAUNCH_GROUP"
 		case !group && ei.Type == mesos.ExecutorInfo_DEFAULT:
-			verr = fmt.Errorf("'ExecutorInfo.type' must be 'CUSTOM' for LAUNCH (use LAUNCH_GROUP for the default executor)")
+			verr = "'ExecutorInfo.type' must be 'CUSTOM' for LAUNCH (use LAUNCH_GROUP for the default executor)"
 		case !group && ei.Command == nil:
-			verr = fmt.Errorf("custom executor %s has no command", ei.ExecutorID.Value)
+			verr = fmt.Sprintf("custom executor %s has no command", ei.ExecutorID.Value)
 		}
 		if err := resources.Validate(ei.Resources...); err != nil {
-			verr = fmt.Errorf("executor uses invalid resources: %w", err)
+			verr = fmt.Sprintf("executor uses invalid resources: %v", err)
 		}
 		ex = fw.executors[a.id+"/"+ei.ExecutorID.Value]
 		if ex != nil && (ex.terminated || ex.custom == group) {
-			verr = fmt.Errorf("executor %s is terminating or of another type", ei.ExecutorID.Value)
+			verr = fmt.Sprintf("executor %s is terminating or of another type", ei.ExecutorID.Value)
 		}
 		if ex == nil {
 			need.Add(unallocated(ei.Resources)...)
 		}
 	}
 	if len(tis) == 0 {
-		verr = fmt.Errorf("task group is empty")
+		verr = "task group is empty"
 	}
 	ids := map[string]bool{}
 	for i := range tis {
-		if verr != nil {
+		if verr != "" {
 			break
 		}
 		if ids[tis[i].TaskID.Value] {
-			verr = fmt.Errorf("task group has duplicate task ID %s", tis[i].TaskID.Value)
+			verr = fmt.Sprintf("task group has duplicate task ID %s", tis[i].TaskID.Value)
 			break
 		}
 		ids[tis[i].TaskID.Value] = true
-		if err := c.validateTask(fw, a, &tis[i], group); err != nil {
-			verr = err
+		if msg := c.validateTask(fw, a, &tis[i], group); msg != "" {
+			verr = msg
 		}
 		need.Add(unallocated(tis[i].Resources)...)
 	}
-	if verr == nil && !containsAll(*avail, need) {
-		verr = fmt.Errorf("task uses more resources %s than available %s", need, *avail)
+	if verr == "" && !containsAll(*avail, need) {
+		if group {
+			verr = fmt.Sprintf("task group uses more resources %s than available %s", need, *avail)
+		} else {
+			verr = fmt.Sprintf("Total resources %s required by task and its executor is more than available %s", need, *avail)
+		}
 	}
-	if verr != nil {
+	if verr != "" {
 		reason := mesos.REASON_TASK_INVALID
 		if group {
 			reason = mesos.REASON_TASK_GROUP_INVALID
@@ -261,7 +253,7 @@ func (c *Cluster) launch(fw *framework, a *agent, role string, avail *mesos.Reso
 		for _, ti := range tis {
 			// As Mesos, a duplicate ID gets TASK_ERROR too; the running
 			// task with that ID is not touched.
-			st := c.masterStatus(fw, ti.TaskID, &ti.AgentID, mesos.TASK_ERROR, reason, verr.Error())
+			st := c.masterStatus(fw, ti.TaskID, &ti.AgentID, mesos.TASK_ERROR, reason, verr)
 			fw.send(&scheduler.Event{Type: scheduler.Event_UPDATE, Update: &scheduler.Event_Update{Status: st}})
 		}
 		return

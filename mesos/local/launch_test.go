@@ -15,6 +15,9 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
+// TestLaunchInvalid follows validation::task::internal::validateTask and
+// validateExecutor (src/master/validation.cpp) for the messages of
+// TASK_ERROR, plus what mesos/local cannot run.
 func TestLaunchInvalid(t *testing.T) {
 	c := startCluster(t, Config{Agents: 1})
 	s := newSched(t, c, mediaJSON)
@@ -26,12 +29,15 @@ func TestLaunchInvalid(t *testing.T) {
 		want    mesos.TaskState
 		wantMsg string
 	}{
-		{name: "too many cpus", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Resources[0] = scalar("cpus", 100) }, want: mesos.TASK_ERROR, wantMsg: "more resources"},
-		{name: "port outside the offer", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Resources = append(ti.Resources, portsResource(80, 80)) }, want: mesos.TASK_ERROR, wantMsg: "more resources"},
+		{name: "too many cpus", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Resources[0] = scalar("cpus", 100) }, want: mesos.TASK_ERROR, wantMsg: "required by task and its executor is more than available"},
+		{name: "port outside the offer", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Resources = append(ti.Resources, portsResource(80, 80)) }, want: mesos.TASK_ERROR, wantMsg: "required by task and its executor is more than available"},
+		{name: "no resources", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Resources = nil }, want: mesos.TASK_ERROR, wantMsg: "Task uses no resources"},
+		{name: "zero max_completion_time is valid", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.MaxCompletionTime = &mesos.DurationInfo{} }, want: mesos.TASK_FAILED, wantMsg: "max completion time"},
+		{name: "negative max_completion_time", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.MaxCompletionTime = &mesos.DurationInfo{Nanoseconds: -1} }, want: mesos.TASK_ERROR, wantMsg: "Task's `max_completion_time` must be non-negative"},
 		{name: "wrong agent", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.AgentID.Value = "elsewhere" }, want: mesos.TASK_ERROR, wantMsg: "invalid agent"},
 		{name: "no command nor executor", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Command = nil }, want: mesos.TASK_ERROR, wantMsg: "CommandInfo or ExecutorInfo"},
 		{name: "slash in task ID", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.TaskID.Value = "a/../b" }, want: mesos.TASK_ERROR, wantMsg: "invalid characters"},
-		{name: "dot-dot task ID", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.TaskID.Value = ".." }, want: mesos.TASK_ERROR, wantMsg: "invalid"},
+		{name: "dot-dot task ID", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.TaskID.Value = ".." }, want: mesos.TASK_ERROR, wantMsg: "'..' is disallowed"},
 		{name: "empty shell command", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) { ti.Command.Value = ptr("") }, want: mesos.TASK_ERROR, wantMsg: "command.value"},
 		{name: "secret env", mutate: func(o mesos.Offer, ti *mesos.TaskInfo) {
 			ti.Command.Environment = &mesos.Environment{Variables: []mesos.Environment_Variable{{Name: "S", Type: mesos.Environment_Variable_SECRET.Enum(), Secret: &mesos.Secret{}}}}
