@@ -200,6 +200,9 @@
 //     mismatches is Go's wording, not stout's (missing required fields,
 //     "Expecting a JSON object" and "Not expecting a JSON <kind> for field"
 //     are the master's);
+//   - TASK_ERROR messages follow validation.cpp's for single tasks, but
+//     resources in them print as mesos-go prints them, and task-group and
+//     executor problems have mesos/local's own words;
 //   - a NaN failover_timeout is refused (the master's Duration::create lets
 //     it through);
 //   - ACCEPT with an operation other than LAUNCH, LAUNCH_GROUP, RESERVE or
