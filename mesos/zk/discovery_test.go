@@ -11,7 +11,6 @@ import (
 	"github.com/webfarm/webfarm/lb/lbtest"
 	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/mesos/local"
-	"github.com/webfarm/webfarm/mesos/zk"
 )
 
 // startCluster starts mesos/local with fast timers and n masters.
@@ -91,11 +90,7 @@ func TestSchedulerFindsTheLeaderThroughZooKeeper(t *testing.T) {
 	srv := zktest.Shared(t)
 	c := startCluster(t, 3)
 	u := zkURL(t, srv.Addr)
-	pub, err := zk.Publish(testCtx(t), u, c, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
+	publish(t, u, c)
 
 	mem := lbtest.NewMemory()
 	raw := "zk://" + srv.Addr + u.Path
@@ -147,11 +142,7 @@ func TestSchedulerWaitsForALeaderInZooKeeper(t *testing.T) {
 	if s.Connected() || s.Leader() != "" {
 		t.Fatalf("connected %v to %q with no master in ZooKeeper", s.Connected(), s.Leader())
 	}
-	pub, err := zk.Publish(testCtx(t), u, c, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
+	publish(t, u, c)
 	waitFor(t, "subscribed once the master registered", s.Connected)
 }
 

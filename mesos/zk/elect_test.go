@@ -80,7 +80,11 @@ func TestResignHandsOverAtOnce(t *testing.T) {
 		a := &zk.Elector{URL: u, SessionTimeout: 10 * time.Second, Logger: testLogger(t)}
 		aDone <- a.Run(ctx, func(ctx context.Context, _ *zk.Term) error { close(aLeads); <-release; return quit })
 	}()
-	<-aLeads
+	select {
+	case <-aLeads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no leader within 10s")
+	}
 	bctx, bcancel := context.WithCancel(ctx)
 	defer bcancel()
 	go func() {

@@ -85,3 +85,13 @@ func rawConn(addr string) (*gozk.Conn, <-chan gozk.Event, error) {
 type discard struct{}
 
 func (discard) Printf(string, ...any) {}
+
+// publish registers ms's masters in ZooKeeper at u until the test ends.
+func publish(t *testing.T, u zk.URL, ms zk.Masters) {
+	t.Helper()
+	pub, err := zk.Publish(testCtx(t), u, ms, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+}
