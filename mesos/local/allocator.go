@@ -344,8 +344,16 @@ func (c *Cluster) allocate(now time.Time) {
 	}
 	agents := make([]*agent, 0, len(c.agents))
 	for _, a := range c.agents {
-		if !a.stopped {
-			agents = append(agents, a)
+		if a.stopped {
+			continue
+		}
+		agents = append(agents, a)
+		if len(a.held) > 0 {
+			// Ports busy at an earlier offer are probed again: those free
+			// now are the agent's again (and grow it beyond a filter).
+			back, still := withoutBusyPorts(a.held, func(p uint64) bool { return c.probes.free(p, now, portFree) })
+			a.held = still
+			a.free.Add(back...)
 		}
 	}
 	rand.Shuffle(len(agents), func(i, j int) { agents[i], agents[j] = agents[j], agents[i] })
@@ -419,11 +427,6 @@ func (c *Cluster) allocate(now time.Time) {
 		fw, a := k.fw, k.a
 		var cand mesos.Resources
 		cand.Add(offerable[k]...)
-		if len(a.held) > 0 && hasUnreservedPorts(cand) {
-			// Ports busy at the agent's last offer are probed again.
-			cand.Add(a.held...)
-			a.held = nil
-		}
 		offered, held := withoutBusyPorts(cand, func(p uint64) bool { return c.probes.free(p, now, portFree) })
 		if len(held) > 0 {
 			c.log.Debug("ports busy on 127.0.0.1; not offered", "agent", a.id, "ports", portList(held))
@@ -474,13 +477,4 @@ func (c *Cluster) offerMessage(o *offer) mesos.Offer {
 		ExecutorIDs:    execIDs,
 		AllocationInfo: alloc,
 	}
-}
-
-func hasUnreservedPorts(rs mesos.Resources) bool {
-	for _, r := range rs {
-		if r.Name == "ports" && r.IsUnreserved() {
-			return true
-		}
-	}
-	return false
 }

@@ -71,7 +71,7 @@
 // once; about 10 µs a port): a port something else on the host holds (a
 // server of another test, another cluster's task) is left out of the offer
 // and logged at Debug ("ports busy on 127.0.0.1; not offered"), and probed
-// again at the agent's next offer. A probe is trusted for a second, so
+// again every allocation cycle (a port free again rejoins the agent and, as grown resources do, lifts a refusal filter). A probe is trusted for a second, so
 // offers in quick succession do not probe again; a port taken between the
 // probe and the task's bind still makes that task fail, as on a real agent.
 //
