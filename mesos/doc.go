@@ -65,6 +65,21 @@
 // are adopted after a restart: a task no service claims when the master
 // reports it is killed.
 //
+// # Sharing the cluster
+//
+// Config.Role is the framework's role (legacy FrameworkInfo.role). Give
+// the farm a role of its own, beside the batch frameworks' roles, and a
+// quota guarantee on the master (/quota) sized for the tasks it must
+// reach without waiting for batch tasks to end: Max × (Task.CPUs,
+// Task.Mem) for the whole range (the unused part stays idle, as the
+// master holds it back as headroom), or the usual peak, above which a
+// rise waits for batch tasks to end. Resources reserved for the role
+// (dynamic reservations) are used like any other; the scheduler does not
+// make reservations itself. It declines what it cannot use with
+// DeclineFor and SUPPRESSes while it has its count, so it never hoards
+// offers. TestLocalSharingWithBatch measures the difference on mesos/local
+// (README, "Sharing the cluster").
+//
 // # Scale
 //
 // Measured on this project's 2-core build machine (AMD EPYC, shared),

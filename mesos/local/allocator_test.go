@@ -321,3 +321,25 @@ func TestConfigWeightsQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestShares: Shares reports what each framework holds per role (offers
+// and tasks) as a fraction of the cluster, as the allocator counts it.
+func TestShares(t *testing.T) {
+	c := startCluster(t, Config{Agents: 2, CPUs: 1, Mem: 1000, AllocationInterval: time.Hour})
+	a := newSched(t, c, mediaProtobuf)
+	a.subscribe(roleFramework("a", "a"))
+	offers := a.collectOffers(2)
+	got := c.Shares()
+	if len(got) != 1 || got[0].Role != "a" || got[0].Name != "a" || got[0].CPUs != 2 || got[0].Mem != 2000 || got[0].Share != 1 {
+		t.Fatalf("Shares() with a holding every offer = %+v, want a holding 2 cpus, 2000 MiB, share 1", got)
+	}
+	task := cmdTask(offers[0], "t1", "sleep 30", nil)
+	task.Resources = mesos.Resources{scalar("cpus", 0.5), scalar("mem", 100)}
+	a.mustCall(launchCall(offers[0], 3600, task))
+	declineAll(a, offers[1:], 3600)
+	a.update("t1", mesos.TASK_RUNNING)
+	got = c.Shares()
+	if len(got) != 1 || got[0].CPUs != 0.5 || got[0].Mem != 100 || got[0].Share != 0.25 {
+		t.Fatalf("Shares() with one task of 0.5 cpus = %+v, want 0.5 cpus, 100 MiB, share 0.25", got)
+	}
+}
