@@ -41,6 +41,11 @@ type BackendStats struct {
 	Queued int
 	// State is where the backend stands in the pool.
 	State State
+	// Errors counts the requests this backend answered with a 5xx status
+	// (HTTP balancers), in this balancer's life. Drivers that cannot read
+	// it leave it 0. mesos's deployments compare versions' error rates
+	// with it.
+	Errors uint64
 }
 
 // Balancer is what every driver implements.

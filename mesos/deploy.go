@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/webfarm/webfarm/lb"
+
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 )
 
@@ -45,6 +47,20 @@ type DeployOptions struct {
 	// before the deployment is rolled back automatically. If zero, 3 is
 	// used; a negative value never rolls back automatically.
 	MaxFailures int
+	// ErrorMargin, if > 0, rolls the deployment back automatically when
+	// the new version's error rate (5xx responses over requests, from
+	// the balancer's per-backend counters, lb.BackendStats.Errors) is
+	// worse than the old version's by more than ErrorMargin (0.05: five
+	// points), once the new version has served MinRequests. The
+	// counters are read every ErrorCheckEvery. A balancer that reads no
+	// per-backend 5xx counters (Errors stays 0) never triggers it.
+	ErrorMargin float64
+	// MinRequests is how many requests the new version must have served
+	// before its error rate is judged. If zero, 20 is used.
+	MinRequests int
+	// ErrorCheckEvery is the time between two reads of the counters. If
+	// zero, 500ms is used.
+	ErrorCheckEvery time.Duration
 }
 
 func (o DeployOptions) withDefaults() DeployOptions {
@@ -56,6 +72,12 @@ func (o DeployOptions) withDefaults() DeployOptions {
 	}
 	if o.MaxFailures == 0 {
 		o.MaxFailures = 3
+	}
+	if o.MinRequests == 0 {
+		o.MinRequests = 20
+	}
+	if o.ErrorCheckEvery == 0 {
+		o.ErrorCheckEvery = 500 * time.Millisecond
 	}
 	return o
 }
@@ -70,6 +92,12 @@ func (o DeployOptions) validate() error {
 		return fieldErr("DeployOptions.MinReady", o.MinReady, "must be 0 or more")
 	case o.HealthTimeout < 0:
 		return fieldErr("DeployOptions.HealthTimeout", o.HealthTimeout, "must be 0 or more")
+	case !(o.ErrorMargin >= 0 && o.ErrorMargin <= 1): // NaN too
+		return fieldErr("DeployOptions.ErrorMargin", o.ErrorMargin, "must be in [0, 1]")
+	case o.MinRequests < 0:
+		return fieldErr("DeployOptions.MinRequests", o.MinRequests, "must be 0 or more")
+	case o.ErrorCheckEvery < 0:
+		return fieldErr("DeployOptions.ErrorCheckEvery", o.ErrorCheckEvery, "must be 0 or more")
 	}
 	return nil
 }
@@ -135,6 +163,16 @@ type deployment struct {
 	reason            string
 	failed            map[string]bool // new tasks counted as failed
 	started, finished time.Time
+	// drainOld retires every old task at once, serving or not: an
+	// automatic rollback takes a failing version out of traffic first.
+	drainOld bool
+	// Error-rate watch (ErrorMargin): the last read, and each backend's
+	// counters at the last read (zero for a new task when first seen,
+	// the counters then for an old one).
+	lastRead time.Time
+	base     map[string]lb.BackendStats
+	// The versions' requests and 5xx since the deployment began.
+	oldReq, oldErr, newReq, newErr uint64
 }
 
 // savedDeploy is what StateFile keeps of a service's last deployment.
@@ -149,6 +187,7 @@ type savedDeploy struct {
 	Rollback bool          `json:"rollback,omitempty"`
 	Reason   string        `json:"reason,omitempty"`
 	Failed   []string      `json:"failed,omitempty"`
+	DrainOld bool          `json:"drain_old,omitempty"`
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished,omitzero"`
 }
@@ -158,7 +197,7 @@ func (d *deployment) saved() *savedDeploy {
 		return nil
 	}
 	sd := &savedDeploy{From: d.from, To: d.to, Opts: d.opts, State: d.state, Rollback: d.rollback,
-		Reason: d.reason, Started: d.started, Finished: d.finished}
+		Reason: d.reason, Started: d.started, Finished: d.finished, DrainOld: d.drainOld}
 	sd.Failed = sortedIDs(d.failed)
 	return sd
 }
@@ -180,7 +219,7 @@ func (sv *service) restoreDeploy(sd *savedDeploy) {
 	from, to := sv.normalize(sd.From), sv.normalize(sd.To)
 	d := &deployment{from: from, to: to, fromVer: TemplateVersion(from), toVer: TemplateVersion(to),
 		opts: sd.Opts.withDefaults(), state: sd.State, rollback: sd.Rollback, reason: sd.Reason,
-		failed: make(map[string]bool), started: sd.Started, finished: sd.Finished}
+		failed: make(map[string]bool), started: sd.Started, finished: sd.Finished, drainOld: sd.DrainOld}
 	for _, id := range sd.Failed {
 		d.failed[id] = true
 	}
@@ -253,9 +292,9 @@ func (s *service) targetLocked() int {
 			old++
 		}
 		switch {
-		case s.readyLocked(t, now):
+		case s.readyLocked(t, now) && !(isOld && d.drainOld):
 			ready++
-		case isOld && !t.inLB:
+		case isOld && (!t.inLB || d.drainOld):
 			oldIdle++
 		}
 	}
@@ -343,6 +382,7 @@ func (s *service) deployStep(now time.Time) {
 		d.state, d.finished = DeployRolledBack, now
 		s.startDeployLocked(d.to, d.from, d.opts, true,
 			fmt.Sprintf("automatic: %d new tasks failed", len(d.failed)), now)
+		s.deploy.drainOld = true
 	case old == 0 && ready >= s.desired:
 		done = true
 		d.state, d.finished = DeployDone, now
@@ -363,6 +403,82 @@ func (s *service) deployStep(now time.Time) {
 		s.save()
 		s.poke()
 	}
+}
+
+// deployErrors compares the versions' error rates when the deployment
+// has an ErrorMargin, at most once per ErrorCheckEvery, and rolls it back
+// when the new version's is worse by more than the margin.
+func (s *service) deployErrors(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	d := s.deploy
+	if d == nil || d.state != DeployRunning || d.rollback || d.opts.ErrorMargin <= 0 || now.Sub(d.lastRead) < d.opts.ErrorCheckEvery {
+		s.mu.Unlock()
+		return
+	}
+	d.lastRead = now
+	isNew := make(map[string]bool, len(s.tasks))
+	for id, t := range s.tasks {
+		if !t.gone {
+			isNew[id] = t.version == d.toVer
+		}
+	}
+	s.mu.Unlock()
+	st, err := s.lb.Stats(ctx)
+	if err != nil || st.Backends == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.deploy != d || d.state != DeployRunning {
+		s.mu.Unlock()
+		return
+	}
+	if d.base == nil {
+		d.base = make(map[string]lb.BackendStats)
+	}
+	for _, id := range sortedIDs(st.Backends) {
+		bs := st.Backends[id]
+		nw, ours := isNew[id]
+		if !ours {
+			continue
+		}
+		base, seen := d.base[id]
+		if !seen && !nw {
+			base = bs // an old task: count from now on
+		}
+		if bs.Requests < base.Requests || bs.Errors < base.Errors { // the balancer restarted
+			base = lb.BackendStats{}
+		}
+		req, errs := bs.Requests-base.Requests, bs.Errors-base.Errors
+		if nw {
+			d.newReq, d.newErr = d.newReq+req, d.newErr+errs
+		} else {
+			d.oldReq, d.oldErr = d.oldReq+req, d.oldErr+errs
+		}
+		d.base[id] = lb.BackendStats{Requests: bs.Requests, Errors: bs.Errors}
+	}
+	oldRate, newRate := ratio(d.oldErr, d.oldReq), ratio(d.newErr, d.newReq)
+	bad := d.newReq >= uint64(d.opts.MinRequests) && newRate > oldRate+d.opts.ErrorMargin
+	var reason string
+	if bad {
+		reason = fmt.Sprintf("automatic: error rate %.1f%% (%d of %d) vs %.1f%% (%d of %d) of the old version",
+			100*newRate, d.newErr, d.newReq, 100*oldRate, d.oldErr, d.oldReq)
+		d.state, d.finished = DeployRolledBack, now
+		s.startDeployLocked(d.to, d.from, d.opts, true, reason, now)
+		s.deploy.drainOld = true
+	}
+	s.mu.Unlock()
+	if bad {
+		s.log.Warn("mesos: deployment rolled back", "from", d.toVer, "to", d.fromVer, "reason", reason)
+		s.save()
+		s.poke()
+	}
+}
+
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 // startDeployLocked makes to the service's template and starts replacing

@@ -14,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/haproxyproc"
 	"github.com/webfarm/webfarm/internal/loadgen"
 	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/lb/haproxy"
 	"github.com/webfarm/webfarm/lb/lbtest"
+	"github.com/webfarm/webfarm/mesos/local"
 )
 
 // webVersionEnv is the version the test web server prints; with
@@ -75,33 +78,8 @@ func deployedAll(ctx context.Context, c interface{ URL() string }, s *Scheduler,
 // request fails.
 func TestLocalHAProxyDeploy(t *testing.T) {
 	ctx := context.Background()
-	p, b := startHAProxy(t)
-	c := startCluster(t, nil)
-	cfg := localConfig(t, c, nil)
-	cfg.Balancer = b
-	cfg.Task = webTaskV(t, "1")
-	cfg.Task.HealthCheck = &HealthCheck{Path: "/", Interval: 200 * time.Millisecond, Timeout: time.Second}
-	cfg.SlowStart = time.Second
-	cfg.DrainTimeout = 5 * time.Second
-	f := startFarmMem(t, cfg, nil)
-	s := f.s
-	if err := s.SetDesired(ctx, 6); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 60*time.Second, "6 tasks in HAProxy", func() (bool, string) {
-		st, _ := s.Status(ctx)
-		bs, err := b.Backends(ctx)
-		return st.Running == 6 && len(bs) == 6, fmt.Sprintf("status %+v haproxy %v %v", st, bs, err)
-	})
-
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	load := loadgen.Start(loadCtx, loadgen.Config{URL: p.URL(), Rate: 100, Concurrency: 4,
-		Duration: 2 * time.Minute, MaxRequests: 12000})
-	eventually(t, 10*time.Second, "load running", func() (bool, string) {
-		r := load.Snapshot()
-		return r.OK >= 100, r.String()
-	})
+	h := startHAProxyDeployFarm(t, 6, "/")
+	p, b, c, s, cfg, load, stopLoad := h.p, h.b, h.c, h.s, h.cfg, h.load, h.stopLoad
 	before := load.Snapshot()
 
 	newT := webTaskV(t, "2")
@@ -212,4 +190,95 @@ func TestLocalDeployRestart(t *testing.T) {
 	eventually(t, 60*time.Second, "the restarted scheduler finishes the deployment",
 		deployedAll(ctx, c, f2.s, mem, 4, func() []string { return mesosTasks(c, f2.s.FrameworkID())["TASK_RUNNING"] }))
 	t.Logf("stopped at %+v; finished by the restarted scheduler", mid)
+}
+
+// TestLocalHAProxyDeployErrorsRollBack deploys, behind a real HAProxy
+// under load, a version that passes its health check but answers every
+// request with a 500: HAProxy's per-server 5xx counters show its error
+// rate, the deployment rolls back automatically, the version is drained
+// at once, and at most maxBad requests reach it.
+func TestLocalHAProxyDeployErrorsRollBack(t *testing.T) {
+	const maxBad = 60 // MinRequests + what 100 req/s bring in the time to read and drain
+	ctx := context.Background()
+	h := startHAProxyDeployFarm(t, 4, "/healthz")
+	b, c, s, cfg, load, stopLoad := h.b, h.c, h.s, h.cfg, h.load, h.stopLoad
+
+	bad := webTaskV(t, "2")
+	bad.Env[webStatusEnv] = "500"
+	bad.HealthCheck = cfg.Task.HealthCheck
+	opts := DeployOptions{MaxSurge: 1, ErrorMargin: 0.1, MinRequests: 10, ErrorCheckEvery: 200 * time.Millisecond}
+	if err := s.Deploy(ctx, s.defName, bad, opts); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	st, err := s.WaitDeploy(wctx, s.defName)
+	if err != nil || !st.Rollback || !strings.Contains(st.Reason, "error rate") {
+		t.Fatalf("WaitDeploy: %+v, %v; want an automatic rollback for the error rate", st, err)
+	}
+	eventually(t, 30*time.Second, "4 tasks of the old version, alone in HAProxy and Mesos",
+		deployedAll(ctx, c, s, b, 4, func() []string { return mesosTasks(c, s.FrameworkID())["TASK_RUNNING"] }))
+	after := load.Snapshot()
+	eventually(t, 10*time.Second, "load after the rollback", func() (bool, string) {
+		r := load.Snapshot()
+		return r.OK >= after.OK+100, r.String()
+	})
+	stopLoad()
+	r, err := load.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s; load: %v", st.Reason, r)
+	if n := r.Errors["status 500"]; n == 0 || n > maxBad || r.Failed != n {
+		t.Errorf("%d requests answered 500 (want 1 to %d), %d failed in all (want only those): %v", n, maxBad, r.Failed, r.Errors)
+	}
+	if r.Since(after).Failed != 0 {
+		t.Errorf("requests failed after the rollback: %v", r.Since(after))
+	}
+}
+
+// haproxyDeployFarm is a farm of version "1" behind a real HAProxy with n
+// tasks serving and a bounded keep-alive load running through HAProxy.
+type haproxyDeployFarm struct {
+	p        *haproxyproc.Proc
+	b        *haproxy.Balancer
+	c        *local.Cluster
+	s        *Scheduler
+	cfg      Config
+	load     *loadgen.Load
+	stopLoad context.CancelFunc
+}
+
+func startHAProxyDeployFarm(t *testing.T, n int, healthPath string) *haproxyDeployFarm {
+	t.Helper()
+	ctx := context.Background()
+	h := &haproxyDeployFarm{}
+	h.p, h.b = startHAProxy(t)
+	h.c = startCluster(t, nil)
+	cfg := localConfig(t, h.c, nil)
+	cfg.Balancer = h.b
+	cfg.Task = webTaskV(t, "1")
+	cfg.Task.HealthCheck = &HealthCheck{Path: healthPath, Interval: 200 * time.Millisecond, Timeout: time.Second}
+	cfg.SlowStart = time.Second
+	cfg.DrainTimeout = 5 * time.Second
+	h.cfg = cfg
+	h.s = startFarmMem(t, cfg, nil).s
+	if err := h.s.SetDesired(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, fmt.Sprintf("%d tasks in HAProxy", n), func() (bool, string) {
+		st, _ := h.s.Status(ctx)
+		bs, err := h.b.Backends(ctx)
+		return st.Running == n && len(bs) == n, fmt.Sprintf("status %+v haproxy %v %v", st, bs, err)
+	})
+	loadCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	h.stopLoad = stop
+	h.load = loadgen.Start(loadCtx, loadgen.Config{URL: h.p.URL(), Rate: 100, Concurrency: 4,
+		Duration: 2 * time.Minute, MaxRequests: 12000})
+	eventually(t, 10*time.Second, "load running", func() (bool, string) {
+		r := h.load.Snapshot()
+		return r.OK >= 100, r.String()
+	})
+	return h
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,9 @@ import (
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
+
+	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/lb/lbtest"
 )
 
 // sim plays the cluster for a rig: each round it offers one agent's
@@ -60,6 +64,7 @@ func (m *sim) next() string { m.uuid++; return fmt.Sprintf("u-%06d", m.uuid) }
 func (m *sim) tick(d time.Duration) []*scheduler.Call {
 	r := m.r
 	m.round++
+	r.mem.Serve(40) // traffic, spread over the ready backends
 	lo := uint64(20000 + 50*m.round)
 	r.offers(offer(fmt.Sprintf("o-%d", m.round), "agent-1", "10.0.0.1", 64, 1<<16, lo, lo+49))
 	calls := r.fc.take()
@@ -369,6 +374,86 @@ func TestDeploySurvivesRestart(t *testing.T) {
 	}
 }
 
+// errMem is a Memory whose backends bad names answer every request with
+// a 5xx (lb.BackendStats.Errors), as HAProxy's hrsp_5xx reports it.
+type errMem struct {
+	*lbtest.Memory
+	bad func(id string) bool
+}
+
+func (e *errMem) Stats(ctx context.Context) (lb.Stats, error) {
+	st, err := e.Memory.Stats(ctx)
+	for id, bs := range st.Backends {
+		if e.bad(id) {
+			bs.Errors = bs.Requests
+			st.Backends[id] = bs
+		}
+	}
+	return st, err
+}
+
+// TestDeployErrorRateRollsBack: a new version that answers 500s (and
+// passes its health checks) is rolled back once it served MinRequests,
+// is drained at once, and gets a bounded number of requests.
+func TestDeployErrorRateRollsBack(t *testing.T) {
+	var m *sim
+	var em *errMem
+	r := newRig(t, func(c *Config) {
+		em = &errMem{Memory: c.Balancer.(*lbtest.Memory),
+			bad: func(id string) bool { return slices.Contains(m.args[id], "--v2") }}
+		c.Balancer = em
+	})
+	r.start("fw", 15)
+	m = newSim(r)
+	m.settle(4)
+	oldVer := r.s.defLocked().version
+	opts := DeployOptions{MaxSurge: 1, ErrorMargin: 0.1, MinRequests: 20, ErrorCheckEvery: time.Second}
+	if err := r.s.Deploy(r.ctx, r.s.defName, v2Task(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		m.tick(time.Second)
+	}
+	st, _ := r.s.DeployStatus(r.s.defName)
+	if st.State != DeployDone || !st.Rollback || st.To != oldVer || !strings.Contains(st.Reason, "error rate") {
+		t.Fatalf("status %+v, want an automatic rollback for the error rate, done", st)
+	}
+	stats, err := em.Stats(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range stats.Backends {
+		if em.bad(id) {
+			t.Errorf("backend %s of the failing version still in the pool", id)
+		}
+	}
+	if !strings.Contains(r.logs.String(), "error rate") {
+		t.Errorf("no log of the error rate")
+	}
+	t.Logf("rolled back: %s", st.Reason)
+}
+
+// TestDeployErrorRateSameAsOld: a new version no worse than the old one
+// (both fail some requests) is not rolled back.
+func TestDeployErrorRateSameAsOld(t *testing.T) {
+	r := newRig(t, func(c *Config) {
+		c.Balancer = &errMem{Memory: c.Balancer.(*lbtest.Memory), bad: func(string) bool { return true }}
+	})
+	r.start("fw", 15)
+	m := newSim(r)
+	m.settle(4)
+	opts := DeployOptions{MaxSurge: 1, ErrorMargin: 0.1, MinRequests: 20, ErrorCheckEvery: time.Second}
+	if err := r.s.Deploy(r.ctx, r.s.defName, v2Task(), opts); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		m.tick(time.Second)
+	}
+	if st, _ := r.s.DeployStatus(r.s.defName); st.State != DeployDone || st.Rollback || st.New != 4 {
+		t.Fatalf("status %+v, want the deployment done, not rolled back", st)
+	}
+}
+
 func TestDeployBadInput(t *testing.T) {
 	r := newRig(t, nil)
 	r.start("fw", 15)
@@ -383,6 +468,8 @@ func TestDeployBadInput(t *testing.T) {
 		{"no service", "nope", v2Task(), DeployOptions{}, ErrNoService},
 		{"negative surge", r.s.defName, v2Task(), DeployOptions{MaxSurge: -1}, ErrInvalid},
 		{"negative unavailable", r.s.defName, v2Task(), DeployOptions{MaxUnavailable: -1}, ErrInvalid},
+		{"margin over 1", r.s.defName, v2Task(), DeployOptions{ErrorMargin: 2}, ErrInvalid},
+		{"margin NaN", r.s.defName, v2Task(), DeployOptions{ErrorMargin: math.NaN()}, ErrInvalid},
 		{"no command", r.s.defName, TaskTemplate{CPUs: 1, Mem: 1}, DeployOptions{}, ErrInvalid},
 		{"other name", r.s.defName, TaskTemplate{Name: "x", Command: []string{"a"}, CPUs: 1, Mem: 1}, DeployOptions{}, ErrInvalid},
 	} {

@@ -90,6 +90,7 @@ func (s *Scheduler) converge(ctx context.Context, now time.Time) {
 // its desired state. It runs concurrently with the other services'.
 func (s *service) converge(ctx context.Context, now time.Time) {
 	s.deployStep(now)
+	s.deployErrors(ctx, now)
 	s.endFailureStreak(now)
 	s.removeGone(ctx)
 	s.syncPool(ctx, now)

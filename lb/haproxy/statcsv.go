@@ -25,6 +25,7 @@ type statRow struct {
 	qcur, scur  int64
 	stot        uint64
 	reqTot      uint64
+	hrsp5xx     uint64 // responses with a 5xx status (HTTP mode)
 	weight      int64
 }
 
@@ -123,7 +124,7 @@ func parseReply(out string) (reply, error) {
 }
 
 // The columns the driver reads, in the order of columns.index.
-var columnNames = [...]string{"pxname", "svname", "type", "status", "addr", "mode", "algo", "qcur", "scur", "stot", "req_tot", "weight"}
+var columnNames = [...]string{"pxname", "svname", "type", "status", "addr", "mode", "algo", "qcur", "scur", "stot", "req_tot", "weight", "hrsp_5xx"}
 
 const (
 	colPxname = iota
@@ -138,6 +139,7 @@ const (
 	colStot
 	colReqTot
 	colWeight
+	colHrsp5xx
 	numColumns
 )
 
@@ -224,7 +226,7 @@ func parseRow(c *columns, line string) (statRow, error) {
 	for _, f := range []struct {
 		col int
 		dst *uint64
-	}{{colStot, &row.stot}, {colReqTot, &row.reqTot}} {
+	}{{colStot, &row.stot}, {colReqTot, &row.reqTot}, {colHrsp5xx, &row.hrsp5xx}} {
 		v := cell[f.col]
 		if v == "" {
 			continue

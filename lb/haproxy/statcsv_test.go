@@ -200,3 +200,19 @@ func FuzzParseReply(f *testing.F) {
 		}
 	})
 }
+
+// TestParseReplyErrors: hrsp_5xx (show stat field 43, "http responses
+// with 5xx code"; HAProxy's doc/management.txt, section 9.1) fills a
+// server's 5xx counter.
+func TestParseReplyErrors(t *testing.T) {
+	r, err := parseReply("# pxname,svname,type,req_tot,hrsp_5xx,mode\nbe,s1,2,10,3,http\nbe,s2,2,5,,http\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.rows) != 2 || r.rows[0].hrsp5xx != 3 || r.rows[1].hrsp5xx != 0 {
+		t.Fatalf("rows %+v, want hrsp_5xx 3 and 0 (empty cell)", r.rows)
+	}
+	if _, err := parseReply("# pxname,svname,type,hrsp_5xx\nbe,s1,2,-1\n"); err == nil || !strings.Contains(err.Error(), "hrsp_5xx") {
+		t.Errorf("negative hrsp_5xx: %v, want an error naming the column", err)
+	}
+}

@@ -137,6 +137,7 @@ func (b *Balancer) reading(ctx context.Context, rep reply, at time.Time, perServ
 				Active:   int(s.row.scur),
 				Queued:   int(s.row.qcur),
 				State:    state(s.row.status),
+				Errors:   s.row.hrsp5xx,
 			}
 		}
 	}
