@@ -115,6 +115,7 @@ admin.enableServer=false
 		"-cp", "/usr/share/java/*:/etc/zookeeper/conf",
 		"org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	dieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("zktest: start java: %w", err)
