@@ -186,6 +186,7 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 			KillGracePeriod: 5 * time.Second,
 		},
 		DrainTimeout: 10 * time.Second,
+		InitialCount: cfg.min, // a new farm serves at once, not after the controller's first tick
 		Logger:       log.With("component", "mesos"),
 	}
 	if cfg.master == "" { // the embedded agents all run on this machine
