@@ -114,7 +114,9 @@ func (s *Scheduler) eventCount() int {
 	return s.events
 }
 
-// benchWait polls cond every 10ms until it holds, failing after limit.
+// benchWait polls cond every 50ms until it holds, failing after limit.
+// (Polling reads the scheduler's state under its lock: more often, it
+// would slow down what it measures.)
 func benchWait(b *testing.B, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
 	b.Helper()
 	start := time.Now()
@@ -126,7 +128,7 @@ func benchWait(b *testing.B, limit time.Duration, what string, cond func() (bool
 		if time.Since(start) > limit {
 			b.Fatalf("%s: not after %v: %s", what, limit, state)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -143,8 +145,11 @@ func atCount(target interface {
 			return false, fmt.Sprintf("status %+v, err %v", st, err)
 		}
 		pool, _ := mem.Backends(context.Background())
-		tasks := len(target.Tasks())
-		return len(pool) == n && tasks == n, fmt.Sprintf("status %+v, %d in the pool, %d tasks known", st, len(pool), tasks)
+		if len(pool) != n {
+			return false, fmt.Sprintf("status %+v, %d in the pool", st, len(pool))
+		}
+		tasks := len(target.Tasks()) // a snapshot of every task, under the scheduler's lock: last
+		return tasks == n, fmt.Sprintf("status %+v, %d in the pool, %d tasks known", st, len(pool), tasks)
 	}
 }
 
