@@ -18,6 +18,10 @@ var errNoLeader = errors.New("mesos: no leading master in ZooKeeper")
 type zkLeader struct {
 	url      zk.URL
 	detector *zk.Detector
+	// scheme is the masters' URL scheme: "https" when Config.TLS is set,
+	// as Mesos's scheduler library picks https when SSL is enabled
+	// (src/scheduler/scheduler.cpp, MesosProcess::detected).
+	scheme string
 	// moved is called after the leader changed (set by the Scheduler: it
 	// drops the subscription, as Mesos's scheduler library disconnects on
 	// every detection, src/scheduler/scheduler.cpp MesosProcess::detected).
@@ -51,7 +55,7 @@ func (l *leader) useZK(raw string) error {
 	if err != nil {
 		return fmt.Errorf("mesos: Masters[0]: %w: %w", err, ErrInvalid)
 	}
-	z := &zkLeader{url: u}
+	z := &zkLeader{url: u, scheme: "http"}
 	z.detector = zk.NewDetector(u, zk.DetectorOptions{Logger: l.log, OnChange: l.detected})
 	l.zk = z
 	return nil
@@ -62,11 +66,7 @@ func (l *leader) detected(hostPort string) {
 	l.mu.Lock()
 	var next *url.URL
 	if hostPort != "" {
-		scheme := "http"
-		if l.cur != nil {
-			scheme = l.cur.Scheme
-		}
-		next = &url.URL{Scheme: scheme, Host: hostPort, Path: schedulerPath}
+		next = &url.URL{Scheme: l.zk.scheme, Host: hostPort, Path: schedulerPath}
 	}
 	changed := (next == nil) != (l.cur == nil) || (next != nil && next.String() != l.cur.String())
 	l.cur = next
@@ -84,6 +84,9 @@ func (s *Scheduler) runZK(ctx context.Context) {
 	}
 	s.leader.mu.Lock()
 	s.leader.zk.moved = s.dropSubscription
+	if s.cfg.TLS != nil {
+		s.leader.zk.scheme = "https"
+	}
 	s.leader.mu.Unlock()
 	s.leader.zk.detector.Run(ctx)
 }
