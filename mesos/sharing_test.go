@@ -2,128 +2,15 @@ package mesos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/backoff"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/callrules"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/scheduler/controller"
-	"github.com/mesos/mesos-go/api/v1/lib/extras/store"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
-	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
-	"github.com/mesos/mesos-go/api/v1/lib/scheduler/events"
-
 	"github.com/webfarm/webfarm/lb/lbtest"
 	"github.com/webfarm/webfarm/mesos/local"
+	"github.com/webfarm/webfarm/mesos/local/batch"
 )
-
-// batchFramework is a small batch scheduler built on mesos-go's client (as
-// a Hadoop or Spark framework would run): in its role it fills every offer
-// with tasks of cpus/mem that run for taskTime, declines what is left for
-// a second, and launches again as tasks finish, so it keeps the cluster as
-// full as the allocator lets it.
-type batchFramework struct {
-	cpus, mem float64
-	taskTime  time.Duration
-
-	mu      sync.Mutex
-	running map[string]bool // set before run
-	seq     int
-	err     error
-}
-
-func (b *batchFramework) Running() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.running)
-}
-
-// run runs the framework until ctx is done.
-func (b *batchFramework) run(ctx context.Context, url, role string) error {
-	cli := httpcli.New(httpcli.Endpoint(url), httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeProtobuf]))
-	fidStore := store.NewInMemorySingleton()
-	caller := callrules.New(callrules.WithFrameworkID(store.GetIgnoreErrors(fidStore))).Caller(httpsched.NewCaller(cli))
-	shell := fmt.Sprintf("sleep %g", b.taskTime.Seconds())
-	handler := events.Handlers{
-		scheduler.Event_SUBSCRIBED: controller.TrackSubscription(fidStore, 0).HandleF(func(context.Context, *scheduler.Event) error { return nil }),
-		scheduler.Event_OFFERS: events.HandlerFunc(func(ctx context.Context, e *scheduler.Event) error {
-			for _, o := range e.GetOffers().GetOffers() {
-				var cpus, mem float64
-				for _, r := range o.Resources {
-					if r.IsUnreserved() || r.ReservationRole() == role {
-						switch r.Name {
-						case "cpus":
-							cpus += r.GetScalar().GetValue()
-						case "mem":
-							mem += r.GetScalar().GetValue()
-						}
-					}
-				}
-				var tasks []mesoslib.TaskInfo
-				b.mu.Lock()
-				for cpus >= b.cpus-1e-9 && mem >= b.mem-1e-9 {
-					cpus, mem = cpus-b.cpus, mem-b.mem
-					b.seq++
-					id := fmt.Sprintf("batch-%d", b.seq)
-					tasks = append(tasks, mesoslib.TaskInfo{
-						Name: id, TaskID: mesoslib.TaskID{Value: id}, AgentID: o.AgentID,
-						Resources: mesoslib.Resources{scalarRes("cpus", b.cpus), scalarRes("mem", b.mem)},
-						Command:   &mesoslib.CommandInfo{Value: &shell},
-					})
-				}
-				b.mu.Unlock()
-				accept := calls.Accept(calls.OfferOperations{calls.OpLaunch(tasks...)}.WithOffers(o.ID)).With(calls.RefuseSeconds(time.Second))
-				if err := calls.CallNoData(ctx, caller, accept); err != nil {
-					return err
-				}
-			}
-			return nil
-		}),
-		scheduler.Event_UPDATE: controller.AckStatusUpdates(caller).AndThen().HandleF(func(ctx context.Context, e *scheduler.Event) error {
-			st := e.GetUpdate().GetStatus()
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			switch st.GetState() {
-			case mesoslib.TASK_RUNNING:
-				b.running[st.TaskID.Value] = true
-			case mesoslib.TASK_FINISHED:
-				delete(b.running, st.TaskID.Value)
-			case mesoslib.TASK_FAILED, mesoslib.TASK_LOST, mesoslib.TASK_ERROR, mesoslib.TASK_KILLED, mesoslib.TASK_DROPPED:
-				delete(b.running, st.TaskID.Value)
-				if b.err == nil {
-					b.err = fmt.Errorf("batch task %s: %s %s", st.TaskID.Value, st.GetState(), st.GetMessage())
-				}
-			}
-			return nil
-		}),
-	}
-	fi := mesoslib.FrameworkInfo{User: "root", Name: "batch", Role: &role}
-	err := controller.Run(ctx, &fi, caller,
-		controller.WithEventHandler(handler),
-		controller.WithFrameworkID(store.GetIgnoreErrors(fidStore)),
-		controller.WithRegistrationTokens(backoff.Notifier(50*time.Millisecond, 500*time.Millisecond, ctx.Done())),
-	)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return b.err
-	}
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		return nil
-	}
-	return err
-}
-
-func scalarRes(name string, v float64) mesoslib.Resource {
-	return mesoslib.Resource{Name: name, Type: mesoslib.SCALAR.Enum(), Scalar: &mesoslib.Value_Scalar{Value: v}}
-}
 
 // TestLocalSharingWithBatch runs the farm (role "web") beside a batch
 // framework (role "batch") that keeps mesos/local full of 5-second tasks:
@@ -183,10 +70,10 @@ func TestLocalSharingWithBatch(t *testing.T) {
 				return farmRunning() == 1, fmt.Sprintf("%d running", farmRunning())
 			})
 
-			b := &batchFramework{cpus: slotCPUs, mem: 32, taskTime: batchTime, running: map[string]bool{}}
+			b := &batch.Framework{Role: "batch", CPUs: slotCPUs, Mem: 32, TaskTime: batchTime}
 			bctx, bcancel := context.WithCancel(ctx)
 			bdone := make(chan error, 1)
-			go func() { bdone <- b.run(bctx, c.URL(), "batch") }()
+			go func() { bdone <- b.Run(bctx, c.URL()) }()
 			t.Cleanup(func() {
 				bcancel()
 				if err := <-bdone; err != nil {

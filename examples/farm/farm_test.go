@@ -35,81 +35,96 @@ func TestFarmRuns(t *testing.T) {
 		t.Skip("starts haproxy, mesos/local and tasks; skipped with -short")
 	}
 	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
-	p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: slog.New(slog.DiscardHandler)})
-	cfg, err := parseFlags([]string{"-socket", p.Socket(), "-backend", p.Backend(), "-frontend", p.Frontend(),
-		"-status", "127.0.0.1:0", "-min", "2", "-max", "4", "-interval", "500ms"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var out testenv.Buffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, &out, log) }()
+	for _, extra := range [][]string{nil, {"-batch"}} {
+		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) {
+			p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: slog.New(slog.DiscardHandler)})
+			cfg, err := parseFlags(append([]string{"-socket", p.Socket(), "-backend", p.Backend(), "-frontend", p.Frontend(),
+				"-status", "127.0.0.1:0", "-min", "2", "-max", "4", "-interval", "500ms"}, extra...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := slog.New(slog.DiscardHandler)
+			if testing.Verbose() {
+				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			var out testenv.Buffer
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, cfg, &out, log) }()
 
-	// Two tasks answer through HAProxy.
-	client := &http.Client{Timeout: 5 * time.Second}
-	get := func(url string) (int, string) {
-		resp, err := client.Get(url)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	seen := map[string]bool{}
-	for deadline := time.Now().Add(90 * time.Second); len(seen) < 2; {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\noutput: %s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 90s the farm answered from %d tasks, want 2; output: %s", len(seen), out.String())
-		}
-		if code, body := get(p.URL()); code == http.StatusOK && strings.HasPrefix(body, "hello from web.") {
-			seen[strings.TrimSpace(body)] = true
-			continue
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("answers from %d tasks: %v", len(seen), seen)
+			// Two tasks answer through HAProxy.
+			client := &http.Client{Timeout: 5 * time.Second}
+			get := func(url string) (int, string) {
+				resp, err := client.Get(url)
+				if err != nil {
+					return 0, err.Error()
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			seen := map[string]bool{}
+			for deadline := time.Now().Add(90 * time.Second); len(seen) < 2; {
+				select {
+				case err := <-done:
+					t.Fatalf("run ended early: %v\noutput: %s", err, out.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 90s the farm answered from %d tasks, want 2; output: %s", len(seen), out.String())
+				}
+				if code, body := get(p.URL()); code == http.StatusOK && strings.HasPrefix(body, "hello from web.") {
+					seen[strings.TrimSpace(body)] = true
+					continue
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			t.Logf("answers from %d tasks: %v", len(seen), seen)
 
-	// The status page and its metrics.
-	m := regexp.MustCompile(`status page at (http://[0-9.:]+/)`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no status page address in the output: %s", out.String())
-	}
-	if code, body := get(m[1]); code != http.StatusOK || !strings.Contains(body, "<html") {
-		t.Errorf("GET %s = %d, want the status page", m[1], code)
-	}
-	if code, body := get(m[1] + "metrics"); code != http.StatusOK || !strings.Contains(body, `webfarm_membership_changes_total{op="add"}`) {
-		t.Errorf("GET %smetrics = %d, want Prometheus metrics with webfarm_membership_changes_total:\n%.500s", m[1], code, body)
-	}
+			// The status page and its metrics.
+			m := regexp.MustCompile(`status page at (http://[0-9.:]+/)`).FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("no status page address in the output: %s", out.String())
+			}
+			if code, body := get(m[1]); code != http.StatusOK || !strings.Contains(body, "<html") {
+				t.Errorf("GET %s = %d, want the status page", m[1], code)
+			}
+			if len(extra) > 0 { // -batch: the batch framework's share is on the page
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+					_, body := get(m[1] + "api/status")
+					if strings.Contains(body, "batch (batch)") && strings.Contains(body, "farm (web)") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no share of farm (web) and batch (batch) on the status page after 30s: %.1000s", body)
+					}
+				}
+			}
+			if code, body := get(m[1] + "metrics"); code != http.StatusOK || !strings.Contains(body, `webfarm_membership_changes_total{op="add"}`) {
+				t.Errorf("GET %smetrics = %d, want Prometheus metrics with webfarm_membership_changes_total:\n%.500s", m[1], code, body)
+			}
 
-	// Stop: the farm scales to zero and run returns.
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after stop = %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("run did not return within 60s of the stop")
-	}
-	bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := haproxy.New(bctx, haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if bs, err := b.Backends(bctx); err != nil || len(bs) != 0 {
-		t.Errorf("HAProxy's backend after the stop = %v, %v; want empty", bs, err)
+			// Stop: the farm scales to zero and run returns.
+			stop()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("run after stop = %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("run did not return within 60s of the stop")
+			}
+			bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b, err := haproxy.New(bctx, haproxy.Config{Socket: p.Socket(), Backend: p.Backend(), Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if bs, err := b.Backends(bctx); err != nil || len(bs) != 0 {
+				t.Errorf("HAProxy's backend after the stop = %v, %v; want empty", bs, err)
+			}
+		})
 	}
 }

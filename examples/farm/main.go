@@ -64,6 +64,7 @@ type config struct {
 	stateFile          string
 	haproxyConfigFile  string
 	allowWorldWritable bool
+	batch              bool
 }
 
 func main() {
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.max, "max", 10, "most tasks")
 	fs.DurationVar(&c.interval, "interval", time.Second, "how often the controller reads HAProxy")
 	fs.StringVar(&c.stateFile, "state-file", "", "where the scheduler keeps its state across restarts (optional)")
+	fs.BoolVar(&c.batch, "batch", false, "embedded cluster only: run a batch framework (role batch) beside the farm (role web, with a quota guarantee of -max tasks) and show each framework's share on the status page")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -113,6 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case c.min < 0 || c.max < max(c.min, 1):
 		return c, fmt.Errorf("-min %d -max %d: want 0 ≤ min ≤ max, max ≥ 1", c.min, c.max)
+	case c.batch && c.master != "":
+		return c, fmt.Errorf("-batch runs beside the embedded cluster only: drop -master")
 	case c.interval < 100*time.Millisecond:
 		return c, fmt.Errorf("-interval %s: want at least 100ms", c.interval)
 	}
@@ -142,13 +146,21 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 	// Mesos: the embedded cluster or the user's masters.
 	var masters []string
 	if cfg.master == "" {
-		cluster, err := local.Start(ctx, local.Config{Agents: 2, Logger: log.With("component", "mesos/local")})
+		lcfg := local.Config{Agents: 2, Logger: log.With("component", "mesos/local")}
+		if cfg.batch { // the farm's -max tasks are guaranteed (see webCPUs, webMem)
+			lcfg.Quota = map[string]local.Quota{webRole: {CPUs: float64(cfg.max) * webCPUs, Mem: float64(cfg.max) * webMem}}
+		}
+		cluster, err := local.Start(ctx, lcfg)
 		if err != nil {
 			return err
 		}
 		defer cluster.Close() // kills any task still running
 		masters = []string{cluster.URL()}
 		board.SetInfo("mesos", "embedded, "+cluster.URL())
+		if cfg.batch {
+			stopBatch := runBatch(ctx, cluster, board, log)
+			defer stopBatch()
+		}
 	} else {
 		if masters, err = mesos.ParseMasters(cfg.master); err != nil {
 			return err
@@ -181,13 +193,16 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 		StateFile: cfg.stateFile,
 		Balancer:  bal,
 		Task: mesos.TaskTemplate{
-			Name: "web", Command: []string{exe, "serve", "-bind", cfg.taskBind}, CPUs: 0.1, Mem: 64,
+			Name: "web", Command: []string{exe, "serve", "-bind", cfg.taskBind}, CPUs: webCPUs, Mem: webMem,
 			HealthCheck:     &mesos.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: 2 * time.Second, GracePeriod: 10 * time.Second},
 			KillGracePeriod: 5 * time.Second,
 		},
 		DrainTimeout: 10 * time.Second,
 		InitialCount: cfg.min, // a new farm serves at once, not after the controller's first tick
 		Logger:       log.With("component", "mesos"),
+	}
+	if cfg.batch {
+		mcfg.Role = webRole
 	}
 	if cfg.master == "" { // the embedded agents all run on this machine
 		mcfg.Resolve = func(context.Context, string) (netip.Addr, error) { return netip.ParseAddr(cfg.taskBind) }

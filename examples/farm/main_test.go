@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/webfarm/webfarm/mesos/local"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -19,6 +21,8 @@ func TestParseFlags(t *testing.T) {
 		{"interval too fast", []string{"-interval", "1ms"}, "-interval"},
 		{"bind not an address", []string{"-task-bind", "localhost"}, "-task-bind"},
 		{"stray argument", []string{"now"}, "unexpected"},
+		{"batch beside the embedded cluster", []string{"-batch"}, ""},
+		{"batch with a real cluster", []string{"-batch", "-master", "http://mesos:5050"}, "-batch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,5 +37,15 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("parseFlags(%q) = %v, want an error naming %s", tc.args, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestSharesLine(t *testing.T) {
+	got := sharesLine([]local.FrameworkShare{{Name: "farm", Role: "web", Share: 0.125}, {Name: "batch", Role: "batch", Share: 0.75}})
+	if want := "farm (web) 12% · batch (batch) 75%"; got != want {
+		t.Errorf("sharesLine = %q, want %q", got, want)
+	}
+	if got := sharesLine(nil); got != "no framework" {
+		t.Errorf("sharesLine(nil) = %q", got)
 	}
 }
