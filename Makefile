@@ -53,7 +53,7 @@ bench:
 
 chaos:
 	@scripts/deps.sh chaos
-	WEBFARM_CHAOS=full $(GO) test -race -run Chaos -timeout 60m -v ./examples/chaos ./mesos
+	WEBFARM_CHAOS=full $(GO) test -race -run Chaos -timeout 60m -v ./examples/chaos ./mesos ./mesos/zk
 
 # simulate: every policy on the NASA trace's training part (to 08-22), its
 # held-out part (08-23..31) and two 1-minute traces synthesised from the

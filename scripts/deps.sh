@@ -24,6 +24,10 @@ test|bench|chaos)
 	[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || pkgs+=(busybox-static)
 	need cpio cpio
 	need depmod kmod
+	# mesos/zk's tests, chaos scenarios and BenchmarkTakeover start a real
+	# ZooKeeper (internal/zktest); the package depends on default-jre, so
+	# java comes with it.
+	{ [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || pkgs+=(zookeeper)
 	;;
 esac
 case "$want" in
@@ -32,9 +36,6 @@ test)
 	need flock util-linux # the lvs kernel prefetch below shares the test's lock
 	need chromium chromium # the status page's headless-browser test
 	[ -x /usr/sbin/apache2 ] || pkgs+=(apache2) # the demo's Apache backend tests
-	# mesos/zk's tests start a real ZooKeeper (internal/zktest); the package
-	# depends on default-jre, so java comes with it.
-	{ [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || pkgs+=(zookeeper)
 	;;
 demo)
 	# scripts/deps.sh demo apache: the demo's -backend apache (default: the

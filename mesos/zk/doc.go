@@ -61,7 +61,7 @@
 // SessionTimeout 1.5 s): the standby was elected a median 1.38 s after the
 // leader died and re-subscribed 10 ms later. Under 200 req/s through a
 // real HAProxy, with the leader killed while two drains of a 3 → 1
-// scale-down were open (TestTakeoverMidScaleDownUnderLoad), the standby
+// scale-down were open (TestChaosKillLeaderMidScaleDown), the standby
 // finished the scale-down and no request failed (0 of 531 during the
 // takeover and drains).
 package zk

@@ -286,10 +286,10 @@ func TestStandbyTakesOver(t *testing.T) {
 	}
 }
 
-// TestPartitionedLeaderStops cuts the leader off from ZooKeeper (a
+// TestChaosPartitionLeaderFromZooKeeper cuts the leader off from ZooKeeper (a
 // partition: nothing is closed, bytes stop). It must stop acting before
 // the standby is elected, and, when the partition heals, stand by.
-func TestPartitionedLeaderStops(t *testing.T) {
+func TestChaosPartitionLeaderFromZooKeeper(t *testing.T) {
 	c, o, a, b, fid := startPair(t, nil, "a", "b")
 	waitFor(t, "2 tasks in the pool", func() bool { return len(poolIDs(o)) == 2 })
 

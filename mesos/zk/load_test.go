@@ -15,11 +15,11 @@ import (
 	"github.com/webfarm/webfarm/mesos"
 )
 
-// TestTakeoverMidScaleDownUnderLoad runs two replicas in front of a real
+// TestChaosKillLeaderMidScaleDown runs two replicas in front of a real
 // HAProxy under a steady load. The leader scales 3 → 1 and dies while
 // both drains are open; the standby takes over and finishes the
 // scale-down. No request may fail, and no two replicas act at once.
-func TestTakeoverMidScaleDownUnderLoad(t *testing.T) {
+func TestChaosKillLeaderMidScaleDown(t *testing.T) {
 	p, bal := startHAProxy(t)
 	o := newOffice(bal)
 	o.task = webTask(t)
@@ -104,12 +104,12 @@ func webTask(t *testing.T) *mesos.TaskTemplate {
 		HealthCheck: &mesos.HealthCheck{Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: time.Second, GracePeriod: 5 * time.Second}}
 }
 
-// TestMasterFailoverUnderLoadThroughZooKeeper: three masters in
+// TestChaosKillLeadingMasterThroughZooKeeper: three masters in
 // ZooKeeper, a scheduler that knows only the zk:// URL, 200 req/s through
 // a real HAProxy. The leading master fails over twice; the scheduler
 // follows the leader ZooKeeper names each time and scales up through the
 // new one. No request fails.
-func TestMasterFailoverUnderLoadThroughZooKeeper(t *testing.T) {
+func TestChaosKillLeadingMasterThroughZooKeeper(t *testing.T) {
 	p, bal := startHAProxy(t)
 	srv := zktest.Shared(t)
 	c := startCluster(t, 3)
