@@ -1,12 +1,14 @@
 package mesos
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/webfarm/webfarm/lb"
@@ -117,6 +119,10 @@ const (
 	// DeployRolledBack: the deployment was undone; a rollback deployment
 	// (Rollback true) replaced it.
 	DeployRolledBack DeployState = "rolled back"
+	// DeployCanary: a few tasks of the new template run beside the old
+	// ones and get a set share of the traffic through balancer weights,
+	// until [Scheduler.Promote] or [Scheduler.Rollback].
+	DeployCanary DeployState = "canary"
 )
 
 // DeployStatus is a deployment's progress, for status pages and tests.
@@ -136,6 +142,11 @@ type DeployStatus struct {
 	Desired, Old, New, Ready int
 	// Failures counts new tasks that failed (see DeployOptions.MaxFailures).
 	Failures int
+	// Share is the new version's share of the serving tasks' balancer
+	// weights (of the serving tasks, without an [lb.Weighter]): the part
+	// of the traffic it is set to get, 0–1. For a canary it is
+	// CanaryOptions.Percent/100 up to the weights' rounding.
+	Share float64
 	// Started is when the deployment began; Finished when it ended (zero
 	// while it runs).
 	Started, Finished time.Time
@@ -173,6 +184,16 @@ type deployment struct {
 	base     map[string]lb.BackendStats
 	// The versions' requests and 5xx since the deployment began.
 	oldReq, oldErr, newReq, newErr uint64
+	// A canary's share of the traffic (0–1) and task count; fromCfg is
+	// the service's Config with the old template, for launches of old
+	// tasks beside the canary.
+	canaryShare float64
+	canaryCount int
+	fromCfg     Config
+	// resetWeights: a canary ran; every serving task gets the full
+	// weight (set explicitly: a balancer's default for a new backend,
+	// HAProxy's 1, is not the full weight the others now have).
+	resetWeights bool
 }
 
 // savedDeploy is what StateFile keeps of a service's last deployment.
@@ -180,16 +201,18 @@ type deployment struct {
 // with mode 0600), so a restarted scheduler finishes the deployment
 // without being told again.
 type savedDeploy struct {
-	From     TaskTemplate  `json:"from"`
-	To       TaskTemplate  `json:"to"`
-	Opts     DeployOptions `json:"opts"`
-	State    DeployState   `json:"state"`
-	Rollback bool          `json:"rollback,omitempty"`
-	Reason   string        `json:"reason,omitempty"`
-	Failed   []string      `json:"failed,omitempty"`
-	DrainOld bool          `json:"drain_old,omitempty"`
-	Started  time.Time     `json:"started"`
-	Finished time.Time     `json:"finished,omitzero"`
+	From        TaskTemplate  `json:"from"`
+	To          TaskTemplate  `json:"to"`
+	Opts        DeployOptions `json:"opts"`
+	State       DeployState   `json:"state"`
+	Rollback    bool          `json:"rollback,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	Failed      []string      `json:"failed,omitempty"`
+	DrainOld    bool          `json:"drain_old,omitempty"`
+	CanaryShare float64       `json:"canary_share,omitempty"`
+	CanaryCount int           `json:"canary_count,omitempty"`
+	Started     time.Time     `json:"started"`
+	Finished    time.Time     `json:"finished,omitzero"`
 }
 
 func (d *deployment) saved() *savedDeploy {
@@ -197,7 +220,8 @@ func (d *deployment) saved() *savedDeploy {
 		return nil
 	}
 	sd := &savedDeploy{From: d.from, To: d.to, Opts: d.opts, State: d.state, Rollback: d.rollback,
-		Reason: d.reason, Started: d.started, Finished: d.finished, DrainOld: d.drainOld}
+		Reason: d.reason, Started: d.started, Finished: d.finished, DrainOld: d.drainOld,
+		CanaryShare: d.canaryShare, CanaryCount: d.canaryCount}
 	sd.Failed = sortedIDs(d.failed)
 	return sd
 }
@@ -212,6 +236,11 @@ func (sv *service) restoreDeploy(sd *savedDeploy) {
 	}
 	switch sd.State {
 	case DeployRunning, DeployPaused, DeployDone, DeployRolledBack:
+	case DeployCanary:
+		if !(sd.CanaryShare > 0 && sd.CanaryShare < 1) || sd.CanaryCount < 1 {
+			sv.log.Warn("mesos: state file: bad canary; dropped", "share", sd.CanaryShare, "count", sd.CanaryCount)
+			return
+		}
 	default:
 		sv.log.Warn("mesos: state file: unknown deployment state; dropped", "state", sd.State)
 		return
@@ -219,7 +248,8 @@ func (sv *service) restoreDeploy(sd *savedDeploy) {
 	from, to := sv.normalize(sd.From), sv.normalize(sd.To)
 	d := &deployment{from: from, to: to, fromVer: TemplateVersion(from), toVer: TemplateVersion(to),
 		opts: sd.Opts.withDefaults(), state: sd.State, rollback: sd.Rollback, reason: sd.Reason,
-		failed: make(map[string]bool), started: sd.Started, finished: sd.Finished, drainOld: sd.DrainOld}
+		failed: make(map[string]bool), started: sd.Started, finished: sd.Finished, drainOld: sd.DrainOld,
+		canaryShare: sd.CanaryShare, canaryCount: sd.CanaryCount}
 	for _, id := range sd.Failed {
 		d.failed[id] = true
 	}
@@ -238,6 +268,9 @@ func (sv *service) restoreDeploy(sd *savedDeploy) {
 		sv.log.Info("mesos: deployment restored from the state file; its template is in force",
 			"from", d.fromVer, "to", d.toVer, "state", d.state)
 	}
+	sc := sv.sc
+	sc.Task = d.from
+	d.fromCfg = serviceCfg(sv.Scheduler.cfg, sc)
 	sv.sc.Task = d.to
 	sv.cfg = serviceCfg(sv.Scheduler.cfg, sv.sc)
 	sv.version = d.toVer
@@ -246,7 +279,27 @@ func (sv *service) restoreDeploy(sd *savedDeploy) {
 
 // activeLocked reports whether d replaces tasks now (running or paused).
 func (d *deployment) activeLocked() bool {
-	return d != nil && (d.state == DeployRunning || d.state == DeployPaused)
+	return d != nil && (d.state == DeployRunning || d.state == DeployPaused || d.state == DeployCanary)
+}
+
+// launchCfgLocked returns the Config the service's next task is launched
+// from, and its version: the service's own, but during a canary the old
+// template's once the canary tasks run.
+func (s *service) launchCfgLocked() (*Config, string) {
+	d := s.deploy
+	if d == nil || d.state != DeployCanary {
+		return &s.cfg, s.version
+	}
+	n := 0
+	for _, t := range s.tasks {
+		if !t.gone && !t.victim && t.version == d.toVer {
+			n++
+		}
+	}
+	if n < min(d.canaryCount, s.desired) {
+		return &s.cfg, s.version
+	}
+	return &d.fromCfg, d.fromVer
 }
 
 // replacingLocked reports whether t is an old task a deployment of s
@@ -298,16 +351,21 @@ func (s *service) targetLocked() int {
 			oldIdle++
 		}
 	}
-	if old == 0 {
+	// A canary keeps desired − canaryCount old tasks; a rollout none.
+	excess := old
+	if d.state == DeployCanary {
+		excess = old - (n - min(d.canaryCount, n))
+	}
+	if excess <= 0 {
 		return n
 	}
 	if d.state == DeployPaused {
 		return min(max(live, n), n+d.opts.MaxSurge)
 	}
-	if retire := min(old, oldIdle+max(0, ready-(n-d.opts.MaxUnavailable))); retire > 0 {
+	if retire := min(excess, oldIdle+max(0, ready-(n-d.opts.MaxUnavailable))); retire > 0 {
 		return live - retire
 	}
-	return min(n+d.opts.MaxSurge, n+old)
+	return min(n+d.opts.MaxSurge, n+excess)
 }
 
 // healthCheckOfLocked reports whether the template of version v has a
@@ -383,7 +441,7 @@ func (s *service) deployStep(now time.Time) {
 		s.startDeployLocked(d.to, d.from, d.opts, true,
 			fmt.Sprintf("automatic: %d new tasks failed", len(d.failed)), now)
 		s.deploy.drainOld = true
-	case old == 0 && ready >= s.desired:
+	case old == 0 && ready >= s.desired && d.state != DeployCanary:
 		done = true
 		d.state, d.finished = DeployDone, now
 	}
@@ -411,7 +469,7 @@ func (s *service) deployStep(now time.Time) {
 func (s *service) deployErrors(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	d := s.deploy
-	if d == nil || d.state != DeployRunning || d.rollback || d.opts.ErrorMargin <= 0 || now.Sub(d.lastRead) < d.opts.ErrorCheckEvery {
+	if d == nil || (d.state != DeployRunning && d.state != DeployCanary) || d.rollback || d.opts.ErrorMargin <= 0 || now.Sub(d.lastRead) < d.opts.ErrorCheckEvery {
 		s.mu.Unlock()
 		return
 	}
@@ -428,7 +486,7 @@ func (s *service) deployErrors(ctx context.Context, now time.Time) {
 		return
 	}
 	s.mu.Lock()
-	if s.deploy != d || d.state != DeployRunning {
+	if s.deploy != d || (d.state != DeployRunning && d.state != DeployCanary) {
 		s.mu.Unlock()
 		return
 	}
@@ -485,9 +543,13 @@ func ratio(a, b uint64) float64 {
 // the tasks of other versions.
 func (s *service) startDeployLocked(from, to TaskTemplate, opts DeployOptions, rollback bool, reason string, now time.Time) {
 	from, to = s.normalize(from), s.normalize(to)
+	wasCanary := s.deploy != nil && (s.deploy.canaryShare > 0 || s.deploy.resetWeights)
 	s.deploy = &deployment{from: from, to: to, fromVer: TemplateVersion(from), toVer: TemplateVersion(to),
 		opts: opts, state: DeployRunning, rollback: rollback, reason: reason,
-		failed: make(map[string]bool), started: now}
+		failed: make(map[string]bool), started: now, resetWeights: wasCanary}
+	sc := s.sc
+	sc.Task = from
+	s.deploy.fromCfg = serviceCfg(s.Scheduler.cfg, sc)
 	s.sc.Task = to
 	s.cfg = serviceCfg(s.Scheduler.cfg, s.sc)
 	s.version = s.deploy.toVer
@@ -582,21 +644,33 @@ func (s *Scheduler) ResumeDeploy(service string) error {
 	return s.setDeployState(service, DeployPaused, DeployRunning)
 }
 
-func (s *Scheduler) setDeployState(service string, from, to DeployState) error {
-	s.mu.Lock()
-	sv, err := s.serviceLocked(service)
-	if err != nil {
-		s.mu.Unlock()
+func (s *Scheduler) setDeployState(name string, from, to DeployState) error {
+	return s.changeDeploy(context.Background(), name, func(sv *service, d *deployment) error {
+		if d == nil || d.state != from {
+			return fmt.Errorf("%w: service %s has no %s deployment", ErrNoDeployment, name, from)
+		}
+		d.state = to
+		sv.log.Info("mesos: deployment "+string(to), "version", d.toVer)
+		return nil
+	})
+}
+
+// changeDeploy runs f on the named service and its deployment (nil if
+// none) under the lock; unless f fails, it saves the state and wakes the
+// loop. f may log (the lock is not the logger's).
+func (s *Scheduler) changeDeploy(ctx context.Context, name string, f func(sv *service, d *deployment) error) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := sv.deploy
-	if d == nil || d.state != from {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: service %s has no %s deployment", ErrNoDeployment, service, from)
+	s.mu.Lock()
+	sv, err := s.serviceLocked(name)
+	if err == nil {
+		err = f(sv, sv.deploy)
 	}
-	d.state = to
 	s.mu.Unlock()
-	sv.log.Info("mesos: deployment "+string(to), "version", d.toVer)
+	if err != nil {
+		return err
+	}
 	s.save()
 	s.poke()
 	return nil
@@ -606,29 +680,17 @@ func (s *Scheduler) setDeployState(service string, from, to DeployState) error {
 // deployment back to the template it replaced starts (with the same
 // options) and the undone one is marked [DeployRolledBack]. It fails with
 // [ErrNoService], or [ErrNoDeployment] if there is nothing to undo.
-func (s *Scheduler) Rollback(ctx context.Context, service string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	sv, err := s.serviceLocked(service)
-	if err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	d := sv.deploy
-	if d == nil || d.state == DeployRolledBack {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: service %s has nothing to roll back", ErrNoDeployment, service)
-	}
-	now := s.now()
-	d.state, d.finished = DeployRolledBack, now
-	sv.startDeployLocked(d.to, d.from, d.opts, true, "asked", now)
-	s.mu.Unlock()
-	sv.log.Info("mesos: deployment rolled back", "from", d.toVer, "to", d.fromVer, "reason", "asked")
-	s.save()
-	s.poke()
-	return nil
+func (s *Scheduler) Rollback(ctx context.Context, name string) error {
+	return s.changeDeploy(ctx, name, func(sv *service, d *deployment) error {
+		if d == nil || d.state == DeployRolledBack {
+			return fmt.Errorf("%w: service %s has nothing to roll back", ErrNoDeployment, name)
+		}
+		now := s.now()
+		d.state, d.finished = DeployRolledBack, now
+		sv.startDeployLocked(d.to, d.from, d.opts, true, "asked", now)
+		sv.log.Info("mesos: deployment rolled back", "from", d.toVer, "to", d.fromVer, "reason", "asked")
+		return nil
+	})
 }
 
 // DeployStatus returns the progress of the service's last deployment. It
@@ -648,18 +710,32 @@ func (s *Scheduler) DeployStatus(service string) (DeployStatus, error) {
 	st := DeployStatus{State: d.state, From: d.fromVer, To: d.toVer, Rollback: d.rollback, Reason: d.reason,
 		Desired: sv.desired, Failures: len(d.failed), Started: d.started, Finished: d.finished}
 	now := s.now()
+	_, weighs := sv.lb.(lb.Weighter)
+	var wAll, wNew int
 	for _, t := range sv.tasks {
 		if t.gone {
 			continue
 		}
+		w := 0
+		if t.inLB && !t.victim {
+			w = 1
+			if weighs {
+				w = cmp.Or(t.weight, sv.cfg.Weight)
+			}
+		}
+		wAll += w
 		if t.version != d.toVer {
 			st.Old++
 			continue
 		}
+		wNew += w
 		st.New++
 		if sv.readyLocked(t, now) {
 			st.Ready++
 		}
+	}
+	if wAll > 0 {
+		st.Share = float64(wNew) / float64(wAll)
 	}
 	return st, nil
 }
@@ -681,5 +757,158 @@ func (s *Scheduler) WaitDeploy(ctx context.Context, service string) (DeployStatu
 			return st, ctx.Err()
 		case <-tick.C:
 		}
+	}
+}
+
+// CanaryOptions configures a canary: a few tasks of a new template beside
+// the old ones, with a set share of the traffic.
+type CanaryOptions struct {
+	// Percent is the share of requests the canary tasks get together,
+	// in (0, 100). Required.
+	Percent float64
+	// Count is the number of canary tasks. If zero, 1 is used; it is
+	// capped by the desired count.
+	Count int
+	// Deploy tunes how the canary tasks start and are checked
+	// (MaxSurge, MaxUnavailable, MinReady, HealthTimeout, MaxFailures,
+	// ErrorMargin …), and the rollout [Scheduler.Promote] starts.
+	Deploy DeployOptions
+}
+
+// Canary starts a canary of tmpl on the named service: Count tasks of
+// tmpl replace as many old ones (one at a time, health-gated, as
+// [Scheduler.Deploy] does) and get Percent of the requests together
+// through balancer weights ([lb.Weighter]: HAProxy and IPVS set them;
+// without one the canary gets its tasks' share, Count/desired, which
+// [DeployStatus].Share reports). The weights are set again
+// whenever either version's count changes, so the share holds as the
+// policy scales the service; new tasks beyond the canary's run the old
+// template. [Scheduler.Promote] rolls the rest of the service to tmpl;
+// [Scheduler.Rollback] aborts. Automatic rollback (MaxFailures,
+// ErrorMargin) applies to the canary. Errors are as Deploy's, and
+// [ErrInvalid] for a Percent outside (0, 100).
+//
+// ELB target groups hold no per-target weight: lb/elb has no Weighter,
+// so a canary there gets Count/desired of the requests. An ALB listener
+// rule can forward to two target groups with weights (ForwardConfig's
+// TargetGroups[].Weight); a farm with one service per version, each on
+// its own target group, could split traffic that way, which this
+// package does not do.
+func (s *Scheduler) Canary(ctx context.Context, service string, tmpl TaskTemplate, opts CanaryOptions) error {
+	if !(opts.Percent > 0 && opts.Percent < 100) {
+		return fieldErr("CanaryOptions.Percent", opts.Percent, "must be in (0, 100)")
+	}
+	if opts.Count < 0 {
+		return fieldErr("CanaryOptions.Count", opts.Count, "must be 0 or more")
+	}
+	if err := s.Deploy(ctx, service, tmpl, opts.Deploy); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	sv := s.services[service]
+	d := sv.deploy
+	if d.canaryShare == 0 && d.state == DeployRunning {
+		d.state = DeployCanary
+		d.canaryShare, d.canaryCount = opts.Percent/100, max(1, opts.Count)
+	}
+	s.mu.Unlock()
+	sv.log.Info("mesos: canary", "version", d.toVer, "percent", opts.Percent, "count", d.canaryCount)
+	s.save()
+	s.poke()
+	return nil
+}
+
+// Promote ends the service's canary: the rest of its tasks roll to the
+// canary's template (with the canary's DeployOptions) and every weight
+// goes back to full. It fails with [ErrNoService], or [ErrNoDeployment]
+// if no canary runs.
+func (s *Scheduler) Promote(ctx context.Context, name string) error {
+	return s.changeDeploy(ctx, name, func(sv *service, d *deployment) error {
+		if d == nil || d.state != DeployCanary {
+			return fmt.Errorf("%w: service %s has no canary", ErrNoDeployment, name)
+		}
+		d.state, d.canaryShare, d.resetWeights = DeployRunning, 0, true
+		sv.log.Info("mesos: canary promoted", "version", d.toVer)
+		return nil
+	})
+}
+
+// canaryWeights returns the weights that give nNew canary tasks share
+// of the traffic beside nOld old ones: old tasks at full (1–256) where
+// the canary's weight fits in 1–256, else the nearest that does.
+func canaryWeights(share float64, nOld, nNew, full int) (wOld, wNew int) {
+	r := share / (1 - share) // canary weight over old weight, in all
+	per := r * float64(nOld*full) / float64(nNew)
+	switch {
+	case per > 256:
+		return max(1, int(math.Round(256*float64(nNew)/(r*float64(nOld))))), 256
+	case per < 1:
+		return min(256, max(1, int(math.Round(float64(nNew)/(r*float64(nOld)))))), 1
+	}
+	return full, int(math.Round(per))
+}
+
+// weigh sets the weights a canary asks for on the balancer, and once a
+// canary ended keeps every weight at full. A slow-starting task
+// ramps up to its canary weight, no further.
+func (s *service) weigh(ctx context.Context) {
+	w, ok := s.lb.(lb.Weighter)
+	s.mu.Lock()
+	d := s.deploy
+	if !ok || d == nil || (d.state != DeployCanary && !d.resetWeights) {
+		s.mu.Unlock()
+		return
+	}
+	wOld, wNew := s.cfg.Weight, s.cfg.Weight
+	if d.state == DeployCanary {
+		var nOld, nNew int
+		for _, t := range s.tasks {
+			if !t.gone && !t.victim && t.inLB {
+				if t.version == d.toVer {
+					nNew++
+				} else {
+					nOld++
+				}
+			}
+		}
+		if nOld > 0 && nNew > 0 {
+			wOld, wNew = canaryWeights(d.canaryShare, nOld, nNew, s.cfg.Weight)
+		}
+	}
+	type set struct {
+		t *task
+		w int
+	}
+	var sets []set
+	for _, t := range s.tasks {
+		if t.gone || t.victim || !t.inLB {
+			continue
+		}
+		want := wOld
+		if t.version == d.toVer {
+			want = wNew
+		}
+		if !t.rampStart.IsZero() {
+			if t.weight < want {
+				continue // still ramping up to it
+			}
+			t.rampStart = time.Time{}
+		}
+		if t.weight != want {
+			sets = append(sets, set{t, want})
+		}
+	}
+	s.mu.Unlock()
+	for _, st := range sets {
+		if err := w.SetWeight(ctx, st.t.id, st.w); err != nil {
+			s.log.Warn("mesos: cannot set weight", "backend", st.t.id, "weight", st.w, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		st.t.weight = st.w
+		s.mu.Unlock()
+	}
+	if len(sets) > 0 {
+		s.log.Debug("mesos: weights set", "old", wOld, "new", wNew, "backends", len(sets))
 	}
 }

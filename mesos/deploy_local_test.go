@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -281,4 +282,89 @@ func startHAProxyDeployFarm(t *testing.T, n int, healthPath string) *haproxyDepl
 		return r.OK >= 100, r.String()
 	})
 	return h
+}
+
+// TestLocalHAProxyCanary runs a canary at 10 % behind a real HAProxy
+// under load: from HAProxy's per-server counters, the canary task
+// serves 10 % ± 2 % of the requests, at 5 tasks and again after the
+// policy's count went to 8; then Promote rolls the rest with no failed
+// request.
+func TestLocalHAProxyCanary(t *testing.T) {
+	ctx := context.Background()
+	h := startHAProxyDeployFarm(t, 5, "/")
+	b, s, load := h.b, h.s, h.load
+	oldVer := s.defLocked().version
+	newT := webTaskV(t, "2")
+	newT.HealthCheck = h.cfg.Task.HealthCheck
+	if err := s.Canary(ctx, s.defName, newT, CanaryOptions{Percent: 10}); err != nil {
+		t.Fatal(err)
+	}
+	// measure returns the canary's share of the requests HAProxy's
+	// servers served while at least n more requests went through.
+	measure := func(n int64) (float64, string) {
+		t.Helper()
+		read := func() map[string]uint64 {
+			st, err := b.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]uint64{}
+			for id, bs := range st.Backends {
+				out[id] = bs.Requests
+			}
+			return out
+		}
+		version := map[string]string{}
+		for _, tk := range s.Tasks() {
+			version[tk.ID] = tk.Version
+		}
+		before, start := read(), load.Snapshot().OK
+		eventually(t, 30*time.Second, "load goes on", func() (bool, string) {
+			r := load.Snapshot()
+			return r.OK >= start+n, r.String()
+		})
+		after := read()
+		var all, canary uint64
+		for id, n := range after {
+			d := n - before[id]
+			all += d
+			if v, ok := version[id]; ok && v != oldVer {
+				canary += d
+			}
+		}
+		return float64(canary) / float64(all), fmt.Sprintf("%d of %d requests", canary, all)
+	}
+	for _, n := range []int{5, 8} {
+		if err := s.SetDesired(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 60*time.Second, fmt.Sprintf("a canary beside %d old tasks, weights set", n-1), func() (bool, string) {
+			st, err := s.DeployStatus(s.defName)
+			ws := ""
+			for _, tk := range s.Tasks() {
+				ws += fmt.Sprintf("%s:%v ", tk.ID, tk.InLB)
+			}
+			return err == nil && st.State == DeployCanary && st.Ready == 1 && st.Old == n-1 &&
+				math.Abs(st.Share-0.1) < 0.005, fmt.Sprintf("%+v %v %s", st, err, ws)
+		})
+		got, what := measure(500)
+		t.Logf("desired %d: canary served %.2f%% (%s)", n, 100*got, what)
+		if got < 0.08 || got > 0.12 {
+			t.Errorf("desired %d: canary served %.2f%% of the requests (%s), want 10%% ± 2%%", n, 100*got, what)
+		}
+	}
+	if err := s.Promote(ctx, s.defName); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "promoted: 8 tasks of the new version",
+		deployedAll(ctx, h.c, s, b, 8, func() []string { return mesosTasks(h.c, s.FrameworkID())["TASK_RUNNING"] }))
+	h.stopLoad()
+	r, err := load.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load: %v", r)
+	if r.Failed > 0 {
+		t.Errorf("%d requests failed: %v", r.Failed, r.Errors)
+	}
 }

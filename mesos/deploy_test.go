@@ -454,6 +454,120 @@ func TestDeployErrorRateSameAsOld(t *testing.T) {
 	}
 }
 
+// TestCanaryWeights: a canary at 10 % gets weights that give it 10 % of
+// the traffic, the share holds as the policy scales the service, and
+// Promote rolls the rest with every weight back to full.
+func TestCanaryWeights(t *testing.T) {
+	r := newRig(t, nil)
+	r.start("fw", 15)
+	m := newSim(r)
+	m.settle(10)
+	oldVer := r.s.defLocked().version
+	if err := r.s.Canary(r.ctx, r.s.defName, v2Task(), CanaryOptions{Percent: 10}); err != nil {
+		t.Fatal(err)
+	}
+	share := func() float64 { // from the balancer's weights
+		var all, nw int
+		for _, tk := range r.s.Tasks() {
+			if !tk.InLB || tk.Draining {
+				continue
+			}
+			w := r.mem.Weight(tk.ID)
+			all += w
+			if tk.Version != oldVer {
+				nw += w
+			}
+		}
+		return float64(nw) / float64(all)
+	}
+	for _, n := range []int{10, 5, 17, 3} {
+		r.setDesired(n)
+		for range 8 {
+			m.tick(time.Second)
+		}
+		st, _ := r.s.DeployStatus(r.s.defName)
+		if st.State != DeployCanary || st.New != 1 || st.Old != n-1 {
+			t.Fatalf("desired %d: status %+v, want a canary of 1 beside %d", n, st, n-1)
+		}
+		if got := share(); got < 0.095 || got > 0.105 || math.Abs(got-st.Share) > 1e-9 {
+			t.Fatalf("desired %d: canary's weight share %.4f (status %.4f), want 0.10", n, got, st.Share)
+		}
+	}
+	if err := r.s.Promote(r.ctx, r.s.defName); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		m.tick(time.Second)
+	}
+	st, _ := r.s.DeployStatus(r.s.defName)
+	if st.State != DeployDone || st.New != 3 || st.Share != 1 {
+		t.Fatalf("promoted: status %+v, want done, 3 new", st)
+	}
+	for _, tk := range r.s.Tasks() {
+		if w := r.mem.Weight(tk.ID); w != 100 {
+			t.Errorf("promoted: %s weight %d, want full (100)", tk.ID, w)
+		}
+	}
+	if err := r.s.Promote(r.ctx, r.s.defName); !errors.Is(err, ErrNoDeployment) {
+		t.Errorf("Promote without a canary: %v, want ErrNoDeployment", err)
+	}
+}
+
+func TestCanaryAbort(t *testing.T) {
+	r := newRig(t, nil)
+	r.start("fw", 15)
+	m := newSim(r)
+	m.settle(4)
+	oldVer := r.s.defLocked().version
+	if err := r.s.Canary(r.ctx, r.s.defName, v2Task(), CanaryOptions{Percent: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		m.tick(time.Second)
+	}
+	if err := r.s.Rollback(r.ctx, r.s.defName); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		m.tick(time.Second)
+	}
+	st, _ := r.s.DeployStatus(r.s.defName)
+	if st.State != DeployDone || !st.Rollback || st.To != oldVer || st.New != 4 || st.Old != 0 {
+		t.Fatalf("aborted: status %+v, want 4 tasks of %s", st, oldVer)
+	}
+	for _, tk := range r.s.Tasks() {
+		if w := r.mem.Weight(tk.ID); w != 100 {
+			t.Errorf("aborted: %s weight %d, want full (100)", tk.ID, w)
+		}
+	}
+}
+
+func TestCanaryWeightsMath(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		share            float64
+		nOld, nNew, full int
+	}{
+		{"10% of 10", 0.10, 9, 1, 100},
+		{"10% of 4", 0.10, 3, 1, 100},
+		{"5% of 100", 0.05, 99, 1, 100},
+		{"90% of 2", 0.90, 1, 1, 100},
+		{"1% of 3", 0.01, 2, 1, 100},
+		{"50% two canaries", 0.5, 4, 2, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wo, wn := canaryWeights(tc.share, tc.nOld, tc.nNew, tc.full)
+			if wo < 1 || wo > 256 || wn < 1 || wn > 256 {
+				t.Fatalf("weights %d, %d: out of 1–256", wo, wn)
+			}
+			got := float64(wn*tc.nNew) / float64(wn*tc.nNew+wo*tc.nOld)
+			if math.Abs(got-tc.share) > 0.01 {
+				t.Errorf("weights old %d new %d give %.4f, want %.4f ± 0.01", wo, wn, got, tc.share)
+			}
+		})
+	}
+}
+
 func TestDeployBadInput(t *testing.T) {
 	r := newRig(t, nil)
 	r.start("fw", 15)
@@ -483,12 +597,18 @@ func TestDeployBadInput(t *testing.T) {
 		})
 	}
 	for name, f := range map[string]func() error{
+		"Canary 0%":    func() error { return r.s.Canary(ctx, r.s.defName, v2Task(), CanaryOptions{}) },
+		"Canary 100%":  func() error { return r.s.Canary(ctx, r.s.defName, v2Task(), CanaryOptions{Percent: 100}) },
 		"PauseDeploy":  func() error { return r.s.PauseDeploy(r.s.defName) },
 		"ResumeDeploy": func() error { return r.s.ResumeDeploy(r.s.defName) },
 		"Rollback":     func() error { return r.s.Rollback(ctx, r.s.defName) },
 	} {
-		if err := f(); !errors.Is(err, ErrNoDeployment) {
-			t.Errorf("%s without a deployment: %v, want ErrNoDeployment", name, err)
+		want := ErrNoDeployment
+		if strings.HasPrefix(name, "Canary") {
+			want = ErrInvalid
+		}
+		if err := f(); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", name, err, want)
 		}
 	}
 }

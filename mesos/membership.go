@@ -96,6 +96,7 @@ func (s *service) converge(ctx context.Context, now time.Time) {
 	s.syncPool(ctx, now)
 	s.syncServing(ctx, now)
 	s.ramp(ctx, now)
+	s.weigh(ctx) // deploy.go: canary weights
 	s.expireLaunches(now)
 	s.resumeVictims(ctx, now)
 	s.pickVictims(ctx)

@@ -62,7 +62,8 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			if c == nil {
 				break
 			}
-			ti, ok := p.cut(o, &c.sv.cfg)
+			lc, ver := c.sv.launchCfgLocked() // deploy.go: a canary launches either version
+			ti, ok := p.cut(o, lc)
 			if !ok {
 				c.room = 0 // its task does not fit what is left
 				continue
@@ -74,7 +75,7 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			c.sv.tasks[ti.TaskID.Value] = &task{
 				id: ti.TaskID.Value, agentID: o.AgentID.Value, host: o.Hostname,
 				addr:  netip.AddrPortFrom(ips[i], uint16(envPort(ti, 0))),
-				state: mesos.TASK_STAGING, launched: now, updated: now, hc: ti.HealthCheck != nil, version: c.sv.version,
+				state: mesos.TASK_STAGING, launched: now, updated: now, hc: ti.HealthCheck != nil, version: ver,
 			}
 			infos = append(infos, ti)
 		}
