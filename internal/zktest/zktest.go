@@ -284,6 +284,16 @@ func (p *Proxy) serve(c net.Conn) {
 	p.pipe(c, up)
 }
 
+// untrack closes cs and forgets them.
+func (p *Proxy) untrack(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
 // wait blocks while the proxy is cut.
 func (p *Proxy) wait() {
 	p.mu.Lock()
@@ -293,8 +303,7 @@ func (p *Proxy) wait() {
 }
 
 func (p *Proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
+	defer p.untrack(dst, src)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)

@@ -183,6 +183,7 @@ func ensurePath(conn *gozk.Conn, path string, acl []gozk.ACL) error {
 // slogAdapter routes go-zookeeper's log lines to slog at Debug.
 type slogAdapter struct{ log *slog.Logger }
 
+// Printf implements go-zookeeper's Logger.
 func (a slogAdapter) Printf(format string, args ...any) {
 	if a.log != nil {
 		a.log.Debug("zk: " + fmt.Sprintf(format, args...))
