@@ -110,17 +110,28 @@ func (s *allocState) charge(fw *framework, role string, rs mesos.Resources) {
 	s.resvAlloc.add(scalarsOf(resv))
 }
 
-// state computes the allocator's view; c.mu must be held.
-func (c *Cluster) allocState() *allocState {
+// newAllocState returns a view with the cluster's total and no allocation;
+// c.mu must be held.
+func (c *Cluster) newAllocState() *allocState {
 	s := &allocState{total: quantities{}, roleAlloc: map[string]quantities{}, fwAlloc: map[string]quantities{},
 		consumed: map[string]quantities{}, reserved: quantities{}, resvAlloc: quantities{}}
+	for _, a := range c.agents {
+		if !a.stopped {
+			s.total.add(scalarsOf(a.total))
+		}
+	}
+	return s
+}
+
+// allocState computes the allocator's view from every offer, task and
+// executor; c.mu must be held.
+func (c *Cluster) allocState() *allocState {
+	s := c.newAllocState()
 	var all []mesos.Resources
 	for _, a := range c.agents {
-		if a.stopped {
-			continue
+		if !a.stopped {
+			all = append(all, a.free)
 		}
-		s.total.add(scalarsOf(a.total))
-		all = append(all, a.free)
 	}
 	for _, o := range c.offers {
 		s.charge(o.fw, o.role, o.resources)
@@ -300,7 +311,25 @@ func (c *Cluster) allocate(now time.Time) {
 	if c.closed || len(c.fwOrder) == 0 {
 		return
 	}
-	s := c.allocState()
+	// Shares and quota consumption only matter when there is a choice to
+	// make (two or more framework-role clients) or quota to enforce;
+	// counting every task of every framework is skipped otherwise, so that
+	// one framework of 10,000 tasks costs O(agents) per allocation.
+	clients := 0
+	for _, id := range c.fwOrder {
+		if fw := c.frameworks[id]; fw.active() {
+			clients += len(fw.roles())
+		}
+	}
+	if clients == 0 {
+		return // nobody to offer to
+	}
+	var s *allocState
+	if clients > 1 || len(c.cfg.Quota) > 0 {
+		s = c.allocState()
+	} else {
+		s = c.newAllocState()
+	}
 	// Required headroom = sum (guarantee - consumed quota) over quota roles;
 	// available headroom = total - allocated - unallocated reservations.
 	required := quantities{}

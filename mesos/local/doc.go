@@ -115,7 +115,10 @@
 // unsatisfied guarantee (guarantee - its reservations - its unreserved
 // allocation) can still be met, whether or not that role has a framework
 // that wants them. Suppressed and disconnected frameworks get nothing;
-// refusal filters and the 0.01 cpus / 32 MiB minimum apply.
+// refusal filters and the 0.01 cpus / 32 MiB minimum apply. Shares are
+// recounted from every offer, task and executor at each allocation when
+// two or more framework-role pairs want offers or quota is set (O(tasks));
+// with one, there is nothing to choose and the count is skipped.
 //
 // RESERVE and UNRESERVE in ACCEPT make and remove dynamic reservations as
 // Master::_accept does: each operation is checked as
