@@ -48,7 +48,7 @@ func (q quantities) minus(o quantities) quantities {
 // target (a name absent from target is dropped), as shrinkResources in
 // src/master/allocator/mesos/hierarchical.cpp does.
 func shrink(rs mesos.Resources, target quantities) mesos.Resources {
-	left := maps(target)
+	left := target.clone()
 	var out mesos.Resources
 	for _, r := range rs {
 		v := r.GetScalar().GetValue()
@@ -66,7 +66,7 @@ func shrink(rs mesos.Resources, target quantities) mesos.Resources {
 	return out
 }
 
-func maps(q quantities) quantities {
+func (q quantities) clone() quantities {
 	out := make(quantities, len(q))
 	for k, v := range q {
 		out[k] = v

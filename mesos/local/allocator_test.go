@@ -343,3 +343,45 @@ func TestShares(t *testing.T) {
 		t.Fatalf("Shares() with one task of 0.5 cpus = %+v, want 0.5 cpus, 100 MiB, share 0.25", got)
 	}
 }
+
+// TestReserveRefinementFormat: a framework with the RESERVATION_REFINEMENT
+// and MULTI_ROLE capabilities reserves with Resource.reservations and
+// allocation_info and is offered its reservation in that format
+// (Master::offer downgrades resources only for frameworks without the
+// capability: downgradeResources in src/common/resources_utils.cpp).
+func TestReserveRefinementFormat(t *testing.T) {
+	c := startCluster(t, Config{Agents: 1, CPUs: 2, Mem: 1024, AllocationInterval: 50 * time.Millisecond})
+	fi := frameworkInfo("web")
+	fi.Roles = []string{"web"}
+	fi.Capabilities = []mesos.FrameworkInfo_Capability{{Type: mesos.FrameworkInfo_Capability_MULTI_ROLE}, {Type: mesos.FrameworkInfo_Capability_RESERVATION_REFINEMENT}}
+	web := newSched(t, c, mediaJSON)
+	web.subscribe(fi)
+	o := web.collectOffers(1)[0]
+	res := mesos.Resources{scalar("cpus", 1), scalar("mem", 128)}
+	for i := range res {
+		res[i].Reservations = []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: ptr("web")}}
+		res[i].AllocationInfo = &mesos.Resource_AllocationInfo{Role: ptr("web")}
+	}
+	refuse := 0.0
+	web.mustCall(&scheduler.Call{Type: scheduler.Call_ACCEPT, Accept: &scheduler.Call_Accept{
+		OfferIDs:   []mesos.OfferID{o.ID},
+		Operations: []mesos.Offer_Operation{{Type: mesos.Offer_Operation_RESERVE, Reserve: &mesos.Offer_Operation_Reserve{Resources: res}}},
+		Filters:    &mesos.Filters{RefuseSeconds: &refuse},
+	}})
+	o = web.collectOffers(1)[0]
+	var reserved float64
+	for _, r := range o.Resources {
+		if r.GetAllocationInfo().GetRole() != "web" {
+			t.Errorf("offered resource without allocation_info for web: %v", r)
+		}
+		if r.Name == "cpus" && len(r.Reservations) == 1 && r.Reservations[0].GetRole() == "web" {
+			reserved += r.GetScalar().GetValue()
+			if r.Role != nil || r.Reservation != nil {
+				t.Errorf("refinement-format resource also carries role/reservation: %v", r)
+			}
+		}
+	}
+	if reserved != 1 {
+		t.Errorf("offer has %v cpus reserved for web in Resource.reservations, want 1: %v", reserved, o.Resources)
+	}
+}
