@@ -161,6 +161,8 @@ func (c *Controller) Run(ctx context.Context) error {
 // Tick polls once, decides, and applies the decision. The returned error
 // is that of the runner's Status or SetDesired; a failed balancer poll is
 // not an error of the tick: the policy is asked with no data and holds.
+// When ctx ends during the tick, Tick returns an error wrapping ctx's
+// error, logs nothing above debug level and does not ask the policy.
 func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	if err := c.validate(); err != nil {
 		return Report{}, err
@@ -173,6 +175,9 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	}
 	log := c.logger()
 	st, err := c.Runner.Status(ctx)
+	if ctx.Err() != nil {
+		return c.cancelled(ctx, log)
+	}
 	if err != nil {
 		err = fmt.Errorf("controller: runner status: %w", err)
 		log.Warn("scaler: runner status failed; holding", "err", err)
@@ -183,11 +188,12 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	in := Input{Now: c.now(), Current: st.Desired, Ready: st.Running, Starting: st.Starting}
 	var rate *lb.Rate
 	s, err := c.Balancer.Stats(ctx)
+	if ctx.Err() != nil {
+		return c.cancelled(ctx, log)
+	}
 	if err != nil {
 		in.NoData = fmt.Errorf("balancer stats: %w", err)
-		if ctx.Err() == nil {
-			log.Warn("scaler: stats poll failed; holding", "err", err)
-		}
+		log.Warn("scaler: stats poll failed; holding", "err", err)
 	} else if r, err := c.meter.Observe(s); err != nil {
 		in.NoData = err
 	} else {
@@ -208,6 +214,9 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 				in.Obs.Signals = make(map[string]float64, len(m))
 			}
 			maps.Copy(in.Obs.Signals, m)
+		}
+		if ctx.Err() != nil {
+			return c.cancelled(ctx, log)
 		}
 		if in.Degraded = errors.Join(errs...); in.Degraded != nil {
 			log.Warn("scaler: metric source failed; no scale-down this tick", "err", in.Degraded)
@@ -235,7 +244,11 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 		if !c.DryRun {
 			if err := c.Runner.SetDesired(ctx, d.Count); err != nil {
 				rep.Err = fmt.Errorf("controller: set desired %d: %w", d.Count, err)
-				log.Warn("scaler: set desired failed", "count", d.Count, "err", err)
+				if ctx.Err() != nil {
+					log.Debug("scaler: set desired cut short: the controller is stopping", "count", d.Count, "err", err)
+				} else {
+					log.Warn("scaler: set desired failed", "count", d.Count, "err", err)
+				}
 				c.report(rep)
 				return rep, rep.Err
 			}
@@ -244,6 +257,17 @@ func (c *Controller) Tick(ctx context.Context) (Report, error) {
 	}
 	c.report(rep)
 	return rep, nil
+}
+
+// cancelled ends a tick whose ctx ended while it polled: the stop is the
+// caller's own, so it is logged at debug level, not counted as a failed poll
+// and not shown to the policy (a cut-short poll says nothing about load).
+func (c *Controller) cancelled(ctx context.Context, log *slog.Logger) (Report, error) {
+	err := fmt.Errorf("controller: tick cut short: %w", ctx.Err())
+	log.Debug("scaler: tick cut short: the controller is stopping", "err", ctx.Err())
+	r := Report{Err: err}
+	c.report(r)
+	return r, err
 }
 
 func (c *Controller) report(r Report) {

@@ -319,3 +319,59 @@ func TestControllerTargetTrackingNeverScalesDownOnMissingData(t *testing.T) {
 		}
 	}
 }
+
+// blockingBalancer's Stats waits for ctx to end, as a poll cut short by
+// the controller's own stop does.
+type blockingBalancer struct {
+	*lbtest.Memory
+	polling chan struct{}
+}
+
+func (b blockingBalancer) Stats(ctx context.Context) (lb.Stats, error) {
+	b.polling <- struct{}{}
+	<-ctx.Done()
+	return lb.Stats{}, fmt.Errorf("stats socket: %w", ctx.Err())
+}
+
+func TestControllerCancelIsQuiet(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	h := slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelInfo})
+	bal := blockingBalancer{Memory: lbtest.NewMemory(), polling: make(chan struct{}, 1)}
+	rec := &recorder{}
+	var reps []scaler.Report
+	c := &scaler.Controller{Balancer: bal, Policy: rec, Runner: &fakeTarget{desired: 2}, Fallback: 5, FallbackAfter: 1,
+		Interval: time.Millisecond, Logger: slog.New(h), OnDecision: func(r scaler.Report) { reps = append(reps, r) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	<-bal.polling
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logs.Len() != 0 {
+		t.Errorf("a controller stopped by its own ctx logged:\n%s", logs.String())
+	}
+	if len(rec.inputs) != 0 {
+		t.Errorf("the policy was asked %d times on a cut-short poll: %+v", len(rec.inputs), rec.inputs)
+	}
+	if len(reps) != 1 || !errors.Is(reps[0].Err, context.Canceled) || reps[0].Fallback {
+		t.Errorf("reports %+v, want one wrapping context.Canceled and no fallback", reps)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
