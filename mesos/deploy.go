@@ -152,6 +152,25 @@ type DeployStatus struct {
 	Started, Finished time.Time
 }
 
+// String is a one-line summary for logs and status pages, e.g.
+// "deployment running 3f2a…→9bc1…: 4 new (3 ready), 2 old of 6, 60 % of
+// the traffic".
+func (st DeployStatus) String() string {
+	kind := "deployment"
+	if st.Rollback {
+		kind = "rollback"
+	}
+	s := fmt.Sprintf("%s %s %s→%s: %d new (%d ready), %d old of %d, %.0f %% of the traffic",
+		kind, st.State, st.From, st.To, st.New, st.Ready, st.Old, st.Desired, 100*st.Share)
+	if st.Failures > 0 {
+		s += fmt.Sprintf(", %d failed", st.Failures)
+	}
+	if st.Reason != "" {
+		s += " (" + st.Reason + ")"
+	}
+	return s
+}
+
 // TemplateVersion returns the version of a task template: the first 12
 // hex digits of the SHA-256 of its JSON form. Two templates have the same
 // version exactly when every field is equal.

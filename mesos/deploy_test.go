@@ -508,6 +508,9 @@ func TestCanaryWeights(t *testing.T) {
 			t.Errorf("promoted: %s weight %d, want full (100)", tk.ID, w)
 		}
 	}
+	if got, want := st.String(), fmt.Sprintf("deployment done %s→%s: 3 new (3 ready), 0 old of 3, 100 %% of the traffic", st.From, st.To); got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 	if err := r.s.Promote(r.ctx, r.s.defName); !errors.Is(err, ErrNoDeployment) {
 		t.Errorf("Promote without a canary: %v, want ErrNoDeployment", err)
 	}
