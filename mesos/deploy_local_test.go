@@ -79,7 +79,7 @@ func deployedAll(ctx context.Context, c interface{ URL() string }, s *Scheduler,
 // request fails.
 func TestLocalHAProxyDeploy(t *testing.T) {
 	ctx := context.Background()
-	h := startHAProxyDeployFarm(t, 6, "/")
+	h := startHAProxyDeployFarm(t, 6, "/", 100)
 	p, b, c, s, cfg, load, stopLoad := h.p, h.b, h.c, h.s, h.cfg, h.load, h.stopLoad
 	before := load.Snapshot()
 
@@ -156,7 +156,7 @@ func TestLocalHAProxyDeploy(t *testing.T) {
 // TestLocalDeployRestart stops the scheduler half-way through a
 // deployment and starts a new one with the original configuration (the
 // old template): it reads the deployment from the state file, adopts
-// both versions' tasks and finishes it.
+// both versions' tasks and finishes it, through a master failover too.
 func TestLocalDeployRestart(t *testing.T) {
 	ctx := context.Background()
 	c := startCluster(t, nil)
@@ -188,6 +188,18 @@ func TestLocalDeployRestart(t *testing.T) {
 	if err != nil || st.State != DeployRunning || st.To != mid.To {
 		t.Fatalf("restarted scheduler: deployment %+v, %v; want running to %s", st, err, mid.To)
 	}
+	// And the master fails over while the new scheduler goes on.
+	eventually(t, 30*time.Second, "the new scheduler replaces a task", func() (bool, string) {
+		st, _ := f2.s.DeployStatus(f2.s.defName)
+		return st.Old < mid.Old || st.State == DeployDone, fmt.Sprintf("%+v", st)
+	})
+	subs := f2.s.subscriptionCount()
+	if err := c.FailoverMaster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "re-subscribed after the master failover", func() (bool, string) {
+		return f2.s.subscriptionCount() > subs, fmt.Sprint(f2.s.subscriptionCount(), " subscriptions")
+	})
 	eventually(t, 60*time.Second, "the restarted scheduler finishes the deployment",
 		deployedAll(ctx, c, f2.s, mem, 4, func() []string { return mesosTasks(c, f2.s.FrameworkID())["TASK_RUNNING"] }))
 	t.Logf("stopped at %+v; finished by the restarted scheduler", mid)
@@ -201,7 +213,7 @@ func TestLocalDeployRestart(t *testing.T) {
 func TestLocalHAProxyDeployErrorsRollBack(t *testing.T) {
 	const maxBad = 60 // MinRequests + what 100 req/s bring in the time to read and drain
 	ctx := context.Background()
-	h := startHAProxyDeployFarm(t, 4, "/healthz")
+	h := startHAProxyDeployFarm(t, 4, "/healthz", 100)
 	b, c, s, cfg, load, stopLoad := h.b, h.c, h.s, h.cfg, h.load, h.stopLoad
 
 	bad := webTaskV(t, "2")
@@ -239,7 +251,8 @@ func TestLocalHAProxyDeployErrorsRollBack(t *testing.T) {
 }
 
 // haproxyDeployFarm is a farm of version "1" behind a real HAProxy with n
-// tasks serving and a bounded keep-alive load running through HAProxy.
+// tasks serving and a bounded keep-alive load (rate requests a second)
+// running through HAProxy.
 type haproxyDeployFarm struct {
 	p        *haproxyproc.Proc
 	b        *haproxy.Balancer
@@ -250,7 +263,7 @@ type haproxyDeployFarm struct {
 	stopLoad context.CancelFunc
 }
 
-func startHAProxyDeployFarm(t *testing.T, n int, healthPath string) *haproxyDeployFarm {
+func startHAProxyDeployFarm(t *testing.T, n int, healthPath string, rate float64) *haproxyDeployFarm {
 	t.Helper()
 	ctx := context.Background()
 	h := &haproxyDeployFarm{}
@@ -275,7 +288,7 @@ func startHAProxyDeployFarm(t *testing.T, n int, healthPath string) *haproxyDepl
 	loadCtx, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)
 	h.stopLoad = stop
-	h.load = loadgen.Start(loadCtx, loadgen.Config{URL: h.p.URL(), Rate: 100, Concurrency: 4,
+	h.load = loadgen.Start(loadCtx, loadgen.Config{URL: h.p.URL(), Rate: rate, Concurrency: 4,
 		Duration: 2 * time.Minute, MaxRequests: 12000})
 	eventually(t, 10*time.Second, "load running", func() (bool, string) {
 		r := h.load.Snapshot()
@@ -291,7 +304,7 @@ func startHAProxyDeployFarm(t *testing.T, n int, healthPath string) *haproxyDepl
 // request.
 func TestLocalHAProxyCanary(t *testing.T) {
 	ctx := context.Background()
-	h := startHAProxyDeployFarm(t, 5, "/")
+	h := startHAProxyDeployFarm(t, 5, "/", 250)
 	b, s, load := h.b, h.s, h.load
 	oldVer := s.defLocked().version
 	newT := webTaskV(t, "2")
@@ -347,7 +360,7 @@ func TestLocalHAProxyCanary(t *testing.T) {
 			return err == nil && st.State == DeployCanary && st.Ready == 1 && st.Old == n-1 &&
 				math.Abs(st.Share-0.1) < 0.005, fmt.Sprintf("%+v %v %s", st, err, ws)
 		})
-		got, what := measure(500)
+		got, what := measure(1000)
 		t.Logf("desired %d: canary served %.2f%% (%s)", n, 100*got, what)
 		if got < 0.08 || got > 0.12 {
 			t.Errorf("desired %d: canary served %.2f%% of the requests (%s), want 10%% ± 2%%", n, 100*got, what)
