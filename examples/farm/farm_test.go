@@ -35,7 +35,7 @@ func TestFarmRuns(t *testing.T) {
 		t.Skip("starts haproxy, mesos/local and tasks; skipped with -short")
 	}
 	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
-	for _, extra := range [][]string{nil, {"-batch"}} {
+	for _, extra := range [][]string{nil, {"-batch"}, {"-deploy-after", "1s"}} {
 		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) {
 			p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: slog.New(slog.DiscardHandler)})
 			cfg, err := parseFlags(append([]string{"-socket", p.Socket(), "-backend", p.Backend(), "-frontend", p.Frontend(),
@@ -90,7 +90,19 @@ func TestFarmRuns(t *testing.T) {
 			if code, body := get(m[1]); code != http.StatusOK || !strings.Contains(body, "<html") {
 				t.Errorf("GET %s = %d, want the status page", m[1], code)
 			}
-			if len(extra) > 0 { // -batch: the batch framework's share is on the page
+			if len(extra) > 0 && extra[0] == "-deploy-after" { // the farm rolls to version 2; the page shows it
+				for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+					_, body := get(m[1] + "api/status")
+					if strings.Contains(body, "deployment done") && strings.Contains(body, "0 old of 2") {
+						t.Logf("status page: %s", regexp.MustCompile(`deployment done[^"]*`).FindString(body))
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no finished deployment on the status page after 60s: %.1000s", body)
+					}
+				}
+			}
+			if len(extra) > 0 && extra[0] == "-batch" { // the batch framework's share is on the page
 				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 					_, body := get(m[1] + "api/status")
 					if strings.Contains(body, "batch (batch)") && strings.Contains(body, "farm (web)") {

@@ -65,6 +65,7 @@ type config struct {
 	haproxyConfigFile  string
 	allowWorldWritable bool
 	batch              bool
+	deployAfter        time.Duration // see deploy.go
 }
 
 func main() {
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.interval, "interval", time.Second, "how often the controller reads HAProxy")
 	fs.StringVar(&c.stateFile, "state-file", "", "where the scheduler keeps its state across restarts (optional)")
 	fs.BoolVar(&c.batch, "batch", false, "embedded cluster only: run a batch framework (role batch) beside the farm (role web, with a quota guarantee of -max tasks) and show each framework's share on the status page")
+	fs.DurationVar(&c.deployAfter, "deploy-after", 0, "roll the farm to a new task version (FARM_VERSION=2) this long after the start, under whatever load runs; the status page shows its progress (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -119,6 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-batch runs beside the embedded cluster only: drop -master")
 	case c.interval < 100*time.Millisecond:
 		return c, fmt.Errorf("-interval %s: want at least 100ms", c.interval)
+	case c.deployAfter < 0:
+		return c, fmt.Errorf("-deploy-after %s: want 0 (never) or more", c.deployAfter)
 	}
 	if _, err := netip.ParseAddr(c.taskBind); err != nil {
 		return c, fmt.Errorf("-task-bind %q: %w", c.taskBind, err)
@@ -216,6 +220,9 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(schedCtx) }()
 	defer func() { stopSched(); <-schedDone }()
+	if cfg.deployAfter > 0 {
+		go deployLater(ctx, sched, mcfg.Task, cfg.deployAfter, board, log)
+	}
 
 	// The controller and its policy.
 	policy, err := scaler.NewTargetTracking(scaler.TargetTrackingConfig{RequestsPerTask: cfg.target, Min: cfg.min, Max: cfg.max})

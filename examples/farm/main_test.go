@@ -23,6 +23,8 @@ func TestParseFlags(t *testing.T) {
 		{"stray argument", []string{"now"}, "unexpected"},
 		{"batch beside the embedded cluster", []string{"-batch"}, ""},
 		{"batch with a real cluster", []string{"-batch", "-master", "http://mesos:5050"}, "-batch"},
+		{"deploy after a minute", []string{"-deploy-after", "1m"}, ""},
+		{"deploy after a negative time", []string{"-deploy-after", "-1s"}, "-deploy-after"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
