@@ -147,6 +147,11 @@ type DeployStatus struct {
 	// of the traffic it is set to get, 0–1. For a canary it is
 	// CanaryOptions.Percent/100 up to the weights' rounding.
 	Share float64
+	// OldRequests, OldErrors, NewRequests and NewErrors count each
+	// version's requests and 5xx answers since the deployment began,
+	// from the balancer's per-backend counters (read every
+	// ErrorCheckEvery; 0 where the balancer has none).
+	OldRequests, OldErrors, NewRequests, NewErrors uint64
 	// Started is when the deployment began; Finished when it ended (zero
 	// while it runs).
 	Started, Finished time.Time
@@ -164,6 +169,9 @@ func (st DeployStatus) String() string {
 		kind, st.State, st.From, st.To, st.New, st.Ready, st.Old, st.Desired, 100*st.Share)
 	if st.Failures > 0 {
 		s += fmt.Sprintf(", %d failed", st.Failures)
+	}
+	if st.OldRequests+st.NewRequests > 0 {
+		s += fmt.Sprintf("; 5xx: new %d of %d, old %d of %d", st.NewErrors, st.NewRequests, st.OldErrors, st.OldRequests)
 	}
 	if st.Reason != "" {
 		s += " (" + st.Reason + ")"
@@ -482,13 +490,15 @@ func (s *service) deployStep(now time.Time) {
 	}
 }
 
-// deployErrors compares the versions' error rates when the deployment
-// has an ErrorMargin, at most once per ErrorCheckEvery, and rolls it back
-// when the new version's is worse by more than the margin.
+// deployErrors reads the balancer's per-backend counters while a
+// deployment runs, at most once per ErrorCheckEvery, and sums each
+// version's requests and 5xx (for DeployStatus); with an ErrorMargin it
+// rolls the deployment back when the new version's error rate is worse
+// than the old one's by more than the margin.
 func (s *service) deployErrors(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	d := s.deploy
-	if d == nil || (d.state != DeployRunning && d.state != DeployCanary) || d.rollback || d.opts.ErrorMargin <= 0 || now.Sub(d.lastRead) < d.opts.ErrorCheckEvery {
+	if d == nil || (d.state != DeployRunning && d.state != DeployCanary) || now.Sub(d.lastRead) < d.opts.ErrorCheckEvery {
 		s.mu.Unlock()
 		return
 	}
@@ -534,7 +544,8 @@ func (s *service) deployErrors(ctx context.Context, now time.Time) {
 		d.base[id] = lb.BackendStats{Requests: bs.Requests, Errors: bs.Errors}
 	}
 	oldRate, newRate := ratio(d.oldErr, d.oldReq), ratio(d.newErr, d.newReq)
-	bad := d.newReq >= uint64(d.opts.MinRequests) && newRate > oldRate+d.opts.ErrorMargin
+	bad := d.opts.ErrorMargin > 0 && !d.rollback &&
+		d.newReq >= uint64(d.opts.MinRequests) && newRate > oldRate+d.opts.ErrorMargin
 	var reason string
 	if bad {
 		reason = fmt.Sprintf("automatic: error rate %.1f%% (%d of %d) vs %.1f%% (%d of %d) of the old version",
@@ -727,7 +738,8 @@ func (s *Scheduler) DeployStatus(service string) (DeployStatus, error) {
 		return DeployStatus{}, fmt.Errorf("%w: service %s", ErrNoDeployment, service)
 	}
 	st := DeployStatus{State: d.state, From: d.fromVer, To: d.toVer, Rollback: d.rollback, Reason: d.reason,
-		Desired: sv.desired, Failures: len(d.failed), Started: d.started, Finished: d.finished}
+		Desired: sv.desired, Failures: len(d.failed), Started: d.started, Finished: d.finished,
+		OldRequests: d.oldReq, OldErrors: d.oldErr, NewRequests: d.newReq, NewErrors: d.newErr}
 	now := s.now()
 	_, weighs := sv.lb.(lb.Weighter)
 	var wAll, wNew int

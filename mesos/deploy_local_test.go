@@ -365,6 +365,9 @@ func TestLocalHAProxyCanary(t *testing.T) {
 		if got < 0.08 || got > 0.12 {
 			t.Errorf("desired %d: canary served %.2f%% of the requests (%s), want 10%% ± 2%%", n, 100*got, what)
 		}
+		if st, _ := s.DeployStatus(s.defName); st.NewRequests == 0 || st.OldRequests == 0 {
+			t.Errorf("desired %d: DeployStatus %v: want both versions' request counts", n, st)
+		}
 	}
 	if err := s.Promote(ctx, s.defName); err != nil {
 		t.Fatal(err)

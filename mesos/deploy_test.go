@@ -508,7 +508,13 @@ func TestCanaryWeights(t *testing.T) {
 			t.Errorf("promoted: %s weight %d, want full (100)", tk.ID, w)
 		}
 	}
-	if got, want := st.String(), fmt.Sprintf("deployment done %s→%s: 3 new (3 ready), 0 old of 3, 100 %% of the traffic", st.From, st.To); got != want {
+	// Memory's counters: every request it served during the rollout is
+	// counted for one version or the other, none as an error.
+	if st.NewRequests == 0 || st.OldRequests == 0 || st.NewErrors+st.OldErrors != 0 {
+		t.Errorf("promoted: counters %+v, want requests of both versions, no 5xx", st)
+	}
+	if got, want := st.String(), fmt.Sprintf("deployment done %s→%s: 3 new (3 ready), 0 old of 3, 100 %% of the traffic; 5xx: new 0 of %d, old 0 of %d",
+		st.From, st.To, st.NewRequests, st.OldRequests); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	if err := r.s.Promote(r.ctx, r.s.defName); !errors.Is(err, ErrNoDeployment) {

@@ -100,6 +100,9 @@
 // runs a few new tasks at a set share of the traffic through
 // [lb.Weighter] weights (recomputed as the policy scales either
 // version) until Promote or Rollback; its doc says what ELB allows.
+// DeployStatus (and its String, which the demo's status page shows)
+// counts both versions' requests and 5xx from the balancer's
+// per-backend counters.
 // Tested in deploy_test.go (a simulated cluster) and
 // deploy_local_test.go (mesos/local; real HAProxy: 6 tasks rolled under
 // load with no failed request, a failing version rolled back after 11
