@@ -116,6 +116,15 @@ func runApache(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			return fmt.Errorf("apache: %w", err)
 		}
 	}
+	if c.prefix != "" { // the page under /name/ too (-prefix)
+		sub := filepath.Join(docroot, strings.Trim(c.prefix, "/"))
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			return fmt.Errorf("apache: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, "index.html"), []byte(page), 0o644); err != nil {
+			return fmt.Errorf("apache: %w", err)
+		}
+	}
 	runUser := ""
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("www-data"); err == nil {

@@ -11,9 +11,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
 	"github.com/webfarm/webfarm/internal/loadgen"
@@ -42,10 +45,13 @@ type farmConfig struct {
 	taskExe    string        // the binary tasks run (this one)
 	taskBind   string        // address tasks bind
 	exitAfter  bool          // stop once the load has ended and the farm is back to min
+	services   int           // services on the one HAProxy, 1–len(builtinServices)
 	settle     time.Duration // with exitAfter: how long to wait for the farm to scale back down
 }
 
 // summary is what a farm run did; the demo prints it and the tests check it.
+// With several services it adds theirs up (peakTasks: the sum of each
+// service's peak) and lists each in services.
 type summary struct {
 	load       loadgen.Result
 	loadRan    bool
@@ -55,9 +61,42 @@ type summary struct {
 	counts     status.Counts
 	statusURL  string
 	frontend   string
+	services   []serviceSummary
+}
+
+// add adds one service's figures to s. Latencies are the worst service's.
+func (s *summary) add(o summary) {
+	s.loadRan = s.loadRan || o.loadRan
+	s.load.Requests += o.load.Requests
+	s.load.OK += o.load.OK
+	s.load.Failed += o.load.Failed
+	s.load.Skipped += o.load.Skipped
+	s.load.P50, s.load.P99, s.load.Max = max(s.load.P50, o.load.P50), max(s.load.P99, o.load.P99), max(s.load.Max, o.load.Max)
+	s.load.Elapsed = max(s.load.Elapsed, o.load.Elapsed)
+	for k, v := range o.load.Errors {
+		if s.load.Errors == nil {
+			s.load.Errors = map[string]int64{}
+		}
+		s.load.Errors[k] += v
+	}
+	s.peakTasks += o.peakTasks
+	s.endTasks += o.endTasks
+	s.ups += o.ups
+	s.downs += o.downs
+	c := &s.counts
+	c.Up, c.Down, c.Hold, c.StatsErrors = c.Up+o.counts.Up, c.Down+o.counts.Down, c.Hold+o.counts.Hold, c.StatsErrors+o.counts.StatsErrors
+	c.Adds, c.Drains, c.Removes = c.Adds+o.counts.Adds, c.Drains+o.counts.Drains, c.Removes+o.counts.Removes
 }
 
 func (s summary) String() string {
+	if len(s.services) > 1 {
+		out := ""
+		for _, sv := range s.services {
+			out += fmt.Sprintf("service %s (%s):\n  %s\n", sv.name, sv.shape, strings.ReplaceAll(sv.summary.String(), "\n", "\n  "))
+		}
+		return out + fmt.Sprintf("all %d services: decisions: %d up, %d down; load: %d requests, %d ok, %d failed",
+			len(s.services), s.ups, s.downs, s.load.Requests, s.load.OK, s.load.Failed)
+	}
 	out := fmt.Sprintf("farm: tasks peaked at %d running, ended at %d; decisions: %d up, %d down; pool: %d adds, %d drains, %d removes, %d stats errors",
 		s.peakTasks, s.endTasks, s.ups, s.downs, s.counts.Adds, s.counts.Drains, s.counts.Removes, s.counts.StatsErrors)
 	if s.loadRan {
@@ -100,11 +139,37 @@ func (t *tracker) snapshot() (ups, downs, peak, running, desired int) {
 	return t.ups, t.downs, t.peak, t.running, t.desired
 }
 
+// farmService is one service of the farm: its route on the shared
+// HAProxy, its load shape, its board, its controller's runner and its
+// load.
+type farmService struct {
+	name, shape string
+	prefix      string // "" for the default service (HAProxy's default backend), else "/name/"
+	board       *status.Board
+	hb          *haproxy.Balancer
+	bal         lb.Balancer // hb through the group and the board
+	runner      scaler.Runner
+	tr          tracker
+	over        overMetrics
+	prof        profile
+	load        *loadgen.Load
+	url         string
+	phase       string
+}
+
+// serviceSummary is what one service of the farm did.
+type serviceSummary struct {
+	name, shape string
+	summary
+}
+
 // runFarm starts the farm, runs it until ctx is done (or, with exitAfter,
 // until the load has ended and the farm is back to its minimum), then stops
 // every part it started: tasks (scaled to zero through the balancer, then
 // killed with the cluster), HAProxy, the status page. It writes the status
-// page's address and the summary to out.
+// page's address and the summary to out. With cfg.services > 1 the farm
+// runs that many services in one scheduler behind one HAProxy (see
+// builtinServices); the summary adds up theirs and lists each.
 func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logger) (sum summary, err error) {
 	tmp, err := os.MkdirTemp("", "webfarm-demo-")
 	if err != nil {
@@ -112,17 +177,43 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 	}
 	defer os.RemoveAll(tmp)
 
+	n := max(cfg.services, 1)
+	svcs := make([]*farmService, n)
+	for i := range svcs {
+		b := builtinServices[i]
+		svcs[i] = &farmService{name: b.name, shape: b.shape}
+		if i > 0 {
+			svcs[i].prefix = "/" + b.name + "/"
+		}
+	}
+	multi := n > 1
+
 	// The status page first, so its address is printed before anything slow.
 	// The scheduler logs each pool change; the board's own lines would repeat them.
-	board, err := status.NewBoard(status.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return sum, err
+	reg := prometheus.NewRegistry()
+	for _, sv := range svcs {
+		opts := status.Options{Logger: slog.New(slog.DiscardHandler), Registry: reg}
+		if multi {
+			opts.Service = sv.name
+		}
+		if sv.board, err = status.NewBoard(opts); err != nil {
+			return sum, err
+		}
+	}
+	setInfo := func(key, value string) {
+		for _, sv := range svcs {
+			sv.board.SetInfo(key, value)
+		}
+	}
+	handler := svcs[0].board.Handler()
+	if multi {
+		handler = servicesHandler(svcs, reg)
 	}
 	sln, err := net.Listen("tcp", cfg.statusAddr)
 	if err != nil {
 		return sum, fmt.Errorf("status page: listen %s: %w", cfg.statusAddr, err)
 	}
-	ssrv := &http.Server{Handler: board.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ssrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = ssrv.Serve(sln) }()
 	defer ssrv.Close()
 	sum.statusURL = "http://" + sln.Addr().String() + "/"
@@ -139,48 +230,95 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 		}
 		defer cluster.Close() // kills any task still running
 		masters = append(masters, cluster.URL())
-		board.SetInfo("mesos", fmt.Sprintf("embedded, %d agents, %s", cfg.agents, cluster.URL()))
+		setInfo("mesos", fmt.Sprintf("embedded, %d agents, %s", cfg.agents, cluster.URL()))
 	} else {
 		if masters, err = mesos.ParseMasters(cfg.master); err != nil {
 			return sum, err
 		}
-		board.SetInfo("mesos", cfg.master)
+		setInfo("mesos", cfg.master)
 	}
 
-	// HAProxy, with its admin socket, driven through the runtime API.
+	// HAProxy, with its admin socket, driven through the runtime API: the
+	// first service is its default backend, each other one a backend
+	// routed by path prefix (/name/).
+	var routes []string
+	for _, sv := range svcs[1:] {
+		routes = append(routes, sv.name)
+	}
 	proc, err := haproxyproc.Start(ctx, haproxyproc.Config{Dir: filepath.Join(tmp, "haproxy"), FrontendPort: cfg.listenPort,
-		Logger: log.With("component", "haproxy")})
+		Routes: routes, Logger: log.With("component", "haproxy")})
 	if err != nil {
 		return sum, fmt.Errorf("haproxy: %w", err)
 	}
 	defer proc.Stop()
-	// ConfigFile keeps the pool in haproxy.cfg, so an operator's restart or
-	// reload starts with it; Restore covers a change that raced the restart.
-	driver, err := haproxy.New(ctx, haproxy.Config{Socket: proc.Socket(), Backend: proc.Backend(), Frontend: proc.Frontend(),
-		ConfigFile: proc.ConfigPath(), Restore: true, Logger: log.With("component", "lb/haproxy")})
-	if err != nil {
-		return sum, fmt.Errorf("haproxy driver: %w", err)
+	hbs := make([]*haproxy.Balancer, n)
+	for i, sv := range svcs {
+		// One service: ConfigFile keeps the pool in haproxy.cfg, so an
+		// operator's restart or reload starts with it, and Stats count the
+		// frontend. Several: each counts its own backend, and the file is
+		// left alone (one driver per file). Restore covers a change that
+		// raced a restart.
+		hc := haproxy.Config{Socket: proc.Socket(), Backend: proc.Backend(), Frontend: proc.Frontend(),
+			ConfigFile: proc.ConfigPath(), Restore: true, Logger: log.With("component", "lb/haproxy")}
+		if multi {
+			hc.Frontend, hc.ConfigFile, hc.Logger = "", "", log.With("component", "lb/haproxy", "service", sv.name)
+			if i > 0 {
+				hc.Backend = sv.name
+			}
+		}
+		if sv.hb, err = haproxy.New(ctx, hc); err != nil {
+			return sum, fmt.Errorf("haproxy driver: %w", err)
+		}
+		defer sv.hb.Close()
+		hbs[i] = sv.hb
+		sv.url = proc.URL() + strings.TrimPrefix(sv.prefix, "/")
 	}
-	defer driver.Close()
-	bal := board.Watch(driver)
+	// One `show stat` per round answers every service's controller.
+	group, err := haproxy.NewGroup(cfg.interval/2, hbs...)
+	if err != nil {
+		return sum, fmt.Errorf("haproxy group: %w", err)
+	}
+	for _, sv := range svcs {
+		var bal lb.Balancer = sv.hb
+		if multi {
+			bal = group.Member(sv.hb)
+		}
+		sv.bal = sv.board.Watch(bal)
+	}
 	sum.frontend = proc.URL()
-	board.SetInfo("haproxy", fmt.Sprintf("%s (pid %d, config %s)", proc.URL(), proc.PID(), proc.ConfigPath()))
-	board.SetInfo("backend", cfg.backend)
+	setInfo("haproxy", fmt.Sprintf("%s (pid %d, config %s)", proc.URL(), proc.PID(), proc.ConfigPath()))
+	setInfo("backend", cfg.backend)
 	fmt.Fprintf(out, "webfarm: farm at %s (HAProxy config %s)\n", proc.URL(), proc.ConfigPath())
+	if multi {
+		for _, sv := range svcs {
+			sv.board.SetInfo("service", fmt.Sprintf("%s at %s, load shape %s", sv.name, sv.url, sv.shape))
+			fmt.Fprintf(out, "webfarm: service %s at %s (load shape %s)\n", sv.name, sv.url, sv.shape)
+		}
+	}
 
 	// The scheduler: tasks re-execute this binary as their web server.
-	command := []string{cfg.taskExe, "serve", "-backend", cfg.backend, "-bind", cfg.taskBind}
-	mcfg := mesos.Config{
-		Masters: masters,
-		Name:    "webfarm-demo",
-		Task: mesos.TaskTemplate{
-			Name: "web", Command: command, CPUs: 0.1, Mem: 64, Ports: 1,
+	task := func(sv *farmService) mesos.TaskTemplate {
+		command := []string{cfg.taskExe, "serve", "-backend", cfg.backend, "-bind", cfg.taskBind}
+		if sv.prefix != "" {
+			command = append(command, "-prefix", sv.prefix)
+		}
+		return mesos.TaskTemplate{
+			Command: command, CPUs: 0.1, Mem: 64, Ports: 1,
 			HealthCheck:     &mesos.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: 2 * time.Second, GracePeriod: 10 * time.Second},
 			KillGracePeriod: 5 * time.Second,
-		},
-		Balancer:     bal,
+		}
+	}
+	mcfg := mesos.Config{
+		Masters:      masters,
+		Name:         "webfarm-demo",
+		Task:         task(svcs[0]),
+		Balancer:     svcs[0].bal,
 		DrainTimeout: 10 * time.Second,
 		Logger:       log.With("component", "mesos"),
+	}
+	mcfg.Task.Name = svcs[0].name
+	for _, sv := range svcs[1:] {
+		mcfg.Services = append(mcfg.Services, mesos.ServiceConfig{Name: sv.name, Task: task(sv), Balancer: sv.bal, DrainTimeout: 10 * time.Second})
 	}
 	if cfg.master == "" {
 		mcfg.FailoverTimeout = time.Minute
@@ -190,6 +328,12 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 	if err != nil {
 		return sum, fmt.Errorf("scheduler: %w", err)
 	}
+	svcs[0].runner = sched // the default service: the one-service API
+	for _, sv := range svcs[1:] {
+		if sv.runner, err = sched.Service(sv.name); err != nil {
+			return sum, fmt.Errorf("scheduler: %w", err)
+		}
+	}
 	schedCtx, stopSched := context.WithCancel(context.Background()) // outlives ctx: it scales the farm to zero at the end
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(schedCtx) }()
@@ -197,8 +341,10 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 		stopSched()
 		<-schedDone
 	}()
-	if err := sched.SetDesired(ctx, cfg.min); err != nil {
-		return sum, fmt.Errorf("scheduler: %w", err)
+	for _, sv := range svcs {
+		if err := sv.runner.SetDesired(ctx, cfg.min); err != nil {
+			return sum, fmt.Errorf("scheduler: service %s: %w", sv.name, err)
+		}
 	}
 	var drainOnce sync.Once
 	drain := func() { // scale to zero: drain every backend, then kill its task
@@ -210,53 +356,71 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 	}
 	defer drain()
 
-	// The controller and its policy.
-	policy, policyInfo, err := newPolicy(cfg)
-	if err != nil {
-		return sum, err
-	}
-	var over overMetrics
-	if err := over.register(board.Registry()); err != nil {
-		return sum, err
-	}
-	var tr tracker
-	ctl := &scaler.Controller{Balancer: bal, Policy: policy, Runner: sched, Interval: cfg.interval,
-		Logger: log.With("component", "scaler"),
-		OnDecision: func(r scaler.Report) {
-			tr.record(r)
-			over.record(r)
-			board.Record(r)
-		}}
+	// A controller and its policy per service.
+	var ctlWG sync.WaitGroup
 	ctlCtx, stopCtl := context.WithCancel(ctx)
-	ctlDone := make(chan struct{})
-	go func() { defer close(ctlDone); _ = ctl.Run(ctlCtx) }()
-	defer func() { stopCtl(); <-ctlDone }()
-	board.SetInfo("policy", policyInfo)
+	defer func() { stopCtl(); ctlWG.Wait() }()
+	for _, sv := range svcs {
+		policy, policyInfo, err := newPolicy(cfg)
+		if err != nil {
+			return sum, err
+		}
+		var reg prometheus.Registerer = sv.board.Registry()
+		if multi {
+			reg = prometheus.WrapRegistererWith(prometheus.Labels{"service": sv.name}, reg)
+		}
+		if err := sv.over.register(reg); err != nil {
+			return sum, err
+		}
+		clog := log.With("component", "scaler")
+		if multi {
+			clog = clog.With("service", sv.name)
+		}
+		ctl := &scaler.Controller{Balancer: sv.bal, Policy: policy, Runner: sv.runner, Interval: cfg.interval,
+			Logger: clog,
+			OnDecision: func(r scaler.Report) {
+				sv.tr.record(r)
+				sv.over.record(r)
+				sv.board.Record(r)
+			}}
+		ctlWG.Add(1)
+		go func() { defer ctlWG.Done(); _ = ctl.Run(ctlCtx) }()
+		sv.board.SetInfo("policy", policyInfo)
+	}
 
 	// The load, once the first tasks serve.
-	var load *loadgen.Load
-	var prof profile
 	if cfg.load {
-		if prof, err = demoProfile(cfg.peak, cfg.length); err != nil {
-			return sum, err
+		for _, sv := range svcs {
+			if sv.prof, err = shapeProfile(sv.shape, cfg.peak, cfg.length); err != nil {
+				return sum, err
+			}
 		}
-		if err := waitServing(ctx, sched, cfg.min, 60*time.Second); err != nil {
-			return sum, err
+		for _, sv := range svcs {
+			if err := waitServing(ctx, sv.runner, cfg.min, 60*time.Second); err != nil {
+				return sum, fmt.Errorf("service %s: %w", sv.name, err)
+			}
 		}
-		fmt.Fprintf(out, "webfarm: load profile: %s, peak %.0f req/s (ramp up, plateau, spike, ramp down)\n", prof.length(), prof.peak())
-		// Enough workers that a slow moment (a loaded machine) delays
-		// requests rather than skipping them.
-		load = loadgen.Start(ctx, loadgen.Config{URL: proc.URL(), Concurrency: max(64, int(prof.peak()/4)), RateFunc: prof.rate,
-			Duration: prof.length(), Timeout: 10 * time.Second})
+		for _, sv := range svcs {
+			if multi {
+				fmt.Fprintf(out, "webfarm: load profile of %s: %s %s, peak %.0f req/s\n", sv.name, sv.shape, sv.prof.length(), sv.prof.peak())
+			} else {
+				fmt.Fprintf(out, "webfarm: load profile: %s, peak %.0f req/s (ramp up, plateau, spike, ramp down)\n", sv.prof.length(), sv.prof.peak())
+			}
+			// Enough workers that a slow moment (a loaded machine) delays
+			// requests rather than skipping them.
+			sv.load = loadgen.Start(ctx, loadgen.Config{URL: sv.url, Concurrency: max(64, int(sv.prof.peak()/4)), RateFunc: sv.prof.rate,
+				Duration: sv.prof.length(), Timeout: 10 * time.Second})
+		}
 	} else {
-		fmt.Fprintf(out, "webfarm: no built-in load (-load=false): send requests to %s\n", proc.URL())
+		for _, sv := range svcs {
+			fmt.Fprintf(out, "webfarm: no built-in load (-load=false): send requests to %s\n", sv.url)
+		}
 	}
 
-	// Run: feed the board, log phases, stop when asked.
+	// Run: feed the boards, log phases, stop when asked.
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	phase := ""
 	var loadEnd time.Time
 loop:
 	for {
@@ -265,44 +429,71 @@ loop:
 			break loop
 		case <-tick.C:
 		}
-		if load != nil {
-			snap := load.Snapshot()
-			ph, rate := prof.at(time.Since(start))
+		if !cfg.load {
+			continue
+		}
+		ended := true
+		for _, sv := range svcs {
+			snap := sv.load.Snapshot()
+			ph, rate := sv.prof.at(time.Since(start))
 			running := true
 			select {
-			case <-load.Done():
+			case <-sv.load.Done():
 				running = false
 			default:
+				ended = false
 			}
-			board.SetLoad(status.Load{Running: running, TargetRPS: rate, Requests: snap.Requests, OK: snap.OK,
+			sv.board.SetLoad(status.Load{Running: running, TargetRPS: rate, Requests: snap.Requests, OK: snap.OK,
 				Failed: snap.Failed, P99Millis: float64(snap.P99) / float64(time.Millisecond), Errors: snap.Errors})
-			if ph != phase && ph != "" {
-				log.Info("load: phase", "phase", ph, "rate", int(rate))
-				phase = ph
-			}
-			if !running && loadEnd.IsZero() {
-				loadEnd = time.Now()
-				res, _ := load.Wait()
-				fmt.Fprintf(out, "webfarm: load done: %s\n", res)
+			if ph != sv.phase && ph != "" {
+				if multi {
+					log.Info("load: phase", "service", sv.name, "phase", ph, "rate", int(rate))
+				} else {
+					log.Info("load: phase", "phase", ph, "rate", int(rate))
+				}
+				sv.phase = ph
 			}
 		}
-		if cfg.exitAfter && load != nil && !loadEnd.IsZero() {
-			_, _, _, running, desired := tr.snapshot()
-			if (desired <= cfg.min && running <= cfg.min) || time.Since(loadEnd) > cfg.settle {
+		if ended && loadEnd.IsZero() {
+			loadEnd = time.Now()
+			for _, sv := range svcs {
+				res, _ := sv.load.Wait()
+				if multi {
+					fmt.Fprintf(out, "webfarm: load on %s done: %s\n", sv.name, res)
+				} else {
+					fmt.Fprintf(out, "webfarm: load done: %s\n", res)
+				}
+			}
+		}
+		if cfg.exitAfter && !loadEnd.IsZero() {
+			settled := true
+			for _, sv := range svcs {
+				_, _, _, running, desired := sv.tr.snapshot()
+				settled = settled && desired <= cfg.min && running <= cfg.min
+			}
+			if settled || time.Since(loadEnd) > cfg.settle {
 				break loop
 			}
 		}
 	}
 	stopCtl()
-	<-ctlDone
-	if load != nil {
-		sum.load, _ = load.Wait()
-		sum.loadRan = true
+	ctlWG.Wait()
+	for _, sv := range svcs {
+		var s serviceSummary
+		s.name, s.shape = sv.name, sv.shape
+		if sv.load != nil {
+			s.load, _ = sv.load.Wait()
+			s.loadRan = true
+		}
+		s.ups, s.downs, s.peakTasks, s.endTasks, _ = sv.tr.snapshot()
+		sum.services = append(sum.services, s)
 	}
-	sum.ups, sum.downs, sum.peakTasks, sum.endTasks, _ = tr.snapshot()
 	err = nil
 	drain() // sets err if the farm does not stop
-	sum.counts = board.Snapshot().Counts
+	for i, sv := range svcs {
+		sum.services[i].counts = sv.board.Snapshot().Counts
+		sum.add(sum.services[i].summary)
+	}
 	return sum, err
 }
 
@@ -323,7 +514,7 @@ func policyConfig(cfg farmConfig) scaler.TargetTrackingConfig {
 }
 
 // waitServing waits until n tasks are in the balancer.
-func waitServing(ctx context.Context, sched *mesos.Scheduler, n int, limit time.Duration) error {
+func waitServing(ctx context.Context, sched scaler.Runner, n int, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -79,48 +80,12 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 		t.Skip("runs the demo for about a minute; skipped with -short")
 	}
 	needHAProxy(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, apacheErr := os.Stat("/usr/sbin/apache2")
-	cfg, _, err := parseFarm([]string{"-duration", "45s", "-peak", "300", "-max", "8", "-exit-after-load"}, io.Discard, apacheErr == nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.taskExe = exe
-	cfg.settle = 30 * time.Second
+	d := startDemo(t, []string{"-duration", "45s", "-peak", "300", "-max", "8", "-exit-after-load"}, 130*time.Second)
+	cfg, statusURL := d.cfg, d.statusURL
 	t.Logf("backend %s, profile %s peaking at %.0f req/s, target %.0f req/s per task", cfg.backend, cfg.length, cfg.peak, cfg.target)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 130*time.Second)
-	defer cancel()
-	var out, logs testenv.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	type result struct {
-		sum summary
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := runFarm(ctx, cfg, &out, log)
-		done <- result{s, err}
-	}()
-	defer func() {
-		if t.Failed() {
-			t.Logf("demo output:\n%s\nlogs (last 8 KiB):\n%s", out.String(), tail(logs.String(), 8<<10))
-		}
-	}()
-
-	// While it runs: the status page's JSON and /metrics answer with live figures.
-	statusURL := waitFor(t, done, func() string {
-		m := regexp.MustCompile(`status page at (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(out.String())
-		if m == nil {
-			return ""
-		}
-		return m[1]
-	})
 	var snap status.Snapshot
-	waitFor(t, done, func() string {
+	waitFor(t, d.done, func() string {
 		resp, err := http.Get(statusURL + "api/status")
 		if err != nil {
 			return ""
@@ -162,16 +127,7 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 		}
 	}
 
-	var r result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		t.Fatal("the demo did not finish within 130s")
-	}
-	if r.err != nil {
-		t.Fatalf("runFarm: %v", r.err)
-	}
-	s := r.sum
+	s := d.wait(t)
 	t.Logf("%s", s)
 	if !s.loadRan || s.load.Failed != 0 || s.load.OK < 2000 {
 		t.Errorf("load: %s; want ≥ 2000 requests, 0 failed", s.load)
@@ -189,11 +145,88 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 		t.Errorf("%d failed stats polls of HAProxy", s.counts.StatsErrors)
 	}
 	for _, line := range []string{`msg="scaler: decision"`, `msg="mesos: backend added"`, `msg="mesos: backend draining"`} {
-		if !strings.Contains(logs.String(), line) {
+		if !strings.Contains(d.logs.String(), line) {
 			t.Errorf("logs lack %s lines", line)
 		}
 	}
-	// Nothing left behind: no haproxy, no task, no apache below this process.
+	checkNothingLeft(t)
+}
+
+// demo is a demo run by a test: runFarm in a goroutine.
+type demo struct {
+	cfg        farmConfig
+	out, logs  *testenv.Buffer
+	done       chan demoResult
+	ctx        context.Context
+	statusURL  string
+	timeoutMsg string
+}
+
+// demoResult is what runFarm returned.
+type demoResult struct {
+	sum summary
+	err error
+}
+
+// startDemo runs the demo with args (parseFarm's flags, with this test
+// binary as the task) for at most timeout, waits until it prints its
+// status page address, and on failure logs its output and logs.
+func startDemo(t *testing.T, args []string, timeout time.Duration) *demo {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, apacheErr := os.Stat("/usr/sbin/apache2")
+	cfg, _, err := parseFarm(args, io.Discard, apacheErr == nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.taskExe = exe
+	cfg.settle = 30 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	d := &demo{cfg: cfg, out: &testenv.Buffer{}, logs: &testenv.Buffer{}, done: make(chan demoResult, 1), ctx: ctx,
+		timeoutMsg: fmt.Sprintf("the demo did not finish within %s", timeout)}
+	log := slog.New(slog.NewTextHandler(d.logs, nil))
+	go func() {
+		s, err := runFarm(ctx, cfg, d.out, log)
+		d.done <- demoResult{s, err}
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("demo output:\n%s\nlogs (last 8 KiB):\n%s", d.out.String(), tail(d.logs.String(), 8<<10))
+		}
+	})
+	d.statusURL = waitFor(t, d.done, func() string {
+		m := regexp.MustCompile(`status page at (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(d.out.String())
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	})
+	return d
+}
+
+// wait waits for the demo to end and returns its summary.
+func (d *demo) wait(t *testing.T) summary {
+	t.Helper()
+	var r demoResult
+	select {
+	case r = <-d.done:
+	case <-d.ctx.Done():
+		t.Fatal(d.timeoutMsg)
+	}
+	if r.err != nil {
+		t.Fatalf("runFarm: %v", r.err)
+	}
+	return r.sum
+}
+
+// checkNothingLeft fails the test if, 10 s after the demo stopped, a
+// process it started (haproxy, a task, apache) is still below this one.
+func checkNothingLeft(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for left := descendants(os.Getpid()); len(left) > 0; left = descendants(os.Getpid()) {
 		if time.Now().After(deadline) {

@@ -9,6 +9,7 @@
 //	go run ./examples/haproxy-apache                  # embedded Mesos, built-in load
 //	go run ./examples/haproxy-apache -backend apache  # Apache httpd tasks (Debian's apache2)
 //	go run ./examples/haproxy-apache -load=false      # bring your own load to the printed URL
+//	go run ./examples/haproxy-apache -services 3      # three services (web, api, static) on one HAProxy
 //	go run ./examples/haproxy-apache -master http://mesos.example:5050 -task-exe /opt/webfarm/haproxy-apache
 //
 // The status page (address printed at start) shows request rate, desired
@@ -16,6 +17,15 @@
 // the pool as HAProxy sees it; /metrics serves Prometheus metrics and
 // /api/status the JSON the page polls. Logs are log/slog lines, one per
 // decision and per pool change.
+//
+// With -services N (up to 3) one scheduler runs N services behind the one
+// HAProxy: web is its default backend, api and static are routed by path
+// (/api/, /static/). Each has its own load shape (classic, spike, wave),
+// controller and policy (the same flags for all), read together in one
+// `show stat` per round (haproxy.Group). The status page then has one
+// section per service (each service's own page at /s/NAME/), /api/status
+// returns {"services": [{"service": NAME, "status": …}, …]}, and every
+// series on /metrics carries a service label.
 //
 // Ctrl-C stops the farm cleanly: the load stops, the controller stops,
 // the farm is scaled to zero (each backend drained, then its task killed),
@@ -74,6 +84,7 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 	fs.IntVar(&c.listenPort, "port", 0, "HAProxy frontend port on 127.0.0.1 (0 picks a free port)")
 	fs.StringVar(&c.taskExe, "task-exe", "", "path of this binary on the agents (default: this process's executable)")
 	fs.StringVar(&c.taskBind, "task-bind", "", "address tasks listen on (default 127.0.0.1 with the embedded cluster, 0.0.0.0 with -master)")
+	fs.IntVar(&c.services, "services", 1, fmt.Sprintf("services on the one HAProxy, 1–%d: %s (each with its own load shape, controller and status section)", len(builtinServices), builtinList()))
 	fs.BoolVar(&c.exitAfter, "exit-after-load", false, "stop once the load has ended and the farm is back to -min (exit status 1 if a request failed)")
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +131,8 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 		return bad("-port %d: want 0–65535", c.listenPort)
 	case net.ParseIP(c.taskBind) == nil:
 		return bad("-task-bind %q: want an IP address", c.taskBind)
+	case c.services < 1 || c.services > len(builtinServices):
+		return bad("-services %d: want 1–%d", c.services, len(builtinServices))
 	case c.exitAfter && !c.load:
 		return bad("-exit-after-load needs the built-in load (-load)")
 	}

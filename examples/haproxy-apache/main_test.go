@@ -27,7 +27,7 @@ func TestParseFarm(t *testing.T) {
 		check   func(t *testing.T, c farmConfig, l slog.Level)
 	}{
 		{"defaults without apache", nil, false, "", func(t *testing.T, c farmConfig, l slog.Level) {
-			if c.backend != backendGo || c.master != "" || c.taskBind != "127.0.0.1" || !c.load || c.min != 2 || c.length != 2*time.Minute || l != slog.LevelInfo {
+			if c.backend != backendGo || c.master != "" || c.taskBind != "127.0.0.1" || !c.load || c.min != 2 || c.length != 2*time.Minute || c.services != 1 || l != slog.LevelInfo {
 				t.Errorf("defaults = %+v level %v, want go backend, embedded master, bind 127.0.0.1, load on, min 2, 2m", c, l)
 			}
 		}},
@@ -51,6 +51,13 @@ func TestParseFarm(t *testing.T) {
 				t.Errorf("level = %v, want debug", l)
 			}
 		}},
+		{"three services", []string{"-services", "3"}, false, "", func(t *testing.T, c farmConfig, _ slog.Level) {
+			if c.services != 3 {
+				t.Errorf("services = %d, want 3", c.services)
+			}
+		}},
+		{"zero services", []string{"-services", "0"}, false, "-services 0", nil},
+		{"too many services", []string{"-services", "4"}, false, "-services 4", nil},
 		{"unknown backend", []string{"-backend", "nginx"}, false, `-backend "nginx"`, nil},
 		{"zero agents", []string{"-agents", "0"}, false, "-agents 0", nil},
 		{"unknown policy", []string{"-policy", "hpa"}, false, `-policy "hpa"`, nil},

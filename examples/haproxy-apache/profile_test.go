@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +64,30 @@ func TestDemoProfileInvalid(t *testing.T) {
 				t.Errorf("demoProfile(%v, %s) = nil error, want one", tc.peak, tc.length)
 			}
 		})
+	}
+}
+
+// TestShapeProfiles: every shape of a multi-service demo reaches its peak,
+// lasts the total and ends quiet (so its service scales back down); an
+// unknown shape is an error naming it.
+func TestShapeProfiles(t *testing.T) {
+	for shape := range shapes {
+		p, err := shapeProfile(shape, 200, time.Minute)
+		if err != nil {
+			t.Fatalf("%s: %v", shape, err)
+		}
+		sum := 0.0
+		for _, x := range shapes[shape] {
+			sum += x.share
+		}
+		if math.Abs(sum-1) > 1e-9 || p.peak() != 200 || p.length().Round(time.Second) != time.Minute {
+			t.Errorf("%s: shares sum to %v, peak %v, length %s; want 1, 200, 1m", shape, sum, p.peak(), p.length())
+		}
+		if _, r := p.at(p.length() - time.Second); r > 0.05*200 {
+			t.Errorf("%s: rate %v at the end, want quiet (≤ 10)", shape, r)
+		}
+	}
+	if _, err := shapeProfile("sawtooth", 200, time.Minute); err == nil || !strings.Contains(err.Error(), `"sawtooth"`) {
+		t.Errorf("unknown shape: err %v, want one naming it", err)
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/webfarm/webfarm/internal/webserver"
 )
@@ -30,7 +33,11 @@ type serveConfig struct {
 	taskID  string
 	apache  string // apache2 binary
 	dir     string // where the apache config goes
+	prefix  string // "" or "/name/": the page is also served under it (a service routed by path)
 }
+
+// prefixRE is what -prefix accepts: one path segment between slashes.
+var prefixRE = regexp.MustCompile(`^/[A-Za-z0-9_.-]+/$`)
 
 // parseServe reads the task's flags and environment. getenv is os.Getenv
 // outside tests.
@@ -41,6 +48,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.backend, "backend", backendGo, "web server: go (built in) or apache (Apache httpd in the foreground)")
 	fs.StringVar(&c.bind, "bind", "127.0.0.1", "address to listen on; the port is $PORT0")
 	fs.StringVar(&c.apache, "apache2", "/usr/sbin/apache2", "the apache2 binary, for -backend apache")
+	fs.StringVar(&c.prefix, "prefix", "", "also serve the page under this path, /name/ (HAProxy routes a service's requests by path prefix)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -49,6 +57,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if c.backend != backendGo && c.backend != backendApache {
 		return c, fmt.Errorf("serve: -backend %q: want %q or %q", c.backend, backendGo, backendApache)
+	}
+	if c.prefix != "" && !prefixRE.MatchString(c.prefix) {
+		return c, fmt.Errorf("serve: -prefix %q: want /name/ (letters, digits, '-', '_', '.')", c.prefix)
 	}
 	if ip := net.ParseIP(c.bind); ip == nil {
 		return c, fmt.Errorf("serve: -bind %q is not an IP address", c.bind)
@@ -93,7 +104,19 @@ func serveMain(args []string) int {
 func runGoServer(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	return webserver.ListenAndServe(ctx, webserver.Config{
 		Addr:    net.JoinHostPort(c.bind, strconv.Itoa(c.port)),
-		Handler: webserver.NewHandler(webserver.HandlerOptions{TaskID: c.taskID, HTML: true}),
+		Handler: withPrefix(c.prefix, webserver.NewHandler(webserver.HandlerOptions{TaskID: c.taskID, HTML: true})),
 		Log:     log.With("task", c.taskID, "backend", backendGo),
 	})
+}
+
+// withPrefix serves h at the root and, if prefix is set, under prefix too
+// ("/api/" answers as "/" does).
+func withPrefix(prefix string, h http.Handler) http.Handler {
+	if prefix == "" {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle(prefix, http.StripPrefix(strings.TrimSuffix(prefix, "/"), h))
+	mux.Handle("/", h)
+	return mux
 }

@@ -40,6 +40,8 @@ func TestParseServe(t *testing.T) {
 		{"unknown backend", []string{"-backend", "nginx"}, map[string]string{"PORT0": "1"}, `-backend "nginx"`, serveConfig{}},
 		{"bind not an IP", []string{"-bind", "localhost"}, map[string]string{"PORT0": "1"}, `-bind "localhost"`, serveConfig{}},
 		{"stray argument", []string{"extra"}, map[string]string{"PORT0": "1"}, "unexpected arguments", serveConfig{}},
+		{"prefix without slashes", []string{"-prefix", "api"}, map[string]string{"PORT0": "1"}, `-prefix "api"`, serveConfig{}},
+		{"prefix of two segments", []string{"-prefix", "/a/b/"}, map[string]string{"PORT0": "1"}, `-prefix "/a/b/"`, serveConfig{}},
 		{"unknown flag", []string{"-nope"}, map[string]string{"PORT0": "1"}, "not defined", serveConfig{}},
 	}
 	for _, tc := range tests {
@@ -163,6 +165,30 @@ func TestGoServer(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+}
+
+// TestGoServerPrefix: with -prefix the page answers under /name/ too (the
+// path HAProxy routes a service by), and the rest is as without it.
+func TestGoServerPrefix(t *testing.T) {
+	c := serveConfig{backend: backendGo, bind: "127.0.0.1", port: freePort(t), taskID: "api.1", prefix: "/api/"}
+	stop := runServer(t, func(ctx context.Context) error { return runGoServer(ctx, c, quiet()) })
+	base := "http://127.0.0.1:" + strconv.Itoa(c.port)
+	for _, path := range []string{"/", "/api/"} {
+		if resp, body := waitGet(t, base+path); resp.StatusCode != 200 || !strings.Contains(body, "served by task api.1") {
+			t.Errorf("GET %s = %d %q, want 200 naming the task", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := waitGet(t, base+"/healthz"); resp.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("GET /healthz = %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/api/missing", "/other/"} {
+		if resp, _ := waitGet(t, base+path); resp.StatusCode != 404 {
+			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
 	if _, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(c.port), time.Second); err == nil {
 		t.Errorf("port %d still accepts connections after the server stopped", c.port)
 	}
@@ -232,12 +258,15 @@ func TestApacheConfigIsValid(t *testing.T) {
 
 func TestApacheServes(t *testing.T) {
 	bin := apache2(t)
-	c := serveConfig{backend: backendApache, bind: "127.0.0.1", port: freePort(t), taskID: "web-a", apache: bin, dir: t.TempDir()}
+	c := serveConfig{backend: backendApache, bind: "127.0.0.1", port: freePort(t), taskID: "web-a", apache: bin, dir: t.TempDir(), prefix: "/api/"}
 	stop := runServer(t, func(ctx context.Context) error { return runApache(ctx, c, quiet()) })
 	base := "http://127.0.0.1:" + strconv.Itoa(c.port)
 	resp, body := waitGet(t, base+"/")
 	if resp.StatusCode != 200 || !strings.Contains(body, "served by Apache, task web-a") {
 		t.Errorf("GET / = %d %q, want 200 from Apache naming the task", resp.StatusCode, body)
+	}
+	if resp, body := waitGet(t, base+"/api/"); resp.StatusCode != 200 || !strings.Contains(body, "served by Apache, task web-a") {
+		t.Errorf("GET /api/ (-prefix) = %d %q, want the page", resp.StatusCode, body)
 	}
 	if !strings.HasPrefix(resp.Header.Get("Server"), "Apache") {
 		t.Errorf("Server header = %q, want Apache", resp.Header.Get("Server"))
