@@ -309,7 +309,7 @@ func TestLocalHAProxyCanary(t *testing.T) {
 	oldVer := s.defLocked().version
 	newT := webTaskV(t, "2")
 	newT.HealthCheck = h.cfg.Task.HealthCheck
-	if err := s.Canary(ctx, s.defName, newT, CanaryOptions{Percent: 10}); err != nil {
+	if err := s.Canary(ctx, s.defName, newT, CanaryOptions{Percent: 10, Deploy: DeployOptions{MaxSurge: 4}}); err != nil {
 		t.Fatal(err)
 	}
 	// measure returns the canary's share of the requests HAProxy's
