@@ -57,8 +57,11 @@ type BackendStats struct {
 type Balancer interface {
 	// Stats reads the balancer's counters.
 	//   - Stats.At is set (never the zero time) and never goes back.
-	//   - Counters (Requests, and each BackendStats.Requests) never
-	//     decrease within one life of the balancer; gauges are ≥ 0.
+	//   - Counters (Requests, and each BackendStats.Requests and
+	//     BackendStats.Errors) never decrease within one life of the
+	//     balancer; gauges are ≥ 0.
+	//   - A backend's Errors never exceed its Requests (a 5xx answer is
+	//     a request the backend served).
 	//   - Every request the balancer accepts is counted in Requests and,
 	//     when Stats.Backends is set, in the Requests of the backend that
 	//     served it, at the latest after the lag the driver documents

@@ -5,7 +5,10 @@
 // backends live, without a reload. The scaler reads [Stats] and turns
 // successive readings into a request rate with a [Meter]; the Mesos
 // scheduler adds a backend when its task runs and drains it before the task
-// is killed.
+// is killed, and during a deployment compares the versions' 5xx rates from
+// each backend's [BackendStats] Errors and Requests counters (counters
+// never go down within a balancer's life, and a backend's Errors never
+// exceed its Requests: the rules list on [Balancer]).
 //
 //	b, err := haproxy.New(ctx, haproxy.Config{Socket: "/run/haproxy/admin.sock"})
 //	if err != nil { ... }

@@ -14,7 +14,8 @@ import (
 // Memory is an in-memory [lb.Balancer] for tests of code that uses a
 // balancer: the scaler, the scheduler, the examples. It passes [Run]. It
 // implements [lb.ConnCounter], [lb.Weighter] and [lb.Resumer], and adds knobs a test turns
-// by hand: [Memory.Serve] counts requests, [Memory.SetActive] sets
+// by hand: [Memory.Serve] counts requests, [Memory.ServeErrors] counts
+// requests a backend answered with a 5xx (lb.BackendStats.Errors), [Memory.SetActive] sets
 // connections in flight, [Memory.Restart] clears counters as a balancer
 // restart would, and [Memory.FailStats] makes Stats fail.
 //
@@ -35,6 +36,7 @@ type memBackend struct {
 	state  lb.State
 	weight int
 	served uint64
+	errors uint64
 	active int
 }
 
@@ -78,7 +80,7 @@ func (m *Memory) Stats(ctx context.Context) (lb.Stats, error) {
 	}
 	s := lb.Stats{At: now(), Requests: m.total, Backends: make(map[string]lb.BackendStats, len(m.pool))}
 	for id, mb := range m.pool {
-		s.Backends[id] = lb.BackendStats{Requests: mb.served, Active: mb.active, State: mb.state}
+		s.Backends[id] = lb.BackendStats{Requests: mb.served, Errors: mb.errors, Active: mb.active, State: mb.state}
 		s.Active += mb.active
 	}
 	return s, nil
@@ -218,6 +220,26 @@ func (m *Memory) Serve(n uint64) int {
 	return len(ready)
 }
 
+// ServeErrors counts n requests that backend id served and answered with
+// a 5xx status: the backend's Requests and Errors and the total Requests
+// all rise by n, as HAProxy's req_tot and hrsp_5xx do for a server that
+// answers 500 (a 5xx response is also a request: lb/haproxy reads both
+// from one show stat row). It reports whether id is a ready backend with a
+// weight above 0; otherwise it counts nothing, since a draining or
+// weight-0 backend takes no new requests.
+func (m *Memory) ServeErrors(id string, n uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb, ok := m.pool[id]
+	if !ok || mb.state != lb.StateReady || mb.weight == 0 {
+		return false
+	}
+	m.total += n
+	mb.served += n
+	mb.errors += n
+	return true
+}
+
 // SetActive sets the connections in flight to backend id; it reports
 // whether id is in the pool.
 func (m *Memory) SetActive(id string, n int) bool {
@@ -257,6 +279,7 @@ func (m *Memory) Restart() {
 	m.total = 0
 	for _, mb := range m.pool {
 		mb.served = 0
+		mb.errors = 0
 	}
 }
 

@@ -19,7 +19,8 @@
 // address fails with lb.ErrExists; Drain then Remove leaves no trace in
 // Backends or Stats; a drained backend's Stats state is draining;
 // Backends reflects Add and Remove; Stats.At is set and counters never go
-// backwards; Stats.Backends covers the pool and names no ID that was never
+// backwards (each backend's Errors, its 5xx answers, included, and never
+// above its Requests); Stats.Backends covers the pool and names no ID that was never
 // added; unknown IDs give lb.ErrNotFound; a cancelled context returns
 // promptly with context.Canceled; optional interfaces ([lb.ConnCounter],
 // [lb.Weighter], [lb.Resumer]) are checked only when present and must
@@ -214,7 +215,7 @@ var cases = []testCase{
 	{"DrainIdempotent", "draining a draining backend succeeds, keeps it in the pool, and Stats reports it draining", (*tester).drainIdempotent, false},
 	{"RemoveIdempotent", "removing an ID that is not in the pool succeeds", (*tester).removeIdempotent, false},
 	{"UnknownID", "unknown IDs give errors matching lb.ErrNotFound", (*tester).unknownID, false},
-	{"CountersMonotonic", "Stats.At is set and counters never go backwards within one balancer life", (*tester).countersMonotonic, false},
+	{"CountersMonotonic", "Stats.At is set and counters (Requests, per-backend Requests and Errors) never go backwards within one balancer life; a backend's Errors never exceed its Requests", (*tester).countersMonotonic, false},
 	{"StatsBackends", "Stats.Backends, when set, has an entry for every backend Backends lists and none for an ID never added", (*tester).statsBackends, false},
 	{"TrafficCounted", "Stats.Requests and each backend's Requests rise by at least the requests sent (within Config.Lag), split across the ready backends, and a drained backend gets no new requests", (*tester).trafficCounted, true},
 	{"ContextCancelled", "a cancelled context returns promptly with context.Canceled", (*tester).cancelled, false},
@@ -482,6 +483,12 @@ func (tc *tester) countersMonotonic() error {
 		for id, bs := range s.Backends {
 			if p, ok := prev.Backends[id]; ok && bs.Requests < p.Requests {
 				return fmt.Errorf("Stats().Backends[%s].Requests went from %d to %d", id, p.Requests, bs.Requests)
+			}
+			if p, ok := prev.Backends[id]; ok && bs.Errors < p.Errors {
+				return fmt.Errorf("Stats().Backends[%s].Errors went from %d to %d", id, p.Errors, bs.Errors)
+			}
+			if bs.Errors > bs.Requests {
+				return fmt.Errorf("Stats().Backends[%s].Errors is %d, more than its Requests %d: a 5xx answer is a request the backend served", id, bs.Errors, bs.Requests)
 			}
 			if bs.Active < 0 || bs.Queued < 0 {
 				return fmt.Errorf("Stats().Backends[%s] has negative gauges: %+v", id, bs)

@@ -44,6 +44,33 @@ func TestMemoryConformsWithTraffic(t *testing.T) {
 	}, lbtest.Config{Traffic: serve7})
 }
 
+// serve7Errors is Config.Traffic for Memory where the first ready
+// backend answers 3 of the 7 requests with a 5xx, so that the suite's
+// counter rules see Errors move.
+func serve7Errors(ctx context.Context, b lb.Balancer) (int, error) {
+	m := b.(*lbtest.Memory)
+	pool, err := m.Backends(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, be := range pool {
+		if m.ServeErrors(be.ID, 3) {
+			m.Serve(4)
+			return 7, nil
+		}
+	}
+	m.Serve(7)
+	return 7, nil
+}
+
+// TestMemoryConformsWithErrors: Memory's Errors (from ServeErrors) keep
+// the counter rules: they never go down and never exceed Requests.
+func TestMemoryConformsWithErrors(t *testing.T) {
+	lbtest.RunConfig(t, func(t *testing.T) lb.Balancer {
+		return lbtest.NewMemory()
+	}, lbtest.Config{Traffic: serve7Errors})
+}
+
 // lagging counts what it serves only after delay, as a balancer whose
 // counters trail the traffic does.
 type lagging struct {
@@ -108,6 +135,12 @@ type (
 	phantomBackend  struct{ *lbtest.Memory }
 	drainedReady    struct{ *lbtest.Memory }
 	zeroAt          struct{ *lbtest.Memory }
+	errorsOverReqs  struct{ *lbtest.Memory }
+	errorsBackwards struct {
+		*lbtest.Memory
+		mu sync.Mutex
+		n  int
+	}
 	drainStillServe struct {
 		*lbtest.Memory
 		mu      sync.Mutex
@@ -300,6 +333,32 @@ func (b plainErrors) Drain(ctx context.Context, id string) error {
 	return nil
 }
 
+// Each backend reports one more 5xx than the requests it served.
+func (b errorsOverReqs) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	for id, bs := range s.Backends {
+		bs.Errors = bs.Requests + 1
+		s.Backends[id] = bs
+	}
+	return s, err
+}
+
+// Every other reading forgets the backends' 5xx counts.
+func (b *errorsBackwards) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	b.mu.Lock()
+	b.n++
+	odd := b.n%2 == 1
+	b.mu.Unlock()
+	for id, bs := range s.Backends {
+		if odd {
+			bs.Errors = bs.Requests
+		}
+		s.Backends[id] = bs
+	}
+	return s, err
+}
+
 func (b overwritesAdd) Add(ctx context.Context, be lb.Backend) error {
 	_ = b.Memory.Remove(ctx, be.ID)
 	return b.Memory.Add(ctx, be)
@@ -329,6 +388,8 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"phantom backend ID", func() lb.Balancer { return phantomBackend{lbtest.NewMemory()} }, "StatsBackends", "an ID never added"},
 		{"drained reported ready", func() lb.Balancer { return drainedReady{lbtest.NewMemory()} }, "DrainIdempotent", "State = ready after Drain, want draining"},
 		{"Stats.At zero", func() lb.Balancer { return zeroAt{lbtest.NewMemory()} }, "CountersMonotonic", "Stats().At is zero"},
+		{"5xx count above requests", func() lb.Balancer { return errorsOverReqs{lbtest.NewMemory()} }, "CountersMonotonic", "more than its Requests"},
+		{"5xx count goes backwards", func() lb.Balancer { return &errorsBackwards{Memory: lbtest.NewMemory()} }, "CountersMonotonic", "Errors went from"},
 		{"drained backend still served", func() lb.Balancer { return &drainStillServe{Memory: lbtest.NewMemory()} }, "TrafficCounted", "reached the drained backend"},
 	}
 	for _, tc := range tests {
@@ -372,6 +433,13 @@ func TestMemoryKnobs(t *testing.T) {
 	if s.Requests != 14 || s.Backends["a"].Requests != 9 || s.Backends["b"].Requests != 5 {
 		t.Errorf("after Serve(10), drain b, Serve(4): %+v", s)
 	}
+	if !m.ServeErrors("a", 3) || m.ServeErrors("b", 2) || m.ServeErrors("zz", 1) {
+		t.Error("ServeErrors counts only on a ready backend")
+	}
+	s, _ = m.Stats(ctx)
+	if s.Requests != 17 || s.Backends["a"].Requests != 12 || s.Backends["a"].Errors != 3 || s.Backends["b"].Requests != 5 || s.Backends["b"].Errors != 0 {
+		t.Errorf("after ServeErrors(a, 3) and ServeErrors(b draining, 2): %+v", s)
+	}
 	if err := m.Resume(ctx, "b"); err != nil || m.State("b") != lb.StateReady {
 		t.Errorf("Resume(b) = %v, state %s, want nil, ready", err, m.State("b"))
 	}
@@ -383,7 +451,7 @@ func TestMemoryKnobs(t *testing.T) {
 		t.Errorf("ActiveConns(a) = %d, want 3", n)
 	}
 	m.Restart()
-	if s, _ := m.Stats(ctx); s.Requests != 0 || s.Backends["a"].Requests != 0 {
+	if s, _ := m.Stats(ctx); s.Requests != 0 || s.Backends["a"].Requests != 0 || s.Backends["a"].Errors != 0 {
 		t.Errorf("after Restart counters are %+v", s)
 	}
 	boom := errors.New("boom")
