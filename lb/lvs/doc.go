@@ -37,6 +37,14 @@
 //     to 64 bits across wraps (see counters.go).
 //   - Config.Namespace works in another network namespace (a path such
 //     as /var/run/netns/lb).
+//   - Many services, one read: [ReadAll] reads the Balancers of one
+//     kernel in one pass over one netlink socket (one dump of every
+//     virtual service with its counters, then each service's real
+//     servers: the kernel dumps real servers per service only), and a
+//     [Group] shares that read among one controller per service, so that
+//     N services cost one pass per round ([Group.Member] stands in for the
+//     Balancer where Stats is read). A service deleted outside the driver
+//     fails its own member; the others read on.
 //
 // # Requirements and errors
 //

@@ -2,6 +2,7 @@ package lvs
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -24,6 +25,9 @@ type fakeKernel struct {
 	failGet error         // GetDestinations fails with it
 	opens   int
 	calls   int
+	// reads counts the read exchanges by kind: "service" (GetService),
+	// "services" (the dump of all, GetServices), "dests" (GetDestinations).
+	reads map[string]int
 }
 
 type fakeService struct {
@@ -31,7 +35,16 @@ type fakeService struct {
 	dests []*ipvs.Destination
 }
 
-func newFakeKernel() *fakeKernel { return &fakeKernel{services: map[string]*fakeService{}} }
+func newFakeKernel() *fakeKernel {
+	return &fakeKernel{services: map[string]*fakeService{}, reads: map[string]int{}}
+}
+
+// readCounts returns a copy of k.reads.
+func (k *fakeKernel) readCounts() map[string]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.reads)
+}
 
 func svcKey(s *ipvs.Service) string {
 	if s.FWMark != 0 {
@@ -83,6 +96,7 @@ func (h *fakeHandle) GetService(s *ipvs.Service) (*ipvs.Service, error) {
 		return nil, err
 	}
 	defer h.k.mu.Unlock()
+	h.k.reads["service"]++
 	if h.k.noop {
 		return nil, fmt.Errorf("Expected only one service obtained=0")
 	}
@@ -92,6 +106,28 @@ func (h *fakeHandle) GetService(s *ipvs.Service) (*ipvs.Service, error) {
 	}
 	c := fs.svc
 	return &c, nil
+}
+
+// GetServices dumps every service with its counters, as
+// IPVS_CMD_GET_SERVICE with NLM_F_DUMP does (ip_vs_genl_dump_services in
+// net/netfilter/ipvs/ip_vs_ctl.c); without the IPVS family moby/ipvs
+// reads nothing.
+func (h *fakeHandle) GetServices() ([]*ipvs.Service, error) {
+	if err := h.enter(); err != nil {
+		return nil, err
+	}
+	defer h.k.mu.Unlock()
+	h.k.reads["services"]++
+	if h.k.noop {
+		return nil, nil
+	}
+	out := make([]*ipvs.Service, 0, len(h.k.services))
+	for _, fs := range h.k.services {
+		c := fs.svc
+		c.Address = slices.Clone(fs.svc.Address)
+		out = append(out, &c)
+	}
+	return out, nil
 }
 
 func (h *fakeHandle) schedOK(name string) bool {
@@ -154,6 +190,7 @@ func (h *fakeHandle) GetDestinations(s *ipvs.Service) ([]*ipvs.Destination, erro
 		return nil, err
 	}
 	defer h.k.mu.Unlock()
+	h.k.reads["dests"]++
 	if h.k.failGet != nil {
 		return nil, h.k.failGet
 	}

@@ -19,6 +19,7 @@ import (
 // one goroutine at a time.
 type handle interface {
 	GetService(*ipvs.Service) (*ipvs.Service, error)
+	GetServices() ([]*ipvs.Service, error)
 	NewService(*ipvs.Service) error
 	UpdateService(*ipvs.Service) error
 	DelService(*ipvs.Service) error

@@ -32,6 +32,7 @@ var kernelTests = []struct {
 	{"Conformance", testKernelConformance}, {"Services", testKernelServices}, {"Adopt", testKernelAdopt},
 	{"SchedulerMissing", testKernelSchedulerMissing}, {"Permission", testKernelPermission},
 	{"Traffic", testKernelTraffic}, {"Controller", testKernelController},
+	{"Group", testKernelGroup},
 }
 
 // childEnv is set for the unprivileged child testKernelPermission starts.

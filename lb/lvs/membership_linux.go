@@ -25,7 +25,13 @@ type dest struct {
 // kernel stays the source of truth, so real servers changed with ipvsadm
 // show up as they are. The caller holds the lock.
 func (b *Balancer) readDests(ctx context.Context) ([]dest, error) {
-	raw, err := call(ctx, b.nl, func(h handle) ([]*ipvs.Destination, error) { return h.GetDestinations(b.svc) })
+	return b.readDestsOn(ctx, b.nl)
+}
+
+// readDestsOn is readDests with the real servers listed over n, which may
+// be another Balancer's socket in the same namespace (see [ReadAll]).
+func (b *Balancer) readDestsOn(ctx context.Context, n *socket) ([]dest, error) {
+	raw, err := call(ctx, n, func(h handle) ([]*ipvs.Destination, error) { return h.GetDestinations(b.svc) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err

@@ -71,8 +71,14 @@ func (b *Balancer) ServiceStats(ctx context.Context) (ServiceStats, error) {
 		}
 		return ServiceStats{}, kernelErr("stats: read service "+b.cfg.Service.String(), err)
 	}
-	at := time.Now()
-	ds, err := b.readDests(ctx)
+	return b.serviceStats(ctx, b.nl, k, time.Now())
+}
+
+// serviceStats completes a reading of the service from its kernel record
+// k, read at at: it lists the real servers over n and extends the
+// counters. The caller holds b's lock.
+func (b *Balancer) serviceStats(ctx context.Context, n *socket, k *ipvs.Service, at time.Time) (ServiceStats, error) {
+	ds, err := b.readDestsOn(ctx, n)
 	if err != nil {
 		return ServiceStats{}, wrapCtx("stats", err)
 	}
@@ -115,6 +121,11 @@ func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
 	if err != nil {
 		return lb.Stats{}, err
 	}
+	return ss.lbStats(), nil
+}
+
+// lbStats is the [lb.Stats] view of a reading (see [Balancer.Stats]).
+func (ss ServiceStats) lbStats() lb.Stats {
 	s := lb.Stats{At: ss.At, Requests: ss.Connections, Backends: make(map[string]lb.BackendStats, len(ss.Dests))}
 	for _, d := range ss.Dests {
 		st := lb.StateReady
@@ -124,7 +135,7 @@ func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
 		s.Backends[d.ID] = lb.BackendStats{Requests: d.Connections, Active: d.Active, State: st}
 		s.Active += d.Active
 	}
-	return s, nil
+	return s
 }
 
 // String returns "id@addr nat w=1 active=3 inactive=0".
