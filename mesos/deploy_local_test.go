@@ -250,6 +250,55 @@ func TestLocalHAProxyDeployErrorsRollBack(t *testing.T) {
 	}
 }
 
+// TestLocalHAProxyCanaryErrorsAbort runs, behind a real HAProxy under
+// load, a canary at 10 % whose version passes its health check but answers
+// every request with a 500: HAProxy's per-server 5xx counters (hrsp_5xx)
+// show its error rate, the canary is aborted automatically (ErrorMargin)
+// without Promote, its task is drained at once, and at most maxBad
+// requests reach it; the old tasks serve on at full weight.
+func TestLocalHAProxyCanaryErrorsAbort(t *testing.T) {
+	// MinRequests + what 10 % of 100 req/s bring in the time to read
+	// HAProxy's counters (ErrorCheckEvery) and drain.
+	const maxBad = 30
+	ctx := context.Background()
+	h := startHAProxyDeployFarm(t, 4, "/healthz", 100)
+	b, c, s, load := h.b, h.c, h.s, h.load
+	oldVer := s.defLocked().version
+
+	bad := webTaskV(t, "2")
+	bad.Env[webStatusEnv] = "500"
+	bad.HealthCheck = h.cfg.Task.HealthCheck
+	opts := CanaryOptions{Percent: 10, Deploy: DeployOptions{ErrorMargin: 0.1, MinRequests: 10, ErrorCheckEvery: 200 * time.Millisecond}}
+	if err := s.Canary(ctx, s.defName, bad, opts); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	st, err := s.WaitDeploy(wctx, s.defName)
+	if err != nil || !st.Rollback || st.To != oldVer || !strings.Contains(st.Reason, "error rate") {
+		t.Fatalf("WaitDeploy: %+v, %v; want the canary aborted automatically for its error rate", st, err)
+	}
+	eventually(t, 30*time.Second, "4 tasks of the old version, alone in HAProxy and Mesos",
+		deployedAll(ctx, c, s, b, 4, func() []string { return mesosTasks(c, s.FrameworkID())["TASK_RUNNING"] }))
+	after := load.Snapshot()
+	eventually(t, 10*time.Second, "load after the abort", func() (bool, string) {
+		r := load.Snapshot()
+		return r.OK >= after.OK+100, r.String()
+	})
+	h.stopLoad()
+	r, err := load.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s; %v; load: %v", st.Reason, st, r)
+	if n := r.Errors["status 500"]; n == 0 || n > maxBad || r.Failed != n {
+		t.Errorf("%d requests answered 500 (want 1 to %d), %d failed in all (want only those): %v", n, maxBad, r.Failed, r.Errors)
+	}
+	if r.Since(after).Failed != 0 {
+		t.Errorf("requests failed after the abort: %v", r.Since(after))
+	}
+}
+
 // haproxyDeployFarm is a farm of version "1" behind a real HAProxy with n
 // tasks serving and a bounded keep-alive load (rate requests a second)
 // running through HAProxy.
