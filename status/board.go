@@ -58,6 +58,7 @@ type Board struct {
 	members    map[string]*member    // as Add, Drain and Remove made it
 	load       *Load
 	counts     Counts
+	deploy     *deployState // the last SetDeployment reading
 }
 
 type poolEntry struct {
@@ -156,6 +157,9 @@ type Snapshot struct {
 	Pool      []Backend  `json:"pool"`
 	Load      *Load      `json:"load,omitempty"`
 	Counts    Counts     `json:"counts"`
+	// Deploy is the deployment [Board.SetDeployment] last recorded, or
+	// nil if none was.
+	Deploy *DeployView `json:"deploy,omitempty"`
 }
 
 // NewBoard returns an empty board. It fails only if opts.Registry already
@@ -331,6 +335,9 @@ func (b *Board) Snapshot() Snapshot {
 		l := *b.load
 		l.Errors = maps.Clone(l.Errors)
 		s.Load = &l
+	}
+	if b.deploy != nil {
+		s.Deploy = b.deploy.view.clone()
 	}
 	for _, id := range slices.Sorted(maps.Keys(b.pool)) {
 		e := b.pool[id]

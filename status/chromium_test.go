@@ -80,6 +80,11 @@ func feedingServer(t *testing.T) (*httptest.Server, *int) {
 			_, _ = w.Stats(ctx)
 			b.SetLoad(Load{Running: true, TargetRPS: float64(100 * n), Requests: int64(10 * n), OK: int64(10 * n)})
 			b.Record(report(c, n, n+1, n, float64(100*n), true, fmt.Sprintf("poll %d → %d", n, n+1)))
+			// A canary of v2 beside v1: v1 serves 90 req/s, v2 10 req/s of which 5 are 5xx.
+			if err := b.SetDeployment(Deployment{State: "canary", From: "v1", To: "v2", Desired: 5, Old: 4, New: 1, Ready: 1,
+				Share: 0.1, OldRequests: uint64(90 * n), NewRequests: uint64(10 * n), NewErrors: uint64(5 * n)}); err != nil {
+				t.Error(err)
+			}
 			mu.Unlock()
 		}
 		h.ServeHTTP(rw, r)
@@ -135,6 +140,24 @@ func TestPageInChromium(t *testing.T) {
 	for _, want := range []string{">web-0<", ">127.0.0.1:31000<", `class="draining">draining<`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("pool table lacks %s", want)
+		}
+	}
+	// The deployment section: progress and both versions' rates.
+	if strings.Contains(dom, `<section id="deploy" hidden`) {
+		t.Errorf("deployment section hidden during a deployment")
+	}
+	if got := attr(`id="deploy-summary">([^<]*)<`); got != "deployment canary v1 → v2: 1 new (1 ready), 4 old of 5, 10 % of the traffic" {
+		t.Errorf("deployment summary = %q", got)
+	}
+	if got := attr(`id="deploy-progress-text">([^<]*)<`); got != "1 of 5 tasks on v2" {
+		t.Errorf("deployment progress = %q", got)
+	}
+	for _, want := range []string{
+		"<td>v1</td><td>old</td><td>4</td><td>" + strconv.Itoa(90*polls) + "</td><td>0</td><td>90.0</td><td>0.0</td><td>0.0 %</td>",
+		"<td>v2</td><td>new</td><td>1</td><td>" + strconv.Itoa(10*polls) + `</td><td class="err">` + strconv.Itoa(5*polls) + `</td><td>10.0</td><td>5.0</td><td class="err">50.0 %</td>`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("deployment table lacks %s", want)
 		}
 	}
 	if got := attr(`id="updated">([^<]*)<`); !strings.HasPrefix(got, "updated ") {

@@ -16,6 +16,13 @@ type metrics struct {
 	drain        prometheus.Histogram
 	pool         *prometheus.GaugeVec
 	clientResult *prometheus.CounterVec
+
+	deployRequests   *prometheus.CounterVec
+	deployErrors     *prometheus.CounterVec
+	deployRPS        *prometheus.GaugeVec
+	deployErrorRatio *prometheus.GaugeVec
+	deployTasks      *prometheus.GaugeVec
+	deployShare      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,6 +47,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Backends in the balancer's pool by state."}, []string{"state"}),
 		clientResult: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "client_requests_total",
 			Help: "Requests of the built-in load generator by result (ok, failed)."}, []string{"result"}),
+		deployRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "deploy_requests_total",
+			Help: "Requests served by each version of a deployment, from the balancer's per-backend counters."}, []string{"version"}),
+		deployErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "deploy_errors_total",
+			Help: "Requests each version of a deployment answered with a 5xx status."}, []string{"version"}),
+		deployRPS: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "deploy_requests_per_second",
+			Help: "Request rate of each version of the current deployment between its last two readings."}, []string{"version"}),
+		deployErrorRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "deploy_error_ratio",
+			Help: "Share of each version's requests answered with a 5xx between the last two readings that had requests."}, []string{"version"}),
+		deployTasks: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "deploy_tasks",
+			Help: "Live tasks of each version of the current deployment."}, []string{"version"}),
+		deployShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "deploy_traffic_share",
+			Help: "The new version's share of the traffic (balancer weights) in the current deployment, 0-1."}, []string{"version"}),
 	}
 	for _, d := range []string{"up", "down", "hold"} {
 		m.decisions.WithLabelValues(d)
@@ -51,7 +70,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.clientResult.WithLabelValues(r)
 	}
 	for _, c := range []prometheus.Collector{m.rps, m.desired, m.running, m.decisions, m.statsErrors,
-		m.membership, m.drain, m.pool, m.clientResult} {
+		m.membership, m.drain, m.pool, m.clientResult, m.deployRequests, m.deployErrors, m.deployRPS,
+		m.deployErrorRatio, m.deployTasks, m.deployShare} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -10,13 +10,28 @@ import (
 	"github.com/webfarm/webfarm/status"
 )
 
-// deployLater waits d, then rolls the farm's "web" service to a new
+// deployLater waits until the farm serves, then d, then rolls the farm's "web" service to a new
 // version of its task (the same command with FARM_VERSION=2 in its
 // environment: a new template) one task at a time, and shows the
-// deployment's progress on the status page ("deploy") until it ends or
-// ctx does.
+// deployment's progress on the status page until it ends or ctx does:
+// a one-line summary ("deploy") and, every second, the board's
+// deployment section (both versions' request and 5xx rates).
 func deployLater(ctx context.Context, sched *mesos.Scheduler, tmpl mesos.TaskTemplate, d time.Duration,
 	board *status.Board, log *slog.Logger) {
+	// Count d from when the farm first serves: a deployment of a farm
+	// with no task up yet would have no old version to compare with.
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		if st, err := sched.Status(ctx); err == nil && st.Running > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+		}
+	}
 	select {
 	case <-ctx.Done():
 		return
@@ -41,6 +56,9 @@ func deployLater(ctx context.Context, sched *mesos.Scheduler, tmpl mesos.TaskTem
 			return
 		}
 		board.SetInfo("deploy", st.String())
+		if err := board.SetDeployment(boardDeployment(st)); err != nil {
+			log.Warn("status page: deployment", "err", err)
+		}
 		if st.State == mesos.DeployDone {
 			log.Info("deployment ended", "status", st.String())
 			return
@@ -51,4 +69,12 @@ func deployLater(ctx context.Context, sched *mesos.Scheduler, tmpl mesos.TaskTem
 		case <-tick.C:
 		}
 	}
+}
+
+// boardDeployment is st as the status board takes it (status does not
+// import mesos).
+func boardDeployment(st mesos.DeployStatus) status.Deployment {
+	return status.Deployment{State: string(st.State), From: st.From, To: st.To, Rollback: st.Rollback, Reason: st.Reason,
+		Desired: st.Desired, Old: st.Old, New: st.New, Ready: st.Ready, Share: st.Share,
+		OldRequests: st.OldRequests, OldErrors: st.OldErrors, NewRequests: st.NewRequests, NewErrors: st.NewErrors}
 }

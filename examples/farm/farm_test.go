@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
+	"github.com/webfarm/webfarm/internal/loadgen"
 	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb/haproxy"
+	"github.com/webfarm/webfarm/status"
 )
 
 // TestMain lets the test binary be the web-server task, as the command is:
@@ -35,7 +38,7 @@ func TestFarmRuns(t *testing.T) {
 		t.Skip("starts haproxy, mesos/local and tasks; skipped with -short")
 	}
 	testenv.LookPath(t, "scripts/deps.sh test installs it (apt-get install haproxy)", "haproxy", "/usr/sbin/haproxy")
-	for _, extra := range [][]string{nil, {"-batch"}, {"-deploy-after", "1s"}} {
+	for _, extra := range [][]string{nil, {"-batch"}, {"-deploy-after", "3s"}} {
 		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) {
 			p := haproxyproc.StartTest(t, haproxyproc.Config{Logger: slog.New(slog.DiscardHandler)})
 			cfg, err := parseFlags(append([]string{"-socket", p.Socket(), "-backend", p.Backend(), "-frontend", p.Frontend(),
@@ -52,6 +55,11 @@ func TestFarmRuns(t *testing.T) {
 			var out testenv.Buffer
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, cfg, &out, log) }()
+			if cfg.deployAfter > 0 { // steady load through HAProxy, so both versions serve during the deployment
+				load := loadgen.Start(ctx, loadgen.Config{URL: p.URL(), Rate: 100, Concurrency: 2,
+					Duration: 2 * time.Minute, MaxRequests: 12000})
+				defer func() { stop(); _, _ = load.Wait() }()
+			}
 
 			// Two tasks answer through HAProxy.
 			client := &http.Client{Timeout: 5 * time.Second}
@@ -91,10 +99,31 @@ func TestFarmRuns(t *testing.T) {
 				t.Errorf("GET %s = %d, want the status page", m[1], code)
 			}
 			if len(extra) > 0 && extra[0] == "-deploy-after" { // the farm rolls to version 2; the page shows it
+				// While it runs, /api/status shows its progress and both
+				// versions' request rates (the page's deployment section
+				// renders these, see status's TestPageInChromium).
+				var during *status.DeployView
 				for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 					_, body := get(m[1] + "api/status")
+					var snap status.Snapshot
+					if err := json.Unmarshal([]byte(body), &snap); err != nil {
+						t.Fatalf("GET api/status: %v: %.300s", err, body)
+					}
+					if d := snap.Deploy; during == nil && d != nil && d.State == "running" && d.Desired == 2 &&
+						d.Versions[0].RPS != nil && *d.Versions[0].RPS > 0 && d.Versions[1].RPS != nil && *d.Versions[1].RPS > 0 {
+						during = d
+						t.Logf("during the deployment: %d new (%d ready) of %d; %s %.0f req/s (%d requests, %d 5xx), %s %.0f req/s (%d requests, %d 5xx)",
+							d.New, d.Ready, d.Desired, d.From, *d.Versions[0].RPS, d.Versions[0].Requests, d.Versions[0].Errors,
+							d.To, *d.Versions[1].RPS, d.Versions[1].Requests, d.Versions[1].Errors)
+					}
 					if strings.Contains(body, "deployment done") && strings.Contains(body, "0 old of 2") {
 						t.Logf("status page: %s", regexp.MustCompile(`deployment done[^"]*`).FindString(body))
+						if during == nil {
+							t.Errorf("/api/status never showed the running deployment with both versions' request rates above 0")
+						}
+						if snap.Deploy == nil || snap.Deploy.State != "done" || snap.Deploy.Ready != 2 {
+							t.Errorf("/api/status deploy after the end = %+v, want done, 2 ready", snap.Deploy)
+						}
 						break
 					}
 					if time.Now().After(deadline) {
@@ -110,6 +139,15 @@ func TestFarmRuns(t *testing.T) {
 					}
 					if time.Now().After(deadline) {
 						t.Fatalf("no share of farm (web) and batch (batch) on the status page after 30s: %.1000s", body)
+					}
+				}
+			}
+			if len(extra) > 0 && extra[0] == "-deploy-after" {
+				_, body := get(m[1] + "metrics")
+				for _, want := range []string{`webfarm_deploy_requests_total{version="`, `webfarm_deploy_errors_total{version="`,
+					`webfarm_deploy_requests_per_second{version="`} {
+					if strings.Count(body, want) != 2 {
+						t.Errorf("GET %smetrics has %d series %s…}, want one per version:\n%.2000s", m[1], strings.Count(body, want), want, body)
 					}
 				}
 			}

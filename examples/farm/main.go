@@ -108,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.interval, "interval", time.Second, "how often the controller reads HAProxy")
 	fs.StringVar(&c.stateFile, "state-file", "", "where the scheduler keeps its state across restarts (optional)")
 	fs.BoolVar(&c.batch, "batch", false, "embedded cluster only: run a batch framework (role batch) beside the farm (role web, with a quota guarantee of -max tasks) and show each framework's share on the status page")
-	fs.DurationVar(&c.deployAfter, "deploy-after", 0, "roll the farm to a new task version (FARM_VERSION=2) this long after the start, under whatever load runs; the status page shows its progress (0: never)")
+	fs.DurationVar(&c.deployAfter, "deploy-after", 0, "roll the farm to a new task version (FARM_VERSION=2) this long after its first task serves, under whatever load runs; the status page shows its progress and both versions' request and 5xx rates (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
