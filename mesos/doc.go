@@ -102,11 +102,15 @@
 // version) until Promote or Rollback; its doc says what ELB allows.
 // DeployStatus (and its String, which the demo's status page shows)
 // counts both versions' requests and 5xx from the balancer's
-// per-backend counters.
+// per-backend counters; copied into status.Board.SetDeployment, the
+// status page, /api/status and /metrics show both versions' request and
+// 5xx rates.
 // Tested in deploy_test.go (a simulated cluster) and
 // deploy_local_test.go (mesos/local; real HAProxy: 6 tasks rolled under
 // load with no failed request, a failing version rolled back after 11
-// requests reached it, a 10 % canary served 9.9 % and 10.4 %).
+// requests reached it, a 10 % canary whose version answers 500s aborted
+// automatically after 10–11 requests reached it, a 10 % canary served
+// 9.9 % and 10.4 %).
 // BenchmarkDeploy100 (make bench) rolls 100 in-process tasks on
 // mesos/local with MaxSurge 10 in 0.38–0.59 s on this project's 2-core
 // build machine (WEBFARM_BENCH=1 go test -run '^$' -bench Deploy100
