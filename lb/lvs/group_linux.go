@@ -30,7 +30,7 @@ import (
 // each Balancer that failed, and the failures joined (errors.Join), each
 // naming its service. Balancers of different namespaces, a Balancer given
 // twice, or none at all give an error wrapping [lb.ErrInvalid] and read
-// nothing.
+// nothing; a closed Balancer fails alone ([lb.ErrClosed]).
 func ReadAll(ctx context.Context, bs ...*Balancer) ([]ServiceStats, error) {
 	if err := checkMembers("read all", bs); err != nil {
 		return nil, err
@@ -70,20 +70,33 @@ func readAll(ctx context.Context, bs []*Balancer) (out []ServiceStats, errs []er
 	// meanwhile, as they wait for one another.
 	order := slices.Clone(bs)
 	slices.SortFunc(order, func(x, y *Balancer) int { return cmp.Compare(x.cfg.Service.String(), y.cfg.Service.String()) })
-	for i, b := range order {
-		if err := b.begin(ctx, "stats"); err != nil {
-			for _, held := range order[:i] {
-				held.nl.unlock()
-			}
-			return nil, nil, fmt.Errorf("lvs: stats: service %s: %w", b.cfg.Service, err)
-		}
-	}
+	// A closed Balancer fails alone.
+	errs = make([]error, len(bs))
+	closed := map[*Balancer]error{}
+	var held []*Balancer
 	defer func() {
-		for _, b := range order {
+		for _, b := range held {
 			b.nl.unlock()
 		}
 	}()
-	n := bs[0].nl
+	for _, b := range order {
+		if err := b.begin(ctx, "stats"); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("lvs: stats: service %s: %w", b.cfg.Service, err)
+			}
+			closed[b] = fmt.Errorf("lvs: stats: service %s: %w", b.cfg.Service, err)
+			continue
+		}
+		held = append(held, b)
+	}
+	if len(held) == 0 { // every one is closed
+		for i, b := range bs {
+			errs[i] = closed[b]
+		}
+		return make([]ServiceStats, len(bs)), errs, nil
+	}
+	// Any open Balancer's socket will do: they share the namespace.
+	n := held[0].nl
 	all, err := call(ctx, n, func(h handle) ([]*ipvs.Service, error) { return h.GetServices() })
 	if err != nil {
 		if ctx.Err() != nil {
@@ -93,8 +106,10 @@ func readAll(ctx context.Context, bs []*Balancer) (out []ServiceStats, errs []er
 	}
 	at := time.Now()
 	out = make([]ServiceStats, len(bs))
-	errs = make([]error, len(bs))
 	for i, b := range bs {
+		if errs[i] = closed[b]; errs[i] != nil {
+			continue
+		}
 		k := findService(all, b.svc)
 		if k == nil {
 			// Gone: report it and create it again, as ServiceStats does.

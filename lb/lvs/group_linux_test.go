@@ -198,8 +198,13 @@ func TestGroupBadMembers(t *testing.T) {
 	if _, err := NewGroup(0, bs...); !errors.Is(err, lb.ErrInvalid) {
 		t.Errorf("NewGroup(maxAge 0) = %v, want lb.ErrInvalid", err)
 	}
-	if _, err := ReadAll(ctx, bs[0], closed); !errors.Is(err, lb.ErrClosed) {
-		t.Errorf("ReadAll with a closed member = %v, want lb.ErrClosed", err)
+	// A closed member fails alone: a service removed from the farm does
+	// not blind the others.
+	if ss, err := ReadAll(ctx, closed, bs[1]); !errors.Is(err, lb.ErrClosed) || ss[1].Connections != 1001 {
+		t.Errorf("ReadAll with a closed member = %v, %v; want lb.ErrClosed and the other's 1001 connections", ss, err)
+	}
+	if _, err := ReadAll(ctx, closed); !errors.Is(err, lb.ErrClosed) {
+		t.Errorf("ReadAll of a closed member = %v, want lb.ErrClosed", err)
 	}
 	g, err := NewGroup(time.Second, bs...)
 	if err != nil {
