@@ -65,6 +65,18 @@
 // are adopted after a restart: a task no service claims when the master
 // reports it is killed.
 //
+// One read per balancer serves all services: give each service's
+// controller a group member in place of its balancer, and the services
+// that share a balancer share its reads. haproxy.Group answers every
+// backend from one `show stat`; lvs.Group reads every IPVS virtual
+// service of a kernel in one pass over one netlink socket (one dump of
+// the services, then each one's real servers: the kernel lists real
+// servers per service only); elb.Group puts the target groups' queries
+// into shared CloudWatch GetMetricData calls of up to 500 queries, so N
+// target groups cost ⌈N/500⌉ calls a period. A member that fails alone
+// (closed, its service deleted outside, its call failed) does not blind
+// the others.
+//
 // # Sharing the cluster
 //
 // Config.Role is the framework's role (legacy FrameworkInfo.role). Give

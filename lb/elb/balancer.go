@@ -33,6 +33,9 @@ type Balancer struct {
 	// ports are the classic load balancer's listeners' instance ports:
 	// the only ports it sends traffic to.
 	ports []int32
+	// region is the AWS region of cw: one batched read (ReadAll) serves
+	// Balancers of one region.
+	region string
 
 	// memb serialises membership changes; a channel so that waiting
 	// honours ctx.
@@ -99,7 +102,12 @@ func New(ctx context.Context, cfg Config) (*Balancer, error) {
 	if ac.Region == "" {
 		return nil, fmt.Errorf("elb: no AWS region: set AWS_REGION, a profile region, or Config.Region: %w", lb.ErrInvalid)
 	}
-	return newWith(ctx, cfg, cloudwatch.NewFromConfig(ac), elbv2.NewFromConfig(ac), classic.NewFromConfig(ac))
+	b, err := newWith(ctx, cfg, cloudwatch.NewFromConfig(ac), elbv2.NewFromConfig(ac), classic.NewFromConfig(ac))
+	if err != nil {
+		return nil, err
+	}
+	b.region = ac.Region
+	return b, nil
 }
 
 // newWith builds a Balancer on the given clients; cfg has its defaults.

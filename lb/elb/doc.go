@@ -23,7 +23,13 @@
 //     counter (see "Per kind" below), added period by period into a
 //     counter that never goes down. Stats.At is the end of the newest
 //     period counted as complete, never now. Stats.Backends is nil: ELB
-//     publishes no per-target request count.
+//     publishes no per-target request count. Many target groups (one
+//     per service) share their reads through [ReadAll] or a [Group]: one
+//     GetMetricData call carries up to [MaxQueriesPerCall] (500) queries,
+//     the most CloudWatch accepts, so N Balancers cost ⌈N/500⌉ calls a
+//     period instead of N (TestGroupBatchesGetMetricData: 501 controllers,
+//     2 calls a period; elbtest rejects a 501st query and repeated query
+//     IDs, as CloudWatch does).
 //   - Add: RegisterTargets (IP targets: the backend's address; instance
 //     targets: Config.InstanceID's instance, with the backend's port), or
 //     RegisterInstancesWithLoadBalancer for classic ELB.

@@ -140,18 +140,10 @@ func window(now time.Time, period, offset, lookback time.Duration) (start, end t
 // target states. When At is older than Config.MaxStaleness, Stats returns
 // an error wrapping ErrStale so that the scaler holds.
 func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
-	if err := ctx.Err(); err != nil {
-		return lb.Stats{}, fmt.Errorf("elb: stats: %w", err)
+	if err := b.beginStats(ctx); err != nil {
+		return lb.Stats{}, err
 	}
-	select {
-	case b.statsSem <- struct{}{}:
-		defer func() { <-b.statsSem }()
-	case <-ctx.Done():
-		return lb.Stats{}, fmt.Errorf("elb: stats: %w", ctx.Err())
-	}
-	if err := b.checkOpen(); err != nil {
-		return lb.Stats{}, fmt.Errorf("elb: stats: %w", err)
-	}
+	defer b.endStats()
 	now := b.cfg.Now()
 	start, end := window(now, b.cfg.Period, b.cfg.Offset, b.cfg.Lookback)
 	if !end.Equal(b.readEnd) {
@@ -159,14 +151,46 @@ func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
 		if err != nil {
 			return lb.Stats{}, fmt.Errorf("elb: stats: GetMetricData %s: %w", b.metric, err)
 		}
-		before := b.count.total
-		if n := b.count.observe(pts, start, end); n > 0 {
-			b.log.Warn("elb: rejected CloudWatch datapoints", "metric", b.metric.String(), "rejected", n, "of", len(pts))
-		}
-		b.readEnd = end
-		b.log.Debug("elb: read CloudWatch", "metric", b.metric.String(), "start", start, "end", end,
-			"datapoints", len(pts), "added", b.count.total-before, "at", b.count.at)
+		b.observe(pts, start, end)
 	}
+	return b.reading(now, end)
+}
+
+// beginStats takes the reading semaphore, or fails with ctx's error or
+// lb.ErrClosed; endStats releases it.
+func (b *Balancer) beginStats(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("elb: stats: %w", err)
+	}
+	select {
+	case b.statsSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("elb: stats: %w", ctx.Err())
+	}
+	if err := b.checkOpen(); err != nil {
+		<-b.statsSem
+		return fmt.Errorf("elb: stats: %w", err)
+	}
+	return nil
+}
+
+func (b *Balancer) endStats() { <-b.statsSem }
+
+// observe adds the request metric's datapoints read over [start, end).
+// The caller holds the reading semaphore.
+func (b *Balancer) observe(pts []point, start, end time.Time) {
+	before := b.count.total
+	if n := b.count.observe(pts, start, end); n > 0 {
+		b.log.Warn("elb: rejected CloudWatch datapoints", "metric", b.metric.String(), "rejected", n, "of", len(pts))
+	}
+	b.readEnd = end
+	b.log.Debug("elb: read CloudWatch", "metric", b.metric.String(), "start", start, "end", end,
+		"datapoints", len(pts), "added", b.count.total-before, "at", b.count.at)
+}
+
+// reading is the counter as Stats returns it at now, for a read window
+// ending at end. The caller holds the reading semaphore.
+func (b *Balancer) reading(now, end time.Time) (lb.Stats, error) {
 	at := b.count.at
 	if at.IsZero() {
 		return lb.Stats{}, fmt.Errorf("elb: stats: no datapoint of %s in the %s before %s: %w",

@@ -223,6 +223,10 @@ func cborError(w http.ResponseWriter, status int, code, msg string) {
 	}))
 }
 
+// maxMetricDataQueries is the most MetricDataQuery structures one
+// GetMetricData call may carry (see parseQueries).
+const maxMetricDataQueries = 500
+
 var queryIDRE = regexp.MustCompile(`^[a-z][a-zA-Z0-9_]{0,254}$`)
 
 type metricQuery struct {
@@ -355,7 +359,16 @@ func parseQueries(v cbor.Value) ([]metricQuery, error) {
 	if !ok || len(list) == 0 {
 		return nil, fmt.Errorf("the parameter MetricDataQueries is required")
 	}
+	// "A single GetMetricData call can include as many as 500
+	// MetricDataQuery structures" (CloudWatch API Reference,
+	// GetMetricData, Request Parameters: MetricDataQueries; the same text
+	// is on GetMetricDataInput.MetricDataQueries in aws-sdk-go-v2's
+	// service/cloudwatch/api_op_GetMetricData.go).
+	if len(list) > maxMetricDataQueries {
+		return nil, fmt.Errorf("the collection MetricDataQueries must not have more than %d members (it has %d)", maxMetricDataQueries, len(list))
+	}
 	var qs []metricQuery
+	ids := make(map[cbor.String]bool, len(list))
 	for i, e := range list {
 		m, ok := e.(cbor.Map)
 		if !ok {
@@ -365,6 +378,13 @@ func parseQueries(v cbor.Value) ([]metricQuery, error) {
 		if !queryIDRE.MatchString(string(id)) {
 			return nil, fmt.Errorf("the value %q for parameter MetricDataQueries.member.%d.Id is invalid: it must start with a lower-case letter", id, i+1)
 		}
+		// "This name must be unique within a single call to
+		// GetMetricData" (CloudWatch API Reference, MetricDataQuery: Id;
+		// MetricDataQuery.Id in aws-sdk-go-v2's service/cloudwatch/types/types.go).
+		if ids[id] {
+			return nil, fmt.Errorf("the value %q for parameter MetricDataQueries.member.%d.Id is not unique in the request", id, i+1)
+		}
+		ids[id] = true
 		ms, ok := m["MetricStat"].(cbor.Map)
 		if !ok {
 			return nil, fmt.Errorf("MetricDataQueries.member.%d: MetricStat is required (expressions are not faked)", i+1)

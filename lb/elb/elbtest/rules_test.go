@@ -99,6 +99,46 @@ func TestCloudWatchPublishesOnlyAWSDimensionSets(t *testing.T) {
 	}
 }
 
+// TestGetMetricDataQueryRules: at most 500 queries per call, each Id
+// unique in the call (CloudWatch API Reference, GetMetricData and
+// MetricDataQuery; cited in parseQueries).
+func TestGetMetricDataQueryRules(t *testing.T) {
+	s := New(t, t0)
+	s.Traffic(albDim, tgDim, t0.Add(-5*time.Minute), 12)
+	cw := cloudwatch.NewFromConfig(s.AWSConfig())
+	query := func(id string) cwtypes.MetricDataQuery {
+		return cwtypes.MetricDataQuery{Id: aws.String(id), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String("AWS/ApplicationELB"), MetricName: aws.String("RequestCount"),
+				Dimensions: []cwtypes.Dimension{{Name: aws.String("LoadBalancer"), Value: aws.String(albDim)}}},
+			Period: aws.Int32(60), Stat: aws.String("Sum")}}
+	}
+	get := func(qs []cwtypes.MetricDataQuery) (*cloudwatch.GetMetricDataOutput, error) {
+		return cw.GetMetricData(context.Background(), &cloudwatch.GetMetricDataInput{
+			StartTime: aws.Time(t0.Add(-10 * time.Minute)), EndTime: aws.Time(t0), MetricDataQueries: qs})
+	}
+	var qs []cwtypes.MetricDataQuery
+	for i := range 501 {
+		qs = append(qs, query(fmt.Sprintf("q%d", i)))
+	}
+	out, err := get(qs[:500])
+	if err != nil {
+		t.Fatalf("GetMetricData with 500 queries: %v", err)
+	}
+	if len(out.MetricDataResults) != 500 || len(out.MetricDataResults[499].Values) != 1 {
+		t.Fatalf("GetMetricData with 500 queries: %d results", len(out.MetricDataResults))
+	}
+	for name, in := range map[string][]cwtypes.MetricDataQuery{
+		"501 queries":  qs,
+		"duplicate Id": {query("q"), query("q")},
+	} {
+		_, err := get(in)
+		var ae interface{ ErrorCode() string }
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationError" {
+			t.Errorf("GetMetricData with %s = %v, want ValidationError", name, err)
+		}
+	}
+}
+
 func v2Client(s *Server) *elbv2.Client { return elbv2.NewFromConfig(s.AWSConfig()) }
 
 func tgt(id string, port int32) []elbv2types.TargetDescription {
