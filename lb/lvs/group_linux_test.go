@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/ipvs"
 	"github.com/webfarm/webfarm/lb"
+	"github.com/webfarm/webfarm/scaler"
 )
 
 // groupOf makes n services on one fake kernel, each with two real servers,
@@ -297,5 +298,57 @@ func testKernelGroup(t *testing.T) {
 	}
 	if _, err := h.GetService(bs[1].svc); err != nil {
 		t.Errorf("the deleted service was not created again: %v", err)
+	}
+}
+
+// TestGroupControllers drives one scaler.Controller per service through a
+// Group on the fake kernel: each round of N ticks costs one dump of the
+// services (and one of each service's real servers), and each controller
+// counts its own service's connections.
+func TestGroupControllers(t *testing.T) {
+	const n, rounds = 5, 3
+	ctx := context.Background()
+	k := newFakeKernel()
+	bs := groupOf(t, k, n)
+	g, err := NewGroup(time.Hour, bs...) // rounds are ended by the test, not by age
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctls := make([]*scaler.Controller, n)
+	for i, b := range bs {
+		ctls[i] = &scaler.Controller{Balancer: g.Member(b), Policy: perServer{target: 5}, Runner: &countTarget{desired: 1}, Interval: time.Minute, Logger: quiet}
+	}
+	for r := range rounds {
+		k.mu.Lock()
+		for i, b := range bs {
+			k.services[svcKey(b.svc)].svc.Stats.Connections += uint32(10 * (i + 1))
+		}
+		k.mu.Unlock()
+		g.mu.Lock()
+		g.readings = nil // a new round: the next Stats reads
+		g.mu.Unlock()
+		before := k.readCounts()
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i, c := range ctls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := c.Tick(ctx)
+				switch {
+				case err != nil:
+					errs[i] = err
+				case r > 0 && (res.Rate == nil || res.Rate.Requests != uint64(10*(i+1))):
+					errs[i] = fmt.Errorf("service %d: rate %+v, want %d connections", i, res.Rate, 10*(i+1))
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
+		if d := diff(k.readCounts(), before); d["services"] != 1 || d["dests"] != n || d["service"] != 0 {
+			t.Errorf("round %d: %d controllers' ticks read %v, want 1 services dump, %d dests and no single service read", r, n, d, n)
+		}
 	}
 }
