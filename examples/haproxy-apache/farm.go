@@ -30,23 +30,24 @@ import (
 
 // farmConfig is the demo's configuration, from its flags.
 type farmConfig struct {
-	backend    string        // backendGo or backendApache (resolved from auto)
-	master     string        // "" for the embedded mesos/local
-	agents     int           // embedded agents
-	load       bool          // run the built-in load profile
-	peak       float64       // the profile's spike, requests/s
-	length     time.Duration // the profile's length
-	target     float64       // requests/s per task (the Budget policy's capacity)
-	policy     string        // policyTargetTracking or policyBudget
-	min, max   int           // task bounds
-	interval   time.Duration // controller poll interval
-	statusAddr string        // status page listen address
-	listenPort int           // HAProxy frontend port on 127.0.0.1 (0: any free)
-	taskExe    string        // the binary tasks run (this one)
-	taskBind   string        // address tasks bind
-	exitAfter  bool          // stop once the load has ended and the farm is back to min
-	services   int           // services on the one HAProxy, 1–len(builtinServices)
-	settle     time.Duration // with exitAfter: how long to wait for the farm to scale back down
+	backend     string        // backendGo or backendApache (resolved from auto)
+	master      string        // "" for the embedded mesos/local
+	agents      int           // embedded agents
+	load        bool          // run the built-in load profile
+	peak        float64       // the profile's spike, requests/s
+	length      time.Duration // the profile's length
+	target      float64       // requests/s per task (the Budget policy's capacity)
+	policy      string        // policyTargetTracking or policyBudget
+	min, max    int           // task bounds
+	interval    time.Duration // controller poll interval
+	statusAddr  string        // status page listen address
+	listenPort  int           // HAProxy frontend port on 127.0.0.1 (0: any free)
+	taskExe     string        // the binary tasks run (this one)
+	taskBind    string        // address tasks bind
+	exitAfter   bool          // stop once the load has ended and the farm is back to min
+	services    int           // services on the one HAProxy, 1–len(builtinServices)
+	deployAfter time.Duration // roll the first service to a new version this long after it serves (0: never)
+	settle      time.Duration // with exitAfter: how long to wait for the farm to scale back down
 }
 
 // summary is what a farm run did; the demo prints it and the tests check it.
@@ -62,6 +63,8 @@ type summary struct {
 	statusURL  string
 	frontend   string
 	services   []serviceSummary
+	deployed   bool               // -deploy-after started a deployment
+	deploy     mesos.DeployStatus // its last status
 }
 
 // add adds one service's figures to s. Latencies are the worst service's.
@@ -101,6 +104,9 @@ func (s summary) String() string {
 		s.peakTasks, s.endTasks, s.ups, s.downs, s.counts.Adds, s.counts.Drains, s.counts.Removes, s.counts.StatsErrors)
 	if s.loadRan {
 		out += "\nload: " + s.load.String()
+	}
+	if s.deployed {
+		out += "\n" + s.deploy.String()
 	}
 	return out
 }
@@ -386,6 +392,13 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 		ctlWG.Add(1)
 		go func() { defer ctlWG.Done(); _ = ctl.Run(ctlCtx) }()
 		sv.board.SetInfo("policy", policyInfo)
+	}
+	if cfg.deployAfter > 0 { // ends with the controllers, before the farm drains
+		ctlWG.Add(1)
+		go func() {
+			defer ctlWG.Done()
+			sum.deploy, sum.deployed = deployLater(ctlCtx, sched, svcs[0].name, mcfg.Task, cfg.deployAfter, svcs[0].board, log)
+		}()
 	}
 
 	// The load, once the first tasks serve.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/webfarm/webfarm/internal/testenv"
+	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/mesos/local"
 	"github.com/webfarm/webfarm/status"
 )
@@ -73,26 +74,32 @@ func descendants(pid int) []string {
 // Mesos, real HAProxy, web-server tasks (Apache when installed, else the
 // built-in Go server), the controller and a 45 s load profile. It asserts
 // that the farm scaled up and back down with zero failed requests, that
-// the status page and /metrics answered while it ran, and that nothing it
-// started is left running.
+// the status page and /metrics answered while it ran, that -deploy-after
+// rolled every task to the new version under that load (the status page
+// showing it), and that nothing it started is left running.
 func TestDemoScalesUpAndDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo for about a minute; skipped with -short")
 	}
 	needHAProxy(t)
-	d := startDemo(t, []string{"-duration", "45s", "-peak", "300", "-max", "8", "-exit-after-load"}, 130*time.Second)
+	// -deploy-after: the farm also rolls to a new task version under the
+	// load, while it scales (one run keeps the package's test time down).
+	d := startDemo(t, []string{"-duration", "45s", "-peak", "300", "-max", "8", "-exit-after-load", "-deploy-after", "5s"}, 130*time.Second)
 	cfg, statusURL := d.cfg, d.statusURL
 	t.Logf("backend %s, profile %s peaking at %.0f req/s, target %.0f req/s per task", cfg.backend, cfg.length, cfg.peak, cfg.target)
 
 	var snap status.Snapshot
-	waitFor(t, d.done, func() string {
+	getSnap := func() bool { // GET /api/status into snap
 		resp, err := http.Get(statusURL + "api/status")
 		if err != nil {
-			return ""
+			return false
 		}
 		defer resp.Body.Close()
 		snap = status.Snapshot{}
-		if json.NewDecoder(resp.Body).Decode(&snap) != nil || snap.Last == nil || snap.Last.RPS == nil ||
+		return json.NewDecoder(resp.Body).Decode(&snap) == nil
+	}
+	waitFor(t, d.done, func() string {
+		if !getSnap() || snap.Last == nil || snap.Last.RPS == nil ||
 			*snap.Last.RPS < 10 || len(snap.Pool) < cfg.min {
 			return ""
 		}
@@ -127,8 +134,37 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 		}
 	}
 
+	// The deployment: /api/status shows it running with both versions
+	// serving, then done with every task on the new version.
+	var during *status.DeployView
+	waitFor(t, d.done, func() string {
+		if !getSnap() || snap.Deploy == nil {
+			return ""
+		}
+		v := snap.Deploy
+		if during == nil && v.State == "running" && len(v.Versions) == 2 && v.Versions[0].RPS != nil && *v.Versions[0].RPS > 0 &&
+			v.Versions[1].RPS != nil && *v.Versions[1].RPS > 0 {
+			during = v
+			t.Logf("during the deployment: %d new (%d ready), %d old of %d; %s %.0f req/s, %s %.0f req/s",
+				v.New, v.Ready, v.Old, v.Desired, v.From, *v.Versions[0].RPS, v.To, *v.Versions[1].RPS)
+		}
+		if v.State != "done" {
+			return ""
+		}
+		return "done"
+	})
+	if during == nil {
+		t.Errorf("/api/status never showed the running deployment with both versions' request rates above 0")
+	}
+	if v := snap.Deploy; v.Rollback || v.Old != 0 || v.New != v.Desired || v.Ready != v.Desired || v.From == v.To {
+		t.Errorf("/api/status deploy after the end = %+v, want %s→%s done, every task (and no old one) on the new version", v, v.From, v.To)
+	}
+
 	s := d.wait(t)
 	t.Logf("%s", s)
+	if st := s.deploy; !s.deployed || st.State != mesos.DeployDone || st.Rollback || st.Old != 0 || st.New != st.Desired || st.Ready != st.Desired {
+		t.Errorf("deployment: started %v, last status %s; want done, every task on the new version", s.deployed, st)
+	}
 	if !s.loadRan || s.load.Failed != 0 || s.load.OK < 2000 {
 		t.Errorf("load: %s; want ≥ 2000 requests, 0 failed", s.load)
 	}
@@ -144,7 +180,8 @@ func TestDemoScalesUpAndDown(t *testing.T) {
 	if s.counts.StatsErrors != 0 {
 		t.Errorf("%d failed stats polls of HAProxy", s.counts.StatsErrors)
 	}
-	for _, line := range []string{`msg="scaler: decision"`, `msg="mesos: backend added"`, `msg="mesos: backend draining"`} {
+	for _, line := range []string{`msg="scaler: decision"`, `msg="mesos: backend added"`, `msg="mesos: backend draining"`,
+		`msg="deploy: started"`, `msg="deploy: progress"`, `msg="deploy: ended"`} {
 		if !strings.Contains(d.logs.String(), line) {
 			t.Errorf("logs lack %s lines", line)
 		}

@@ -10,6 +10,7 @@
 //	go run ./examples/haproxy-apache -backend apache  # Apache httpd tasks (Debian's apache2)
 //	go run ./examples/haproxy-apache -load=false      # bring your own load to the printed URL
 //	go run ./examples/haproxy-apache -services 3      # three services (web, api, static) on one HAProxy
+//	go run ./examples/haproxy-apache -deploy-after 20s # roll the farm to a new task version under the load
 //	go run ./examples/haproxy-apache -master http://mesos.example:5050 -task-exe /opt/webfarm/haproxy-apache
 //
 // The status page (address printed at start) shows request rate, desired
@@ -85,6 +86,7 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 	fs.StringVar(&c.taskExe, "task-exe", "", "path of this binary on the agents (default: this process's executable)")
 	fs.StringVar(&c.taskBind, "task-bind", "", "address tasks listen on (default 127.0.0.1 with the embedded cluster, 0.0.0.0 with -master)")
 	fs.IntVar(&c.services, "services", 1, fmt.Sprintf("services on the one HAProxy, 1–%d: %s (each with its own load shape, controller and status section)", len(builtinServices), builtinList()))
+	fs.DurationVar(&c.deployAfter, "deploy-after", 0, "roll the first service to a new task version ("+deployVersionEnv+"=2, MaxSurge 1) this long after its first task serves, under the load; the status page shows its progress and both versions' request and 5xx rates (0: never)")
 	fs.BoolVar(&c.exitAfter, "exit-after-load", false, "stop once the load has ended and the farm is back to -min (exit status 1 if a request failed)")
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +135,8 @@ func parseFarm(args []string, stderr io.Writer, apacheInstalled bool) (farmConfi
 		return bad("-task-bind %q: want an IP address", c.taskBind)
 	case c.services < 1 || c.services > len(builtinServices):
 		return bad("-services %d: want 1–%d", c.services, len(builtinServices))
+	case c.deployAfter < 0 || c.deployAfter > time.Hour:
+		return bad("-deploy-after %s: want 0 (never) to 1h", c.deployAfter)
 	case c.exitAfter && !c.load:
 		return bad("-exit-after-load needs the built-in load (-load)")
 	}

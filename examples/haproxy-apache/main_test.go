@@ -56,6 +56,13 @@ func TestParseFarm(t *testing.T) {
 				t.Errorf("services = %d, want 3", c.services)
 			}
 		}},
+		{"deploy after", []string{"-deploy-after", "20s"}, false, "", func(t *testing.T, c farmConfig, _ slog.Level) {
+			if c.deployAfter != 20*time.Second {
+				t.Errorf("deployAfter = %s, want 20s", c.deployAfter)
+			}
+		}},
+		{"negative deploy-after", []string{"-deploy-after", "-1s"}, false, "-deploy-after -1s", nil},
+		{"deploy-after too long", []string{"-deploy-after", "2h"}, false, "-deploy-after 2h0m0s", nil},
 		{"zero services", []string{"-services", "0"}, false, "-services 0", nil},
 		{"too many services", []string{"-services", "4"}, false, "-services 4", nil},
 		{"unknown backend", []string{"-backend", "nginx"}, false, `-backend "nginx"`, nil},
