@@ -12,6 +12,7 @@ import (
 	"github.com/webfarm/webfarm/internal/loadgen"
 	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb/haproxy"
+	"github.com/webfarm/webfarm/mesos/local"
 	"github.com/webfarm/webfarm/scaler"
 )
 
@@ -66,44 +67,7 @@ func TestLocalServicesHAProxy(t *testing.T) {
 	}
 	f := startFarmMem(t, config(), nil)
 
-	target := func(s *Scheduler, name string) scaler.Runner {
-		if name == "web" {
-			return s // the default service: the one-service API
-		}
-		h, err := s.Service(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	// settled checks every service: its status, its HAProxy backend and
-	// Mesos agree on want[name] running tasks.
-	settled := func(s *Scheduler, want map[string]int) func() (bool, string) {
-		return func() (bool, string) {
-			running := mesosTasks(c, s.FrameworkID())["TASK_RUNNING"]
-			ok, msg := true, ""
-			for _, name := range names {
-				st, err := target(s, name).Status(ctx)
-				bs, berr := bals[name].Backends(ctx)
-				var ids []string
-				for _, b := range bs {
-					ids = append(ids, b.ID)
-				}
-				slices.Sort(ids)
-				var inMesos []string
-				for _, id := range running {
-					if owner, _, _ := cutLast(id); owner == name {
-						inMesos = append(inMesos, id)
-					}
-				}
-				good := err == nil && berr == nil && st == (scaler.Status{Desired: want[name], Running: want[name]}) &&
-					slices.Equal(ids, inMesos) && len(ids) == want[name]
-				ok = ok && good
-				msg += fmt.Sprintf("%s: status %+v haproxy %v mesos %v; ", name, st, ids, inMesos)
-			}
-			return ok, msg
-		}
-	}
+	target := func(s *Scheduler, name string) scaler.Runner { return serviceRunner(t, s, name) }
 	scale := func(s *Scheduler, want map[string]int) {
 		t.Helper()
 		for name, n := range want {
@@ -111,7 +75,7 @@ func TestLocalServicesHAProxy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 60*time.Second, fmt.Sprintf("services at %v", want), settled(s, want))
+		eventually(t, 60*time.Second, fmt.Sprintf("services at %v", want), servicesSettled(ctx, t, c, s, names, bals, want))
 	}
 
 	scale(f.s, map[string]int{"web": 2, "api": 1, "static": 1})
@@ -164,7 +128,7 @@ func TestLocalServicesHAProxy(t *testing.T) {
 		return f2.s.reconciledNow(), "not reconciled"
 	})
 	want := map[string]int{"web": 3, "api": 1, "static": 3}
-	eventually(t, 30*time.Second, "restarted farm as before", settled(f2.s, want))
+	eventually(t, 30*time.Second, "restarted farm as before", servicesSettled(ctx, t, c, f2.s, names, bals, want))
 	if got := allTaskIDs(c, f2.s.FrameworkID()); !slices.Equal(got, before) {
 		t.Fatalf("Mesos tasks after the restart %v, want the same %v: nothing launched or killed", got, before)
 	}
@@ -183,6 +147,50 @@ func TestLocalServicesHAProxy(t *testing.T) {
 		if r.Failed > 0 || r.OK == 0 {
 			t.Errorf("service %s: %d requests failed (%d ok): %v", name, r.Failed, r.OK, r.Errors)
 		}
+	}
+}
+
+// serviceRunner returns the runner of service name on s: s itself for the default
+// service "web" (the one-service API), else its handle.
+func serviceRunner(t *testing.T, s *Scheduler, name string) scaler.Runner {
+	t.Helper()
+	if name == "web" {
+		return s
+	}
+	h, err := s.Service(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// servicesSettled checks every service of names: its status, its HAProxy
+// backend and Mesos agree on want[name] running tasks.
+func servicesSettled(ctx context.Context, t *testing.T, c *local.Cluster, s *Scheduler, names []string,
+	bals map[string]*haproxy.Balancer, want map[string]int) func() (bool, string) {
+	return func() (bool, string) {
+		running := mesosTasks(c, s.FrameworkID())["TASK_RUNNING"]
+		ok, msg := true, ""
+		for _, name := range names {
+			st, err := serviceRunner(t, s, name).Status(ctx)
+			bs, berr := bals[name].Backends(ctx)
+			var ids []string
+			for _, b := range bs {
+				ids = append(ids, b.ID)
+			}
+			slices.Sort(ids)
+			var inMesos []string
+			for _, id := range running {
+				if owner, _, _ := cutLast(id); owner == name {
+					inMesos = append(inMesos, id)
+				}
+			}
+			good := err == nil && berr == nil && st == (scaler.Status{Desired: want[name], Running: want[name]}) &&
+				slices.Equal(ids, inMesos) && len(ids) == want[name]
+			ok = ok && good
+			msg += fmt.Sprintf("%s: status %+v haproxy %v mesos %v; ", name, st, ids, inMesos)
+		}
+		return ok, msg
 	}
 }
 
