@@ -48,6 +48,13 @@ type Config struct {
 	User string
 	// Role is the framework's role. If empty, "*" is used.
 	Role string
+	// ReserveMin, when above 0, keeps the cpus and mem of that many of
+	// the default service's tasks dynamically reserved for Role (set it
+	// to the policy's Min), so the farm gets back to Min at once after
+	// its tasks die while other frameworks fill the cluster; reservations
+	// it no longer needs are released. Needs a Role other than "*". See
+	// the package doc, "Sharing the cluster".
+	ReserveMin int
 	// Principal identifies the framework to the master (FrameworkInfo
 	// principal). With Secret it is sent as HTTP basic authentication.
 	Principal string
@@ -383,6 +390,9 @@ func (c *Config) validate() error {
 func (c *Config) validateServices() error {
 	all := c.servicesWithDefault()
 	for i := range c.Services {
+		if err := validateReserveMin("Service "+c.Services[i].Name+" ReserveMin", c.Services[i].ReserveMin, c.Role); err != nil {
+			return err
+		}
 		if err := c.Services[i].validate(); err != nil {
 			return err
 		}
@@ -452,6 +462,9 @@ func (c *Config) validateFields() error {
 	if c.Role != "" && (c.Role == "." || c.Role == ".." || strings.HasPrefix(c.Role, "-") ||
 		strings.ContainsAny(c.Role, " \t\n\x00/\\")) {
 		return fieldErr("Role", fmt.Sprintf("%q", c.Role), "not a valid Mesos role")
+	}
+	if err := validateReserveMin("ReserveMin", c.ReserveMin, c.Role); err != nil {
+		return err
 	}
 	if c.InitialCount < 0 {
 		return fieldErr("InitialCount", c.InitialCount, "must not be negative")

@@ -30,6 +30,9 @@ func (s *Scheduler) handleEvent(ctx context.Context, e *scheduler.Event) {
 		// Offers are never held: nothing to undo.
 	case scheduler.Event_FAILURE:
 		f := e.GetFailure()
+		if f.ExecutorID == nil && f.AgentID != nil {
+			s.agentFailed(f.AgentID.Value) // its reservations are gone
+		}
 		s.log.Warn("mesos: failure", "agent_id", f.GetAgentID().GetValue(),
 			"executor_id", f.GetExecutorID().GetValue(), "status", f.GetStatus())
 	case scheduler.Event_ERROR:

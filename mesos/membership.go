@@ -637,7 +637,7 @@ func (s *Scheduler) setOfferMode(ctx context.Context) {
 	}
 	need := s.needAllLocked()
 	want := offersSuppressed
-	if need > 0 {
+	if need > 0 || s.reserveExcessLocked() { // reserve.go: offers bring reservations to release
 		want = offersRevived
 	}
 	cur := s.offers

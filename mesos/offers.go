@@ -23,12 +23,13 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	type launch struct {
 		offer mesos.OfferID
 		tasks []mesos.TaskInfo
+		ops   []mesos.Offer_Operation // RESERVE/UNRESERVE before the LAUNCH (reserve.go)
 	}
 	var launches []launch
 	s.mu.Lock()
 	s.offersSeen += len(offers)
 	gen := s.reviveGen
-	needed := s.needAllLocked() > 0
+	needed := s.needAllLocked() > 0 || s.reserveExcessLocked()
 	s.mu.Unlock()
 	if !needed {
 		for i := range offers {
@@ -51,11 +52,15 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 	for i := range offers {
 		o := &offers[i]
 		cands := s.candidatesLocked(o, plans)
-		if len(cands) == 0 || !ips[i].IsValid() {
+		if !ips[i].IsValid() {
+			cands = nil
+		}
+		p := newPool(o, s.cfg.Role)
+		ops := s.reservationOpsLocked(o, p, len(cands) > 0)
+		if len(cands) == 0 && len(ops) == 0 {
 			decline = append(decline, o.ID)
 			continue
 		}
-		p := newPool(o, s.cfg.Role)
 		var infos []mesos.TaskInfo
 		for {
 			c := s.pickLocked(cands)
@@ -79,11 +84,11 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 			}
 			infos = append(infos, ti)
 		}
-		if len(infos) == 0 {
+		if len(infos) == 0 && len(ops) == 0 {
 			decline = append(decline, o.ID)
 			continue
 		}
-		launches = append(launches, launch{o.ID, infos})
+		launches = append(launches, launch{o.ID, infos, ops})
 	}
 	more := false
 	for _, pl := range plans {
@@ -103,7 +108,11 @@ func (s *Scheduler) offersEvent(ctx context.Context, offers []mesos.Offer, now t
 		if more {
 			refuse = 0 // the rest of this offer may fit the next task soon
 		}
-		acc := calls.Accept(calls.OfferOperations{calls.OpLaunch(l.tasks...)}.WithOffers(l.offer))
+		ops := calls.OfferOperations(l.ops)
+		if len(l.tasks) > 0 {
+			ops = append(ops, calls.OpLaunch(l.tasks...))
+		}
+		acc := calls.Accept(ops.WithOffers(l.offer))
 		if refuse > 0 {
 			acc = acc.With(calls.RefuseSeconds(refuse))
 		}

@@ -62,11 +62,12 @@ type Scheduler struct {
 	reconcileStart time.Time       // zero: no reconciliation pending
 	pending        map[string]bool // task IDs reconciliation has not answered
 	offers         offerMode
-	lastNeed       int // need at the last setOfferMode
-	subscriptions  int // SUBSCRIBED events received
-	offersSeen     int // offers received
-	events         int // events handled
-	reviveGen      int // REVIVEs sent
+	lastNeed       int           // need at the last setOfferMode
+	subscriptions  int           // SUBSCRIBED events received
+	offersSeen     int           // offers received
+	events         int           // events handled
+	reviveGen      int           // REVIVEs sent
+	resv           *reservations // reserve.go
 }
 
 // offerMode is what the scheduler last told the master about offers.

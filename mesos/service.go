@@ -49,6 +49,9 @@ type ServiceConfig struct {
 	PoolSyncInterval time.Duration
 	SlowStart        time.Duration
 	Weight           int
+	// ReserveMin is as in [Config], for this service: its tasks' worth
+	// of cpus and mem kept reserved for the farm's Role.
+	ReserveMin int
 }
 
 // LogValue implements [slog.LogValuer]: Task.Env values are redacted and
@@ -65,6 +68,7 @@ func (c ServiceConfig) LogValue() slog.Value {
 		slog.Duration("pool_sync_interval", c.PoolSyncInterval),
 		slog.Duration("slow_start", c.SlowStart),
 		slog.Int("weight", c.Weight),
+		slog.Int("reserve_min", c.ReserveMin),
 	)
 }
 
@@ -99,6 +103,7 @@ func (c *Config) serviceConfig() ServiceConfig {
 		Name: c.Task.Name, Task: c.Task, Balancer: c.Balancer,
 		MaxPerHost: c.MaxPerHost, MaxPerAgent: c.MaxPerAgent, Victims: c.Victims,
 		DrainTimeout: c.DrainTimeout, PoolSyncInterval: c.PoolSyncInterval, SlowStart: c.SlowStart, Weight: c.Weight,
+		ReserveMin: c.ReserveMin,
 	}
 }
 
@@ -124,6 +129,7 @@ func serviceCfg(base Config, sc ServiceConfig) Config {
 	c.PoolSyncInterval = cmp.Or(sc.PoolSyncInterval, base.PoolSyncInterval)
 	c.SlowStart = cmp.Or(sc.SlowStart, base.SlowStart)
 	c.Weight = cmp.Or(sc.Weight, base.Weight)
+	c.ReserveMin = sc.ReserveMin
 	c.Services = nil
 	return c
 }
@@ -320,6 +326,9 @@ func (s *Scheduler) checkNewLocked(sc ServiceConfig) error {
 	if _, ok := s.services[sc.Name]; ok {
 		return fmt.Errorf("%w: %q", ErrServiceExists, sc.Name)
 	}
+	if err := s.checkReserveLocked(sc); err != nil {
+		return err
+	}
 	for _, other := range s.services {
 		if sameBalancer(other.lb, sc.Balancer) {
 			return fieldErr("Service "+sc.Name+" Balancer", typeName(sc.Balancer), "already used by service "+other.name)
@@ -352,6 +361,9 @@ func (s *Scheduler) UpdateService(ctx context.Context, sc ServiceConfig) error {
 	sv := s.services[sc.Name]
 	if sv == nil || sv.removing {
 		return fmt.Errorf("%w: %q", ErrNoService, sc.Name)
+	}
+	if err := s.checkReserveLocked(sc); err != nil {
+		return err
 	}
 	if !sameBalancer(sv.lb, sc.Balancer) {
 		return fieldErr("Service "+sc.Name+" Balancer", typeName(sc.Balancer), "may not change; remove and add the service")

@@ -71,15 +71,7 @@ func TestLocalSharingWithBatch(t *testing.T) {
 			})
 
 			b := &batch.Framework{Role: "batch", CPUs: slotCPUs, Mem: 32, TaskTime: batchTime}
-			bctx, bcancel := context.WithCancel(ctx)
-			bdone := make(chan error, 1)
-			go func() { bdone <- b.Run(bctx, c.URL()) }()
-			t.Cleanup(func() {
-				bcancel()
-				if err := <-bdone; err != nil {
-					t.Errorf("batch framework: %v", err)
-				}
-			})
+			runBatch(t, c, b)
 			eventually(t, 30*time.Second, "the batch framework filling the cluster", func() (bool, string) {
 				return b.Running() == tc.batchFull, fmt.Sprintf("batch %d running, want %d", b.Running(), tc.batchFull)
 			})

@@ -42,6 +42,7 @@ func (s *Scheduler) Stop(ctx context.Context, opts StopOptions) error {
 	if !s.running.Load() {
 		return ErrNotRunning
 	}
+	s.releaseReservations() // reserve.go
 	for _, sv := range s.serviceList() {
 		if err := sv.setDesired(0); err != nil && !errors.Is(err, ErrNoService) {
 			return err
@@ -54,12 +55,12 @@ func (s *Scheduler) Stop(ctx context.Context, opts StopOptions) error {
 		done := s.reconciled && s.connected
 		s.mu.Unlock()
 		left := len(s.Tasks())
-		if done && left == 0 {
+		if done && left == 0 && !s.reserveExcess() {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("mesos: stop: %d tasks left: %w", left, ctx.Err())
+			return fmt.Errorf("mesos: stop: %d tasks left, %s: %w", left, s.reserveSummary(), ctx.Err())
 		case <-t.C:
 		}
 	}
