@@ -86,8 +86,30 @@
 // Task.Mem) for the whole range (the unused part stays idle, as the
 // master holds it back as headroom), or the usual peak, above which a
 // rise waits for batch tasks to end. Resources reserved for the role
-// (dynamic reservations) are used like any other; the scheduler does not
-// make reservations itself. It declines what it cannot use with
+// (dynamic reservations) are used like any other, and before the rest.
+//
+// Config.ReserveMin (ServiceConfig.ReserveMin per service; set it to the
+// policy's Min) makes the farm keep that many tasks' cpus and mem
+// dynamically reserved for its role, so that it gets back to Min at once
+// when its tasks die while batch frameworks fill the cluster, even
+// without quota: freed reserved resources are offered to its role only.
+// The RESERVE (the framework's role and principal; pre-refinement format,
+// Resource.role + Resource.reservation, as the scheduler does not declare
+// RESERVATION_REFINEMENT, and Resource.reservations when it does) goes
+// before the LAUNCH in the ACCEPT that launches tasks, from the offer's
+// unreserved cpus and mem, while the farm holds less than its services'
+// ReserveMin × (Task.CPUs, Task.Mem); tasks take reserved resources first.
+// What it holds beyond that (ReserveMin lowered by UpdateService, a
+// service removed, [Scheduler.Stop], which waits for it) is UNRESERVEd when
+// the master offers it back, once no task uses it; the farm keeps offers
+// revived for that while it holds such excess. [Scheduler.Reserved]
+// reports what it holds; the count is kept in memory and learnt from
+// offers after a restart (reserve.go). TestLocalReserveMin: with
+// ReserveMin 2, both farm tasks killed in a full cluster, the farm is back
+// at 2 in 0.2 s; without, 5.0 s (the batch tasks' length); Min 2→1 gives
+// one task's worth to the batch framework 1.0 s later.
+//
+// The farm declines what it cannot use with
 // DeclineFor and SUPPRESSes while it has its count, so it never hoards
 // offers. TestLocalSharingWithBatch measures the difference on mesos/local
 // (README, "Sharing the cluster").

@@ -130,8 +130,9 @@
 // OPERATION_ERROR when it has an id) and the rest of the ACCEPT goes on,
 // in order, so a LAUNCH may use what a RESERVE before it reserved. The
 // reservation stays on the agent after the offer and its tasks: reserved
-// resources are offered only to their role. Inside, resources use the
-// post-refinement format (Resource.reservations, as in the v1 API);
+// resources are offered only to their role. Cluster.Reservations lists
+// them per agent and role (free, offered or used), as the master's state
+// does. Inside, resources use the post-refinement format (Resource.reservations, as in the v1 API);
 // frameworks without the RESERVATION_REFINEMENT capability are offered the
 // older format (role and reservation) and may send either.
 //
