@@ -37,9 +37,10 @@ import (
 // once no task uses it; while the farm holds such excess it keeps offers
 // revived, and declines (with DeclineFor) what it cannot use.
 //
-// The scheduler counts its reservations per agent in memory: what it
-// reserved and unreserved, and at least what offers show reserved for its
-// role (so a restarted scheduler learns its free reservations from
+// The farm's reservations carry the label ReservationLabel; it counts and
+// releases only those (an operator's reservations for its role are used,
+// never released). It counts them per agent in memory: what it
+// reserved and unreserved, and at least what offers show it reserved (so a restarted scheduler learns its free reservations from
 // offers; those its running tasks use it learns when they come back in
 // offers). An agent that fails (FAILURE event without an executor) takes
 // its reservations with it.
@@ -144,7 +145,26 @@ func (s *Scheduler) refinement() bool {
 	})
 }
 
-// reserved reports whether r is reserved (for any role).
+// ReservationLabel labels the reservations the farm makes
+// (ReservationInfo.labels), so that it counts and releases only its own,
+// never those an operator made for its role.
+const ReservationLabel = "webfarm.reservation"
+
+// ours reports whether r is reserved by the farm (carries ReservationLabel).
+func ours(r *mesos.Resource) bool {
+	ri := r.Reservation
+	if n := len(r.Reservations); n > 0 {
+		ri = &r.Reservations[n-1]
+	}
+	for _, l := range ri.GetLabels().GetLabels() {
+		if l.Key == ReservationLabel {
+			return true
+		}
+	}
+	return false
+}
+
+// isReserved reports whether r is reserved (for any role).
 func isReserved(r *mesos.Resource) bool {
 	return (r.Role != nil && *r.Role != "*") || len(r.Reservations) > 0
 }
@@ -158,14 +178,15 @@ func (s *Scheduler) reservedAs(r mesos.Resource) mesos.Resource {
 	if s.cfg.Principal != "" {
 		principal = proto(s.cfg.Principal)
 	}
+	labels := &mesos.Labels{Labels: []mesos.Label{{Key: ReservationLabel, Value: proto("min")}}}
 	if s.refinement() {
 		c.Role, c.Reservation = nil, nil
 		c.Reservations = []mesos.Resource_ReservationInfo{{
-			Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto(role), Principal: principal,
+			Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto(role), Principal: principal, Labels: labels,
 		}}
 	} else {
 		c.Role = proto(role)
-		c.Reservation = &mesos.Resource_ReservationInfo{Principal: principal}
+		c.Reservation = &mesos.Resource_ReservationInfo{Principal: principal, Labels: labels}
 		c.Reservations = nil
 	}
 	return c
@@ -191,12 +212,12 @@ func (s *Scheduler) reservationOpsLocked(o *mesos.Offer, p *pool, launching bool
 	// What the offer shows reserved for the role is reserved.
 	var offered quant
 	for _, r := range p.cpus {
-		if isReserved(&r) {
+		if ours(&r) {
 			offered.cpus += r.Scalar.Value
 		}
 	}
 	for _, r := range p.mem {
-		if isReserved(&r) {
+		if ours(&r) {
 			offered.mem += r.Scalar.Value
 		}
 	}
@@ -214,7 +235,7 @@ func (s *Scheduler) reservationOpsLocked(o *mesos.Offer, p *pool, launching bool
 			rs     *[]mesos.Resource
 			amount float64
 		}{{&p.cpus, give.cpus}, {&p.mem, give.mem}} {
-			taken := takeFrom(*x.rs, x.amount, true)
+			taken := takeOurs(*x.rs, x.amount)
 			res = append(res, taken...)
 			for _, r := range taken {
 				u := unreservedAs(r)
@@ -245,7 +266,7 @@ func (s *Scheduler) reservationOpsLocked(o *mesos.Offer, p *pool, launching bool
 					rs     *[]mesos.Resource
 					amount float64
 				}{{&p.cpus, chunk.cpus}, {&p.mem, chunk.mem}} {
-					for _, r := range takeFrom(*x.rs, x.amount, false) {
+					for _, r := range takeFrom(*x.rs, x.amount) {
 						rr := s.reservedAs(r)
 						res = append(res, cloneResource(rr)) // the pool's copy is cut into tasks
 						*x.rs = append(*x.rs, rr)
@@ -293,13 +314,23 @@ func unreservedTotal(rs []mesos.Resource) float64 {
 	return t
 }
 
-// takeFrom removes amount from the reserved (or unreserved) entries of
-// rs, as takeScalar does, and returns the resources taken.
-func takeFrom(rs []mesos.Resource, amount float64, reserved bool) []mesos.Resource {
+// takeOurs removes amount from the entries of rs the farm reserved.
+func takeOurs(rs []mesos.Resource, amount float64) []mesos.Resource {
+	return takeWhere(rs, amount, ours)
+}
+
+// takeFrom removes amount from the unreserved entries of rs.
+func takeFrom(rs []mesos.Resource, amount float64) []mesos.Resource {
+	return takeWhere(rs, amount, func(r *mesos.Resource) bool { return !isReserved(r) })
+}
+
+// takeWhere removes amount from the entries of rs that match, as
+// takeScalar does, and returns the resources taken.
+func takeWhere(rs []mesos.Resource, amount float64, match func(*mesos.Resource) bool) []mesos.Resource {
 	var idx []int
 	var sub []mesos.Resource
 	for i := range rs {
-		if isReserved(&rs[i]) == reserved {
+		if match(&rs[i]) {
 			idx = append(idx, i)
 			sub = append(sub, rs[i])
 		}

@@ -271,12 +271,12 @@ func TestReserveShapes(t *testing.T) {
 		var cpus, memMiB float64
 		for _, r := range ops[0].Reserve.Resources {
 			if refine {
-				if r.Role != nil || r.Reservation != nil || len(r.Reservations) != 1 ||
+				if r.Role != nil || r.Reservation != nil || len(r.Reservations) != 1 || !ours(&r) ||
 					r.Reservations[0].GetType() != mesos.Resource_ReservationInfo_DYNAMIC ||
 					r.Reservations[0].GetRole() != "web" || r.Reservations[0].GetPrincipal() != "ops" {
 					t.Errorf("refinement: reserved resource %v", r)
 				}
-			} else if r.GetRole() != "web" || r.Reservation.GetPrincipal() != "ops" || len(r.Reservations) != 0 {
+			} else if r.GetRole() != "web" || r.Reservation.GetPrincipal() != "ops" || len(r.Reservations) != 0 || !ours(&r) {
 				t.Errorf("pre-refinement: reserved resource %v", r)
 			}
 			switch r.Name {
@@ -319,6 +319,28 @@ func TestReserveShapes(t *testing.T) {
 		}
 		if isReserved(&p.cpus[len(p.cpus)-1]) {
 			t.Errorf("the pool does not list the unreserved resources: %v", p.cpus)
+		}
+
+		// An operator's reservation for the role (no ReservationLabel) is
+		// used but never released.
+		s.mu.Lock()
+		op := o.Resources[0]
+		op.Reservation, op.Reservations = nil, nil
+		if refine {
+			op.Role = nil
+			op.Reservations = []mesos.Resource_ReservationInfo{{Type: mesos.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto("web"), Principal: proto("operator")}}
+		} else {
+			op.Reservation = &mesos.Resource_ReservationInfo{Principal: proto("operator")}
+		}
+		o.Resources = []mesos.Resource{op}
+		p = newPool(o, s.cfg.Role)
+		ops = s.reservationOpsLocked(o, p, false)
+		s.mu.Unlock()
+		if len(ops) != 0 || len(p.cpus) != 1 {
+			t.Errorf("refinement %v: an operator's reservation: ops %v, pool %v", refine, ops, p.cpus)
+		}
+		if c, m := s.Reserved(); c != 0 || m != 0 {
+			t.Errorf("Reserved counts an operator's reservation: %.3f, %.0f", c, m)
 		}
 	}
 }
