@@ -106,8 +106,9 @@
 // reports what it holds; the count is kept in memory and learnt from
 // offers after a restart (reserve.go). TestLocalReserveMin: with
 // ReserveMin 2, both farm tasks killed in a full cluster, the farm is back
-// at 2 in 0.2 s; without, 5.0 s (the batch tasks' length); Min 2→1 gives
-// one task's worth to the batch framework 1.0 s later.
+// at 2 in 0.14–0.20 s; without, 4.99–5.03 s (the batch tasks' length; six
+// runs each); Min 2→1 gives one task's worth to the batch framework
+// 0.04–1.03 s later.
 //
 // The farm declines what it cannot use with
 // DeclineFor and SUPPRESSes while it has its count, so it never hoards
