@@ -344,3 +344,48 @@ func TestReserveShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestReserveTarget: a removed service's ReserveMin no longer counts, nor
+// does any after Stop; an agent's FAILURE with no executor (the master
+// removing an agent sends LostSlaveMessage, a FAILURE event with only
+// agent_id in the v1 API: src/master/master.cpp, Master::__removeSlave;
+// mesos/local StopAgent does the same) drops its reservations from the
+// count.
+func TestReserveTarget(t *testing.T) {
+	ctx := context.Background()
+	cfg := baseConfig(lbtest.NewMemory())
+	cfg.Role, cfg.ReserveMin = "web", 2
+	cfg.Task.CPUs, cfg.Task.Mem = 0.25, 32
+	s, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := ServiceConfig{Name: "api", Task: TaskTemplate{Command: []string{"/srv/api"}, CPUs: 1, Mem: 100}, Balancer: lbtest.NewMemory(), ReserveMin: 3}
+	if _, err := s.AddService(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	target := func() quant {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.reserveTargetLocked()
+	}
+	if q := target(); !near(q.cpus, 0.5+3) || !near(q.mem, 64+300) {
+		t.Fatalf("target = %+v, want 3.5 cpus 364 MiB", q)
+	}
+	s.mu.Lock()
+	s.services["api"].removing = true
+	s.resvLocked().perAgent["S1"] = quant{3.5, 364}
+	excess := s.reserveExcessLocked()
+	s.mu.Unlock()
+	if q := target(); !near(q.cpus, 0.5) || !near(q.mem, 64) || !excess {
+		t.Errorf("with api removed: target = %+v, excess %v; want 0.5 cpus 64 MiB and excess", q, excess)
+	}
+	s.releaseReservations()
+	if q := target(); q.positive() {
+		t.Errorf("after Stop: target = %+v, want 0", q)
+	}
+	s.agentFailed("S1")
+	if c, m := s.Reserved(); c != 0 || m != 0 || s.reserveExcess() {
+		t.Errorf("after S1 failed: Reserved = %.3f, %.0f", c, m)
+	}
+}
