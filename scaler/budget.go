@@ -12,19 +12,18 @@ import (
 const (
 	DefaultBudget           = 0.005
 	DefaultStartup          = 30 * time.Second
-	DefaultMeanWindow       = 30 * time.Second
 	DefaultVolatilityWindow = 30 * time.Minute
-	DefaultFeedbackTime     = 24 * time.Hour
-	DefaultHeadroomFactor   = 1.0
+	DefaultHindsight        = 72 * time.Hour
+	DefaultMargin           = 0.9
+	DefaultWarmup           = time.Hour
+	DefaultInitialHeadroom  = 0.3
 	DefaultDownDelay        = time.Duration(0) // none
 )
 
-// Bounds of the headroom factor the feedback loop sets: it cannot wind up
-// without limit while the traffic is too smooth to measure.
-const (
-	MinHeadroomFactor = 0.1
-	MaxHeadroomFactor = 20.0
-)
+// DefaultLevels are the level windows [Budget] chooses among unless
+// BudgetConfig.Levels says otherwise: the last sample's rate (0) and the
+// mean over 5, 15 and 30 minutes and an hour.
+var DefaultLevels = []time.Duration{0, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
 
 // BudgetConfig configures a [Budget] policy. Capacity is required; every
 // other zero field means the default documented on it.
@@ -39,25 +38,31 @@ type BudgetConfig struct {
 	Startup time.Duration
 	// Min and Max bound the count. Max zero means 1000.
 	Min, Max int
-	// MeanWindow is the span of the slow mean the headroom sits on top of.
-	// It is also the history the policy needs before any scale-down after
-	// a start or a gap. If zero, 30s.
-	MeanWindow time.Duration
-	// VolatilityWindow is the span over which rises are measured. If
-	// zero, 30m.
+	// Levels are the windows of the means the headroom may sit on top of;
+	// 0 is the last sample's rate. The policy uses the one that would have
+	// been cheapest within the budget. If empty, [DefaultLevels]. At most
+	// 16, each within [0, 24h].
+	Levels []time.Duration
+	// VolatilityWindow is the span over which the rate's rises over
+	// Startup are measured (the volatility). If zero, 30m.
 	VolatilityWindow time.Duration
-	// FeedbackTime is the time constant of the feedback loop: with no
-	// over-capacity the headroom factor falls by a factor e in this time;
-	// over-capacity raises it in proportion to the requests over the
-	// budget. If zero, 24h.
-	FeedbackTime time.Duration
-	// HeadroomFactor is the factor the feedback loop starts from: headroom
-	// = factor × volatility. If zero, 1. Must be within
-	// [MinHeadroomFactor, MaxHeadroomFactor].
-	HeadroomFactor float64
+	// Hindsight is the time constant of the replay that chooses the level
+	// and headroom: what happened a Hindsight ago weighs e⁻¹ of what
+	// happened now. If zero, 72h.
+	Hindsight time.Duration
+	// Margin is the share of the budget the chosen setting may have used
+	// in hindsight, leaving the rest for traffic unlike the recent past.
+	// If zero, 0.9. Must be in (0, 1].
+	Margin float64
+	// Warmup is the history the replay needs before it alone sets the
+	// headroom; until then the headroom is at least InitialHeadroom × the
+	// rate. If zero, 1h; negative means none.
+	Warmup time.Duration
+	// InitialHeadroom is the least headroom during Warmup, as a share of
+	// the rate. If zero, 0.3. Must be in [0, 10].
+	InitialHeadroom float64
 	// DownDelay: the count goes down only to the largest count asked for
-	// in the last DownDelay. Zero or negative means none (the default:
-	// the slow mean already delays scale-down).
+	// in the last DownDelay. Zero or negative means none.
 	DownDelay time.Duration
 	// Floors are minimum counts by time of day, day of week or for known
 	// events; the highest floor that applies raises Min.
@@ -158,13 +163,20 @@ func (c BudgetConfig) withDefaults() BudgetConfig {
 	if c.Budget == 0 {
 		c.Budget = DefaultBudget
 	}
-	if c.HeadroomFactor == 0 {
-		c.HeadroomFactor = DefaultHeadroomFactor
+	if c.Margin == 0 {
+		c.Margin = DefaultMargin
 	}
+	if c.InitialHeadroom == 0 {
+		c.InitialHeadroom = DefaultInitialHeadroom
+	}
+	if len(c.Levels) == 0 {
+		c.Levels = DefaultLevels
+	}
+	c.Levels = append([]time.Duration(nil), c.Levels...)
 	c.Startup = orDuration(c.Startup, DefaultStartup)
-	c.MeanWindow = orDuration(c.MeanWindow, DefaultMeanWindow)
 	c.VolatilityWindow = orDuration(c.VolatilityWindow, DefaultVolatilityWindow)
-	c.FeedbackTime = orDuration(c.FeedbackTime, DefaultFeedbackTime)
+	c.Hindsight = orDuration(c.Hindsight, DefaultHindsight)
+	c.Warmup = orDuration(c.Warmup, DefaultWarmup)
 	c.MaxAge = orDuration(c.MaxAge, DefaultMaxAge)
 	if c.Location == nil {
 		c.Location = time.UTC
@@ -172,15 +184,23 @@ func (c BudgetConfig) withDefaults() BudgetConfig {
 	return c
 }
 
+// maxLevels bounds BudgetConfig.Levels: each level costs the replay a
+// family of settings every poll.
+const maxLevels = 16
+
 func (c BudgetConfig) validate() error {
 	const p = "budget"
 	switch {
-	case !finite(c.Capacity) || c.Capacity == 0:
+	case !finite(c.Capacity) || c.Capacity <= 0:
 		return fmt.Errorf("%s: Capacity %v must be a finite number > 0: %w", p, c.Capacity, ErrInvalid)
-	case !finite(c.Budget) || c.Budget >= 1:
+	case !finite(c.Budget) || c.Budget <= 0 || c.Budget >= 1:
 		return fmt.Errorf("%s: Budget %v must be a share in (0, 1), such as 0.005 for 0.5%%: %w", p, c.Budget, ErrInvalid)
-	case math.IsNaN(c.HeadroomFactor) || c.HeadroomFactor < MinHeadroomFactor || c.HeadroomFactor > MaxHeadroomFactor:
-		return fmt.Errorf("%s: HeadroomFactor %v must be in [%g, %g]: %w", p, c.HeadroomFactor, MinHeadroomFactor, MaxHeadroomFactor, ErrInvalid)
+	case !finite(c.Margin) || c.Margin <= 0 || c.Margin > 1:
+		return fmt.Errorf("%s: Margin %v must be a share of the budget in (0, 1]: %w", p, c.Margin, ErrInvalid)
+	case !finite(c.InitialHeadroom) || c.InitialHeadroom < 0 || c.InitialHeadroom > 10:
+		return fmt.Errorf("%s: InitialHeadroom %v must be a share of the rate in [0, 10]: %w", p, c.InitialHeadroom, ErrInvalid)
+	case len(c.Levels) > maxLevels:
+		return fmt.Errorf("%s: %d Levels; at most %d: %w", p, len(c.Levels), maxLevels, ErrInvalid)
 	}
 	if err := checkBounds(p, c.Min, c.Max); err != nil {
 		return err
@@ -188,13 +208,15 @@ func (c BudgetConfig) validate() error {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"Startup", c.Startup}, {"MeanWindow", c.MeanWindow}, {"VolatilityWindow", c.VolatilityWindow}, {"FeedbackTime", c.FeedbackTime}} {
+	}{{"Startup", c.Startup}, {"VolatilityWindow", c.VolatilityWindow}, {"Hindsight", c.Hindsight}} {
 		if err := checkDuration(p, f.name, f.d); err != nil {
 			return err
 		}
 	}
-	if c.MeanWindow > c.VolatilityWindow {
-		return fmt.Errorf("%s: MeanWindow %s is longer than VolatilityWindow %s: %w", p, c.MeanWindow, c.VolatilityWindow, ErrInvalid)
+	for i, l := range c.Levels {
+		if l < 0 || l > 24*time.Hour {
+			return fmt.Errorf("%s: Levels[%d] %s must be in [0, 24h]: %w", p, i, l, ErrInvalid)
+		}
 	}
 	for i, f := range c.Floors {
 		if err := f.validate(i, c.Max); err != nil {
@@ -214,15 +236,28 @@ type OverCapacity struct {
 	// TotalRequests and TotalOver are the same since the policy started.
 	TotalRequests, TotalOver float64
 	// Recent is the share of requests over capacity in the recent past,
-	// weighted by age with the feedback time constant: 0.004 is 0.4%.
+	// weighted by age with the Hindsight time constant: 0.004 is 0.4%.
 	Recent float64
 	// Budget is the share allowed (BudgetConfig.Budget).
 	Budget float64
+	// Level is the rate the headroom sits on (req/s), the mean over
+	// LevelWindow (0: the last sample's rate).
+	Level       float64
+	LevelWindow time.Duration
 	// Volatility is the measured rise of the rate over the start-up time
-	// (root mean square of the rises, req/s); Factor the multiplier the
-	// feedback loop set; Headroom = Factor × Volatility, the capacity held
-	// above the expected rate (req/s).
-	Volatility, Factor, Headroom float64
+	// (root mean square of the rises over VolatilityWindow, req/s).
+	Volatility float64
+	// Headroom is the capacity held above the level (req/s): Factor × the
+	// level when PerVolatility is false, Factor × Volatility when true.
+	Headroom      float64
+	Factor        float64
+	PerVolatility bool
+	// Hindsight is the share of recent requests the chosen setting would
+	// have let over capacity (the replay's figure, weighted as Recent).
+	Hindsight float64
+	// Aim is the share the replay's choice aimed at: Margin × Budget,
+	// lowered in proportion while Recent is above Budget.
+	Aim float64
 }
 
 // Budget is the policy for users who state how much over-capacity they
@@ -231,16 +266,28 @@ type OverCapacity struct {
 // default) and a per-task capacity. It sets its own headroom from the
 // traffic it sees:
 //
-//   - volatility: the root mean square of the rate's rises over Startup
-//     (falls count as zero), measured over VolatilityWindow;
-//   - headroom = factor × volatility, on top of the mean rate over
-//     MeanWindow, and never below the last observed rate: the count is
-//     ⌈max(mean + headroom, last rate) / Capacity⌉;
-//   - the factor is a slow feedback loop (FeedbackTime, hours): every
-//     request over capacity raises it, every request within capacity
-//     lowers it, weighted so that it rests where the share over capacity
-//     equals the budget, whatever the traffic. It stays within
-//     [MinHeadroomFactor, MaxHeadroomFactor].
+//   - the count is ⌈max(level + headroom, last rate) ÷ Capacity⌉: a
+//     headroom on top of a level (the mean rate over one of Levels, or
+//     the last rate), and never below the last observed rate;
+//   - the headroom is a factor × the level, or a factor × the volatility
+//     (the root mean square of the rate's rises over Startup, measured
+//     over VolatilityWindow);
+//   - the level and the factor come from hindsight: alongside the real
+//     farm the policy replays every level with a grid of factors on the
+//     traffic it has seen (tasks serve Startup after launch and stop at
+//     once, as in the farm), weighted by age with the Hindsight time
+//     constant, and uses the cheapest setting (task-seconds, launches
+//     included) that would have let at most Margin × Budget of the
+//     requests arrive over capacity. A setting that would have been too
+//     tight yesterday is not used today; one that would have been
+//     wasteful gives way to a cheaper one. This is the feedback loop: it
+//     raises the headroom after over-capacity and lowers it while there
+//     is none, and it learns how bursty the traffic is and how far ahead
+//     the mean predicts it, whatever the traffic;
+//   - a correction loop covers what the replay cannot see (tasks slower to
+//     start than Startup, requests queued at the balancer): while the
+//     share over capacity the balancer reports is above the budget, the
+//     target share shrinks in proportion.
 //
 // Over-capacity is measured from what the balancer reports: each poll,
 // the requests beyond the ready tasks' capacity (Observation.RPS −
@@ -249,11 +296,11 @@ type OverCapacity struct {
 // when every server is at its maxconn) when that is larger. Each decision
 // says it in its reason and carries it in Decision.Over for metrics.
 //
-// The count goes up at once, and down as the mean falls (or, with a
+// The count goes up at once, and down as the level falls (or, with a
 // DownDelay, only to the largest count of the last DownDelay). As every
 // policy here it holds on no data or a stale sample, never scales down on
-// a degraded input or in the first MeanWindow after a start or gap, and
-// stays within [Min, Max], raised to the highest Floor that applies.
+// a degraded input or in the first minute after a start or gap, and stays
+// within [Min, Max], raised to the highest Floor that applies.
 //
 // Create it with [NewBudget]. It keeps history and is used by one goroutine
 // at a time.
@@ -261,19 +308,23 @@ type Budget struct {
 	cfg   BudgetConfig
 	valid bool
 
-	hist  rolling // rates over Startup and a bit: the rise's start
-	mean  rolling // rates over MeanWindow
-	slow  rolling // rates over VolatilityWindow: scales the feedback
-	rises rolling // rises over Startup, within VolatilityWindow
-	wants window  // counts asked for, over DownDelay
+	hist   rolling   // rates over Startup and a bit: the rise's start
+	levels []rolling // rates over each level window
+	rises  rolling   // rises over Startup, within VolatilityWindow
+	wants  window    // counts asked for, over DownDelay
+	replay *hindsight
+	lv     []float64 // the levels now
 
-	logFactor          float64
-	first, last        time.Time
+	first, last, start time.Time
 	totalReq, totalOvr float64
 	recentReq, recentO float64
 }
 
 var _ Policy = (*Budget)(nil)
+
+// minSamples is the history needed before any scale-down after a start or
+// gap.
+const minSamples = time.Minute
 
 // NewBudget validates cfg and returns a policy with no history. The error
 // wraps [ErrInvalid] and names the field at fault.
@@ -286,11 +337,17 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	for i := range c.Floors {
 		c.Floors[i].Days = append([]time.Weekday(nil), c.Floors[i].Days...)
 	}
-	return &Budget{cfg: c, valid: true, logFactor: math.Log(c.HeadroomFactor)}, nil
+	return &Budget{cfg: c, valid: true, levels: make([]rolling, len(c.Levels)), lv: make([]float64, len(c.Levels)),
+		replay: newHindsight(len(c.Levels), c.Startup, c.Capacity, c.Min, c.Max)}, nil
 }
 
 // Config returns the configuration in force, defaults filled in.
-func (p *Budget) Config() BudgetConfig { return p.cfg }
+func (p *Budget) Config() BudgetConfig {
+	c := p.cfg
+	c.Levels = append([]time.Duration(nil), c.Levels...)
+	c.Floors = append([]Floor(nil), c.Floors...)
+	return c
+}
 
 // floor returns the highest floor that applies at t, if any.
 func (p *Budget) floor(t time.Time) (Floor, bool) {
@@ -306,14 +363,22 @@ func (p *Budget) floor(t time.Time) (Floor, bool) {
 }
 
 // status returns the over-capacity measure with this poll's figures.
-func (p *Budget) status(req, over, vol float64) *OverCapacity {
+func (p *Budget) status(req, over float64) *OverCapacity {
 	o := &OverCapacity{Requests: req, Over: over, TotalRequests: p.totalReq, TotalOver: p.totalOvr,
-		Budget: p.cfg.Budget, Volatility: vol, Factor: math.Exp(p.logFactor)}
+		Budget: p.cfg.Budget, Volatility: p.rises.rms()}
 	if p.recentReq > 0 {
 		o.Recent = p.recentO / p.recentReq
 	}
-	o.Headroom = o.Factor * vol
 	return o
+}
+
+// levelOf returns the rate level i stands for: the mean over its window,
+// or the last rate.
+func (p *Budget) levelOf(i int, rps float64) float64 {
+	if p.cfg.Levels[i] == 0 || p.levels[i].n() == 0 {
+		return rps
+	}
+	return p.levels[i].mean()
 }
 
 // Decide implements [Policy].
@@ -339,7 +404,7 @@ func (p *Budget) Decide(in Input) Decision {
 	holdOn := func(why string) Decision {
 		d.Count = clamp(cur, lo, c.Max)
 		d.Reason = "budget: " + why + fmt.Sprintf(": hold at %d", d.Count) + bounds(cur, d.Count)
-		d.Over = p.status(0, 0, p.rises.rms())
+		d.Over = p.status(0, 0)
 		return d
 	}
 	if in.Obs == nil {
@@ -362,16 +427,21 @@ func (p *Budget) Decide(in Input) Decision {
 	if !finite(rps) {
 		return holdOn(fmt.Sprintf("rps %v is not a rate", rps))
 	}
-	rps = min(rps, c.Capacity*maxCount)
+	rps = min(max(rps, 0), c.Capacity*maxCount)
 	ready := clamp(in.Ready, 0, maxCount)
 
-	// Over-capacity since the previous sample, and the feedback.
+	// Over-capacity since the previous sample.
 	var dt float64
-	if !p.last.IsZero() && at.Sub(p.last) <= max(c.MaxAge, time.Minute) {
-		dt = at.Sub(p.last).Seconds()
+	prev := p.last
+	gap := max(c.MaxAge, time.Minute)
+	if !prev.IsZero() && at.Sub(prev) <= gap {
+		dt = at.Sub(prev).Seconds()
 	}
-	if at.Sub(p.last) > c.MeanWindow || p.first.IsZero() {
+	if dt == 0 {
 		p.first = at // a start, or a gap: the windows hold only what came since
+		if p.start.IsZero() {
+			p.start = at
+		}
 	}
 	p.last = at
 	capacity := float64(ready) * c.Capacity
@@ -380,34 +450,53 @@ func (p *Budget) Decide(in Input) Decision {
 	if q := float64(in.Obs.Queued); dt > 0 && q > over {
 		over = q
 	}
-	slow := p.slow.mean()
+	decay := 1.0
 	if dt > 0 {
+		decay = math.Exp(-dt / c.Hindsight.Seconds())
 		p.totalReq += req
 		p.totalOvr += over
-		decay := math.Exp(-dt / c.FeedbackTime.Seconds())
 		p.recentReq = p.recentReq*decay + req
 		p.recentO = p.recentO*decay + over
-		if slow > 0 {
-			// d ln(factor) = (over/budget − requests) / (mean rate × τ):
-			// −dt/τ a poll with none over, at rest where over = budget ×
-			// requests.
-			u := (over/c.Budget - req) / (slow * c.FeedbackTime.Seconds())
-			p.logFactor = max(math.Log(MinHeadroomFactor), min(math.Log(MaxHeadroomFactor), p.logFactor+u))
-		}
 	}
 
 	// Volatility: the rise over Startup, measured over VolatilityWindow.
-	if prev, ok := p.hist.before(at.Add(-c.Startup)); ok {
-		p.rises.add(at, max(0, rps-prev), c.VolatilityWindow)
+	if x, ok := p.hist.before(at.Add(-c.Startup)); ok {
+		p.rises.add(at, max(0, rps-x), c.VolatilityWindow)
 	}
-	p.hist.add(at, rps, c.Startup+2*max(c.MaxAge, time.Minute))
-	p.mean.add(at, rps, c.MeanWindow)
-	p.slow.add(at, rps, c.VolatilityWindow)
-
-	mean := p.mean.mean()
+	p.hist.add(at, rps, c.Startup+2*gap)
+	lv := p.lv[:len(c.Levels)]
+	for i, w := range c.Levels {
+		if w > 0 {
+			p.levels[i].add(at, rps, w)
+		}
+		lv[i] = p.levelOf(i, rps)
+	}
 	vol := p.rises.rms()
-	o := p.status(req, over, vol)
-	want := ceilCount(max(mean+o.Headroom, rps) / c.Capacity)
+	if dt == 0 {
+		prev = time.Time{}
+	}
+	p.replay.observe(prev, at, dt, rps, lv, vol, decay)
+
+	// The correction: while the farm's own recent share over capacity is
+	// above the budget, the replay missed something; aim lower in
+	// proportion.
+	target := c.Margin * c.Budget
+	if o := p.status(0, 0); o.Recent > c.Budget {
+		target *= c.Budget / o.Recent
+	}
+	ch := p.replay.best(target, len(c.Levels))
+	o := p.status(req, over)
+	o.LevelWindow, o.Level, o.Factor, o.PerVolatility, o.Hindsight, o.Aim = c.Levels[ch.fam.level], lv[ch.fam.level], ch.factor, ch.fam.vol, ch.over, target
+	unit := o.Level
+	if ch.fam.vol {
+		unit = vol
+	}
+	o.Headroom = ch.factor * unit
+	warm := c.Warmup <= 0 || at.Sub(p.start) >= c.Warmup
+	if !warm && o.Headroom < c.InitialHeadroom*o.Level {
+		o.Headroom = c.InitialHeadroom * o.Level
+	}
+	want := ceilCount(max(o.Level+o.Headroom, rps) / c.Capacity)
 	var notes []string
 	rec := want
 	if c.DownDelay > 0 {
@@ -421,8 +510,8 @@ func (p *Budget) Decide(in Input) Decision {
 	}
 	if rec < cur {
 		switch {
-		case at.Sub(p.first) < c.MeanWindow:
-			notes = append(notes, fmt.Sprintf("only %s of samples; no scale-down before a full %s", at.Sub(p.first), c.MeanWindow))
+		case at.Sub(p.first) < minSamples:
+			notes = append(notes, fmt.Sprintf("only %s of samples; no scale-down before a full %s", at.Sub(p.first), minSamples))
 			rec = cur
 		case in.Degraded != nil:
 			notes = append(notes, fmt.Sprintf("degraded input (%v); no scale-down", in.Degraded))
@@ -436,8 +525,20 @@ func (p *Budget) Decide(in Input) Decision {
 	d.Over = o
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "budget: rps %s (%s mean %s) + headroom %s (%.2g × rise %s over %s) over %d ready",
-		fmtRate(rps), c.MeanWindow, fmtRate(mean), fmtRate(o.Headroom), o.Factor, fmtRate(vol), c.Startup, ready)
+	level := "last rate"
+	if o.LevelWindow > 0 {
+		level = o.LevelWindow.String() + " mean"
+	}
+	fmt.Fprintf(&b, "budget: rps %s (%s %s) + headroom %s", fmtRate(rps), level, fmtRate(o.Level), fmtRate(o.Headroom))
+	switch {
+	case !warm && o.Headroom == c.InitialHeadroom*o.Level:
+		fmt.Fprintf(&b, " (%.2g × level while warming up)", c.InitialHeadroom)
+	case ch.fam.vol:
+		fmt.Fprintf(&b, " (%.2g × rise %s over %s)", o.Factor, fmtRate(vol), c.Startup)
+	default:
+		fmt.Fprintf(&b, " (%.2g × level)", o.Factor)
+	}
+	fmt.Fprintf(&b, " over %d ready", ready)
 	if in.Starting > 0 {
 		fmt.Fprintf(&b, " + %d starting", in.Starting)
 	}
@@ -451,7 +552,7 @@ func (p *Budget) Decide(in Input) Decision {
 			fmt.Fprintf(&b, " (%d queued at the balancer)", in.Obs.Queued)
 		}
 	}
-	fmt.Fprintf(&b, "; over capacity recently %.3f%% of requests, budget %.3g%%", 100*o.Recent, 100*c.Budget)
+	fmt.Fprintf(&b, "; over capacity recently %.3f%% of requests, budget %.3g%%; this setting in hindsight %.3f%%, aim %.3g%%", 100*o.Recent, 100*c.Budget, 100*o.Hindsight, 100*target)
 	if len(notes) > 0 {
 		b.WriteString(" (" + strings.Join(notes, "; ") + ")")
 	}

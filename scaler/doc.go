@@ -31,11 +31,15 @@
 //   - [Budget] is for users who would rather state how much over-capacity
 //     they accept than a utilisation target: a budget (0.5% of requests
 //     may arrive while the ready capacity is exceeded) and a per-task
-//     capacity. It sets its own headroom from the traffic's measured
-//     volatility and a slow feedback loop on the over-capacity the
-//     balancer reports, so it holds the budget on traffic burstier than
-//     any it was tuned on, where a fixed target does not (see below).
-//     Optional floors by time of day, day of week or event.
+//     capacity. It sets its own headroom: alongside the farm it replays
+//     every level (the last rate, or a mean over minutes to an hour) and
+//     headroom (a share of the level, or a multiple of the rate's measured
+//     rise over the start-up time) on the traffic it has seen, and runs
+//     the cheapest setting that would have kept within the budget; the
+//     over-capacity the balancer reports tightens its aim when the replay
+//     falls short. So it holds the budget on traffic burstier than any it
+//     was tuned on, where a fixed target does not (see below). Optional
+//     floors by time of day, day of week or event.
 //   - [Step] is for users who want explicit threshold rules, as AWS step
 //     scaling and the original Mesos framework had them.
 //
@@ -71,53 +75,83 @@
 //     UTC−4) is cut at 1995-08-23 00:00 of its own zone: 1 July to 22
 //     August is the training trace, 23 to 31 August the held-out trace.
 //     Rates are scaled by one factor, the one that makes the training
-//     trace's busiest bucket 5,000 req/s, for every trace.
-//  2. Choice. Every default is chosen on the training trace only:
-//     `go run ./examples/simulate -trace … -heldout 1995-08-23 -tune`
-//     replays a grid of settings (MeanWindow, DownDelay, FeedbackTime,
-//     HeadroomFactor) and picks the cheapest (task-hours ÷ oracle) whose
-//     share of requests over capacity is at most 90% of the 0.5% budget,
-//     the margin being for traffic it has not seen. Budget, Startup and
-//     Capacity are the user's; VolatilityWindow (30 m) is the issue's.
-//  3. Report, once. `make simulate` replays every policy on the training
-//     trace, the held-out trace, and two 1-minute traces synthesised from
-//     the training trace (sim Trace.Split, seed 1995): "random 1m" places
-//     each request of a 5-minute bucket in one of its minutes uniformly at
-//     random; "bursty 1m" weights the minutes by log-normal factors whose
-//     σ (sim.Burstiness: the spread of the training trace's 5-minute
-//     counts about their local trend beyond Poisson noise, 0.228) assumes
-//     the traffic is as bursty minute to minute as it is from one 5-minute
-//     bucket to the next. No setting was changed after seeing those
-//     figures. Goal: under 0.5% of requests over capacity on every trace,
-//     at most 1.08× the oracle on the 5-minute traces and 1.5× on the
-//     bursty 1-minute trace.
+//     trace's busiest bucket 5,000 req/s, for every trace. 1-minute traces
+//     are synthesised by sim Trace.Split: "random" places each request of
+//     a 5-minute bucket in one of its minutes uniformly at random;
+//     "bursty" weights the minutes by log-normal factors whose σ
+//     (sim.Burstiness: the spread of the training trace's 5-minute counts
+//     about their local trend beyond Poisson noise, 0.228) assumes the
+//     traffic is as bursty minute to minute as it is from one 5-minute
+//     bucket to the next.
+//  2. Development. The design (the replay, the level windows, the two
+//     headroom units, the grid of factors) was worked out on the training
+//     trace and on 1-minute traces synthesised from it with a development
+//     seed (7), never with the report's seed (1995) and never on the
+//     held-out days. For the record: this design replaced one whose
+//     report (below, "before") missed two cost goals, so the report's
+//     training-derived 1-minute traces had been seen once before; the
+//     held-out 1-minute traces had not.
+//  3. Choice. The defaults Margin, Hindsight and DownDelay are chosen on
+//     the training trace only: `go run ./examples/simulate -trace …
+//     -heldout 1995-08-23 -tune` replays a grid of 24 settings (Margin
+//     0.7, 0.8, 0.9, 1; Hindsight 12 h, 24 h, 72 h; DownDelay none or 1
+//     minute) and picks the cheapest (task-hours ÷ oracle) whose share of
+//     requests over capacity is at most 90% of the 0.5% budget, the
+//     margin being for traffic it has not seen. It picked Margin 0.9,
+//     Hindsight 72 h, no DownDelay: 1.068× the oracle with 0.440% over
+//     capacity (2 to 5 minutes on 2 cores). Budget, Startup and Capacity are
+//     the user's; VolatilityWindow (30 m) is the issue's; Warmup (1 h)
+//     and InitialHeadroom (0.3) were set before any replay and not tuned.
+//  4. Report, once. `make simulate` replays every policy on the training
+//     trace, the held-out trace, the random and bursty 1-minute traces
+//     synthesised from the training trace (seed 1995), and the same two
+//     syntheses of the held-out trace (seed 1995, the training trace's
+//     σ): 1-minute traffic that no step above saw. No setting was changed
+//     after seeing these figures. Goal: under 0.5% of requests over
+//     capacity on every trace, at most 1.08× the oracle on the 5-minute
+//     traces and 1.5× on the bursty 1-minute traces.
 //
-// The grid (-tune, 54 settings, 6 minutes on 2 cores) picked MeanWindow
-// 30 s, no DownDelay, FeedbackTime 24 h and HeadroomFactor 1: 1.096× the
-// oracle with 0.447% over capacity on the training trace. One departure
-// from the protocol, for the record: the formula (headroom on top of the
-// mean, the last rate as a floor, rather than headroom on top of the
-// larger of the two) was settled after exploratory replays that included
-// a week of the 1-minute traces; no default was.
+// One break of "once", for the record. The first report of this design
+// used factors interpolated between the grid's points (a grid of ratio
+// 1.5): 1.067× 0.446%, 1.062× 0.430%, 1.227× 0.441%, 1.459× 0.435%,
+// 1.226× 0.425%, 1.475× 0.349% on the six traces below. A unit test then
+// showed that with few tasks an interpolated factor can run the very
+// counts of a setting that failed in hindsight (whole tasks make the
+// share over a step function of the factor). The fix — only factors the
+// replay has checked, on a finer grid (ratio 1.2) — was chosen on the
+// development traces, the grid of step 3 was replayed again (same pick),
+// and the report below is the second and last run.
 //
-// Measured once (`make simulate`, 2 s polls, 30 s start-up, 100 req/s per
-// task, Min 1, Max 1000), task-hours ÷ oracle and share of requests over
-// capacity:
+// Measured (`make simulate`, 2 s polls, 30 s start-up, 100 req/s per
+// task, Min 1, Max 1000; 40 s to 100 s on 2 cores), task-hours ÷ oracle
+// and share of requests over capacity:
 //
-//	policy                  training 5m      held-out 5m      random 1m        bursty 1m
-//	Budget (0.5%)           1.096  0.447%    1.073  0.452%    1.292  0.422%    1.591  0.449%
-//	TargetTracking (90%)    1.142  0.397%    1.139  0.378%    1.251  0.468%    1.372  0.940%
-//	HPA-equivalent          1.153  0.481%    1.149  0.449%    1.259  0.645%    1.373  1.368%
-//	KPA-equivalent          1.093  0.605%    1.094  0.549%    1.072  2.623%    1.058  6.897%
-//	marathon-lb-autoscale   1.094  4.050%    1.106  3.448%    1.066  5.300%    1.040  7.762%
+//	                        training 5m      held-out 5m      random 1m        bursty 1m        held-out         held-out
+//	policy                                                                                      random 1m        bursty 1m
+//	Budget (0.5%)           1.068  0.440%    1.062  0.429%    1.247  0.409%    1.475  0.407%    1.250  0.413%    1.493  0.323%
+//	TargetTracking (90%)    1.142  0.397%    1.139  0.378%    1.251  0.468%    1.372  0.940%    1.250  0.448%    1.368  0.876%
+//	HPA-equivalent          1.153  0.481%    1.149  0.449%    1.259  0.645%    1.373  1.368%    1.259  0.609%    1.368  1.288%
+//	KPA-equivalent          1.093  0.605%    1.094  0.549%    1.072  2.623%    1.058  6.897%    1.074  2.576%    1.058  6.763%
+//	marathon-lb-autoscale   1.094  4.050%    1.106  3.448%    1.066  5.300%    1.040  7.762%    1.070  4.822%    1.045  7.245%
 //
-// Budget holds the budget on every trace; no other policy does.
-// TargetTracking, tuned on this 5-minute trace, lets 0.94% through on the
-// bursty one. The cost goals are partly missed: 1.073× on the held-out
-// trace meets the 1.08× goal, but 1.096× on the training trace misses it
-// by 0.016, and 1.591× on the bursty trace misses the 1.5× goal by 0.091
-// (6%). The feedback loop takes days to move from its starting factor:
-// on the first week of the bursty trace 0.556% of requests are over
-// capacity (0.663% on days 1–3, 0.491% on days 4–7; TestBudgetGoalsOnSlices
-// in scaler/sim checks those slices).
+// Budget meets every goal: under 0.5% on every trace (the only policy
+// that is), 1.068× and 1.062× on the 5-minute traces, 1.475× and 1.493×
+// on the bursty ones (the held-out one within 0.007 of the goal).
+// TargetTracking, tuned on this 5-minute trace, lets 0.94% and 0.88%
+// through on the bursty ones. Budget changes the count less often than
+// TargetTracking on the bursty trace (15,460 vs 22,556 actions), more
+// often on the random one (21,085 vs 16,081), and reverses itself within
+// two minutes more often (5,832 vs 1,960 on the bursty trace): it follows
+// the rate down at once, where TargetTracking waits out its
+// stabilization. A DownDelay trades task-hours for fewer reversals; the
+// grid's 1-minute DownDelay cost 0.011× on the training trace.
+//
+// Before (the first Budget: headroom = a factor × the volatility on a
+// 30 s mean, the factor set by a 24 h feedback loop on the farm's own
+// over-capacity): 1.096× 0.447%, 1.073× 0.452%, 1.292× 0.422%, 1.591×
+// 0.449% on the first four traces, changing the count 91,000 and 157,000
+// times on the 1-minute ones, and 0.556% over in the first week of the
+// bursty one while the loop settled. The replay needs no settling: the
+// first week of a cold start is within the goals (TestBudgetGoalsOnSlices
+// in scaler/sim, on the development seed).
 package scaler

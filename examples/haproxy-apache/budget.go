@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +26,8 @@ func newPolicy(cfg farmConfig) (scaler.Policy, string, error) {
 			return nil, "", err
 		}
 		bc := p.Config()
-		return p, fmt.Sprintf("over-capacity budget %.3g%%, capacity %.0f req/s per task, %d–%d tasks, start-up %s, mean %s, volatility over %s, feedback %s, scale-down after %s",
-			100*bc.Budget, bc.Capacity, bc.Min, bc.Max, bc.Startup, bc.MeanWindow, bc.VolatilityWindow, bc.FeedbackTime, bc.DownDelay), nil
+		return p, fmt.Sprintf("over-capacity budget %.3g%%, capacity %.0f req/s per task, %d–%d tasks, start-up %s, levels %s, volatility over %s, hindsight %s, margin %.2g, warm-up %s, scale-down after %s",
+			100*bc.Budget, bc.Capacity, bc.Min, bc.Max, bc.Startup, levels(bc.Levels), bc.VolatilityWindow, bc.Hindsight, bc.Margin, warmup(bc.Warmup), bc.DownDelay), nil
 	}
 	p, err := scaler.NewTargetTracking(policyConfig(cfg))
 	if err != nil {
@@ -37,17 +38,44 @@ func newPolicy(cfg farmConfig) (scaler.Policy, string, error) {
 		pc.RequestsPerTask, pc.Min, pc.Max, pc.StableWindow, pc.PanicWindow, pc.DownStabilization, pc.DownLimit), nil
 }
 
+// levels lists level windows for the status page, "last" for 0 (the last
+// sample's rate).
+func levels(ls []time.Duration) string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = l.String()
+		if l == 0 {
+			s[i] = "last"
+		}
+	}
+	return strings.Join(s, "/")
+}
+
+// warmup describes BudgetConfig.Warmup for the status page.
+func warmup(d time.Duration) string {
+	if d < 0 {
+		return "none"
+	}
+	return d.String()
+}
+
 // budgetConfig scales the Budget policy's windows to the load profile as
 // policyConfig does TargetTracking's; -target is each task's capacity.
-// Tasks of the demo serve within a few seconds of launch.
+// Tasks of the demo serve within a few seconds of launch. The profile runs
+// a few minutes, so the levels are the last rate and the means over a
+// sixth and a third of it,
+// the hindsight replay remembers about one run, and the warm-up (at least
+// InitialHeadroom × the rate) ends a sixth of the way in, leaving the
+// replay to set the level and headroom for the rest of the run.
 func budgetConfig(cfg farmConfig) scaler.BudgetConfig {
 	stable := max(cfg.length/6, 6*time.Second).Round(time.Second)
 	return scaler.BudgetConfig{
 		Capacity: cfg.target, Min: cfg.min, Max: cfg.max,
 		Startup:          max(3*time.Second, 2*cfg.interval),
-		MeanWindow:       stable,
+		Levels:           []time.Duration{0, stable, 2 * stable},
 		VolatilityWindow: max(cfg.length/2, stable),
-		FeedbackTime:     max(cfg.length, time.Minute),
+		Hindsight:        max(cfg.length, time.Minute),
+		Warmup:           stable,
 		DownDelay:        (stable * 3 / 4).Round(time.Second),
 		MaxAge:           10 * cfg.interval,
 	}
@@ -76,13 +104,20 @@ func (m *overMetrics) register(reg prometheus.Registerer) error {
 			Help: "Requests that arrived while the ready tasks' capacity was exceeded (rate beyond capacity, or the balancer's queue)."},
 			get(func(o scaler.OverCapacity) float64 { return o.TotalOver })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "webfarm", Name: "over_capacity_recent_ratio",
-			Help: "Share of recent requests over capacity (weighted by age with the feedback time)."}, get(func(o scaler.OverCapacity) float64 { return o.Recent })),
+			Help: "Share of recent requests over capacity (weighted by age with the hindsight time constant)."}, get(func(o scaler.OverCapacity) float64 { return o.Recent })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "webfarm", Name: "over_capacity_hindsight_ratio",
+			Help: "Share of recent requests the chosen level and headroom would have let over capacity, replayed in hindsight."},
+			get(func(o scaler.OverCapacity) float64 { return o.Hindsight })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "webfarm", Name: "over_capacity_budget_ratio",
 			Help: "Share of requests the policy may let arrive over capacity."}, get(func(o scaler.OverCapacity) float64 { return o.Budget })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "webfarm", Name: "level_requests_per_second",
+			Help: "Rate the Budget policy's headroom sits on: the mean over the chosen level window, or the last rate."},
+			get(func(o scaler.OverCapacity) float64 { return o.Level })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "webfarm", Name: "headroom_requests_per_second",
-			Help: "Capacity the Budget policy holds above the expected rate."}, get(func(o scaler.OverCapacity) float64 { return o.Headroom })),
+			Help: "Capacity the Budget policy holds above the level."}, get(func(o scaler.OverCapacity) float64 { return o.Headroom })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "webfarm", Name: "headroom_factor",
-			Help: "Headroom ÷ measured volatility, as the feedback loop set it."}, get(func(o scaler.OverCapacity) float64 { return o.Factor })),
+			Help: "Headroom ÷ the level, or ÷ the measured volatility, whichever setting the hindsight replay chose."},
+			get(func(o scaler.OverCapacity) float64 { return o.Factor })),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("metrics: %w", err)

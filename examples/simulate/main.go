@@ -12,7 +12,9 @@
 // synthesised from the training trace before scaling (scaler/sim
 // Trace.Split, seed -seed): "random 1m" spreads each 5-minute count over
 // its minutes at random, "bursty 1m" in bursts, with the log-normal burst
-// factor sim.Burstiness measures on the training trace. Each trace gets a
+// factor sim.Burstiness measures on the training trace; with -heldout as
+// well, the same two syntheses of the held-out trace ("held-out random 1m",
+// "held-out bursty 1m", with the training trace's σ). Each trace gets a
 // table; a summary gives, per policy and trace, task-hours ÷ the oracle's
 // and the share of requests over capacity.
 //
@@ -155,6 +157,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		traces = append(traces, namedTrace{"random 1m", rnd}, namedTrace{"bursty 1m", bursty})
+		if len(held.Rates) > 0 {
+			// The same synthesis on the held-out days, with the σ of the
+			// training trace: 1-minute traffic no setting has seen.
+			hrnd, err := held.Split(parts, 0, *seed)
+			if err != nil {
+				return err
+			}
+			hbursty, err := held.Split(parts, sigma, *seed)
+			if err != nil {
+				return err
+			}
+			traces = append(traces, namedTrace{"held-out random 1m", hrnd}, namedTrace{"held-out bursty 1m", hbursty})
+		}
 	}
 	policies := Policies(*target, *capacity, *budget, *startup, *minTasks, *maxTasks)
 	fmt.Fprintf(stdout, "trace %s: busiest training bucket scaled to %.0f req/s (×%.4g for every trace)\n"+

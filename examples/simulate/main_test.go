@@ -28,7 +28,8 @@ func TestRunHeldOutAndMinuteTraces(t *testing.T) {
 	}
 	for _, want := range []string{"training 5m: 144 buckets of 5m0s, 2026-01-05 to 2026-01-05", "held-out 5m: 144 buckets of 5m0s, 2026-01-06",
 		"random 1m: 720 buckets of 1m0s", "bursty 1m: 720 buckets of 1m0s", "burst factor σ",
-		"summary: task-hours ÷ oracle", "training 5m ×oracle", "bursty 1m ×oracle"} {
+		"held-out random 1m: 720 buckets of 1m0s, 2026-01-06", "held-out bursty 1m: 720 buckets of 1m0s, 2026-01-06",
+		"summary: task-hours ÷ oracle", "training 5m ×oracle", "bursty 1m ×oracle", "held-out bursty 1m ×oracle"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -56,7 +57,7 @@ func TestTune(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The header, then one row per point of the grid.
-	if lines := strings.Count(out.String(), "\n"); lines != 2+len(tuneGrid.mean)*len(tuneGrid.down)*len(tuneGrid.feedback)*len(tuneGrid.factor) {
+	if lines := strings.Count(out.String(), "\n"); lines != 2+len(tuneGrid.margin)*len(tuneGrid.hindsight)*len(tuneGrid.down) {
 		t.Errorf("tune printed %d lines:\n%s", lines, out.String())
 	}
 	if !strings.Contains(out.String(), "Budget settings on the training trace (2026-01-05 to 2026-01-05)") {

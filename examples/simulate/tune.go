@@ -15,13 +15,12 @@ import (
 // trace; scaler's Default* constants are its pick (see package scaler,
 // "Evaluation protocol").
 var tuneGrid = struct {
-	mean, down, feedback []time.Duration
-	factor               []float64
+	margin          []float64
+	hindsight, down []time.Duration
 }{
-	mean:     []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute},
-	down:     []time.Duration{-1, time.Minute, 2 * time.Minute},
-	feedback: []time.Duration{6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
-	factor:   []float64{1, 2},
+	margin:    []float64{0.7, 0.8, 0.9, 1},
+	hindsight: []time.Duration{12 * time.Hour, 24 * time.Hour, 72 * time.Hour},
+	down:      []time.Duration{-1, time.Minute},
 }
 
 // tuneMargin is the share of the budget a setting may use on the training
@@ -34,21 +33,20 @@ const tuneMargin = 0.9
 // share over capacity is at most tuneMargin × the budget.
 func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capacity, budget float64) error {
 	type point struct {
-		cfg  scaler.BudgetConfig
-		cost float64
-		over float64
+		cfg     scaler.BudgetConfig
+		cost    float64
+		over    float64
+		actions int
 	}
 	var pols []sim.Policy
 	var cfgs []scaler.BudgetConfig
-	for _, m := range tuneGrid.mean {
-		for _, d := range tuneGrid.down {
-			for _, f := range tuneGrid.feedback {
-				for _, z := range tuneGrid.factor {
-					bc := scaler.BudgetConfig{Capacity: capacity, Budget: budget, Startup: cfg.Startup, Min: cfg.Min, Max: cfg.Max,
-						MeanWindow: m, DownDelay: d, FeedbackTime: f, HeadroomFactor: z}
-					cfgs = append(cfgs, bc)
-					pols = append(pols, sim.Policy{Name: fmt.Sprint(len(pols)), New: func() (scaler.Policy, error) { return scaler.NewBudget(bc) }})
-				}
+	for _, m := range tuneGrid.margin {
+		for _, h := range tuneGrid.hindsight {
+			for _, d := range tuneGrid.down {
+				bc := scaler.BudgetConfig{Capacity: capacity, Budget: budget, Startup: cfg.Startup, Min: cfg.Min, Max: cfg.Max,
+					Margin: m, Hindsight: h, DownDelay: d}
+				cfgs = append(cfgs, bc)
+				pols = append(pols, sim.Policy{Name: fmt.Sprint(len(pols)), New: func() (scaler.Policy, error) { return scaler.NewBudget(bc) }})
 			}
 		}
 	}
@@ -59,7 +57,7 @@ func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capaci
 	oracle := res[len(res)-1]
 	pts := make([]point, len(cfgs))
 	for i, c := range cfgs {
-		pts[i] = point{c, res[i].TaskSeconds / oracle.TaskSeconds, res[i].OverPercent()}
+		pts[i] = point{c, res[i].TaskSeconds / oracle.TaskSeconds, res[i].OverPercent(), res[i].Actions}
 	}
 	pick := -1
 	for i, p := range pts {
@@ -68,14 +66,14 @@ func tune(ctx context.Context, w io.Writer, tr sim.Trace, cfg sim.Config, capaci
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "MeanWindow\tDownDelay\tFeedbackTime\tHeadroomFactor\t×oracle\tover %%\tover ≤ %g × budget\t\n", tuneMargin)
+	fmt.Fprintf(tw, "Margin\tHindsight\tDownDelay\t×oracle\tover %%\tactions\tover ≤ %g × budget\t\n", tuneMargin)
 	for i, p := range pts {
 		mark := ""
 		if i == pick {
 			mark = " ← pick"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%.4f\t%.3f%%\t%v%s\t\n", p.cfg.MeanWindow, p.cfg.DownDelay, p.cfg.FeedbackTime, p.cfg.HeadroomFactor,
-			p.cost, p.over, p.over <= tuneMargin*100*budget, mark)
+		fmt.Fprintf(tw, "%g\t%s\t%s\t%.4f\t%.3f%%\t%d\t%v%s\t\n", p.cfg.Margin, p.cfg.Hindsight, p.cfg.DownDelay,
+			p.cost, p.over, p.actions, p.over <= tuneMargin*100*budget, mark)
 	}
 	return tw.Flush()
 }
