@@ -233,7 +233,9 @@
 //     307) for every call, not just SUBSCRIBE, moves to the next configured
 //     master when one is unreachable, re-subscribes with backoff, and drops
 //     a subscription that misses MissedHeartbeats heartbeats (dropping
-//     pooled connections, which may lead into the same partition). A
+//     pooled connections, which may lead into the same partition, and
+//     ending the calls sent under it, which would otherwise hold the next
+//     SUBSCRIBE and the converge loop back for RequestTimeout). A
 //     framework the master removed (failover timeout expired) registers
 //     anew.
 //   - Restarts: StateFile keeps the framework ID, the desired count and the

@@ -120,6 +120,23 @@ func (s *service) endFailureStreak(now time.Time) {
 	}
 }
 
+// watchdogLoop runs the heartbeat watchdog every Tick on its own
+// goroutine: converge runs it too, but converge may wait out a balancer's
+// or a call's timeout (a SUPPRESS or KILL sent into the very partition
+// the watchdog is there to notice).
+func (s *Scheduler) watchdogLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.watchdog(s.now())
+		}
+	}
+}
+
 // watchdog drops a subscription that has been silent for
 // MissedHeartbeats heartbeat intervals; controller.Run re-subscribes.
 func (s *Scheduler) watchdog(now time.Time) {

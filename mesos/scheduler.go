@@ -54,10 +54,13 @@ type Scheduler struct {
 	orphans map[string]savedService
 	rr      int // round-robin cursor over services for offer ties
 
-	connected      bool
-	lastEvent      time.Time
-	heartbeat      time.Duration // from SUBSCRIBED; 0 if the master sends none
-	subCancel      context.CancelFunc
+	connected bool
+	lastEvent time.Time
+	heartbeat time.Duration // from SUBSCRIBED; 0 if the master sends none
+	subCancel context.CancelFunc
+	// subCtx is the current subscription's context (callSubscribe's),
+	// which subCancel ends; see call.
+	subCtx         context.Context
 	reconciled     bool            // launches allowed
 	reconcileStart time.Time       // zero: no reconciliation pending
 	pending        map[string]bool // task IDs reconciliation has not answered
@@ -331,6 +334,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.convergeLoop(ctx) })
+	wg.Go(func() { s.watchdogLoop(ctx) })
 	wg.Go(func() { s.runZK(ctx) })
 	defer wg.Wait()
 
@@ -398,7 +402,7 @@ func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos
 	if s.subCancel != nil {
 		s.subCancel()
 	}
-	s.subCancel = cancel
+	s.subCancel, s.subCtx = cancel, sctx
 	s.mu.Unlock()
 	s.log.Debug("mesos: subscribing", "master", s.leader.URL(), "framework_id", fid)
 	resp, err := s.caller.Call(sctx, &c2)
@@ -530,10 +534,23 @@ func (s *service) readPool(ctx context.Context) error {
 	return nil
 }
 
-// call sends c to the master, bounded by RequestTimeout.
+// call sends c to the master, bounded by RequestTimeout, and by the
+// subscription it is sent under: a call sent into a partition hangs until
+// RequestTimeout, and would hold back the event handler (and with it
+// mesos-go's next SUBSCRIBE, sent only once the handler returns) or the
+// next converge that long after the heartbeat watchdog, or a leader
+// change, dropped the subscription. Mesos rejects the calls of a dropped
+// subscription (their Mesos-Stream-Id is stale) anyway. A call sent while
+// no subscription is live is bounded by RequestTimeout only.
 func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
+	s.mu.Lock()
+	sub := s.subCtx
+	s.mu.Unlock()
+	if sub != nil && sub.Err() == nil {
+		defer context.AfterFunc(sub, cancel)()
+	}
 	if err := calls.CallNoData(ctx, s.caller, c); err != nil {
 		return fmt.Errorf("mesos: %s: %w", c.GetType(), err)
 	}
