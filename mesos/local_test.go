@@ -117,12 +117,9 @@ func startCluster(t testing.TB, mod func(*local.Config)) *local.Cluster {
 	if testing.Short() {
 		t.Skip("starts mesos/local and task processes (make unit skips them)")
 	}
-	// A port range of its own: other packages' tests run clusters and web
-	// servers on this host at the same time.
-	base := 20000 + 200*uint64(mrand.IntN(45))
 	cfg := local.Config{
 		Agents:             2,
-		Ports:              local.PortRange{Begin: base, End: base + 199},
+		Ports:              freePorts(200),
 		HeartbeatInterval:  500 * time.Millisecond,
 		AllocationInterval: 100 * time.Millisecond,
 		StatusUpdateRetry:  time.Second,
@@ -140,6 +137,36 @@ func startCluster(t testing.TB, mod func(*local.Config)) *local.Cluster {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// freePorts returns a range of size ports for a cluster of its own, in
+// 20000–28999 (below the ephemeral ports; other packages' tests run
+// clusters and web servers there at the same time): of the aligned blocks,
+// tried in random order, the first whose ports are all free right now,
+// else the one with the most free. mesos/local offers only free ports, so
+// a block another process holds much of would leave a test fewer ports
+// than it launches tasks.
+func freePorts(size uint64) local.PortRange {
+	const lo, hi = 20000, 29000
+	var best local.PortRange
+	bestFree := uint64(0)
+	for _, k := range mrand.Perm(int((hi - lo) / size)) {
+		r := local.PortRange{Begin: lo + size*uint64(k), End: lo + size*uint64(k+1) - 1}
+		free := uint64(0)
+		for p := r.Begin; p <= r.End; p++ {
+			if ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				ln.Close()
+				free++
+			}
+		}
+		if free == size {
+			return r
+		}
+		if free >= bestFree {
+			best, bestFree = r, free
+		}
+	}
+	return best
 }
 
 func webTask(t testing.TB) TaskTemplate {
