@@ -22,8 +22,10 @@ type Stats struct {
 	// Active is the number of requests or connections in flight, where the
 	// balancer knows it; otherwise 0.
 	Active int
-	// Queued is the number of requests waiting for a backend, where the
-	// balancer knows it; otherwise 0.
+	// Queued is the number of requests waiting for a backend, in the
+	// balancer's queues and its backends' own queues (requests bound to
+	// one backend, waiting for it), where the balancer knows it; otherwise
+	// 0. When Backends is read, it is at least the sum of their Queued.
 	Queued int
 	// Backends holds per-backend readings keyed by Backend.ID. Drivers that
 	// cannot read per-backend figures leave it nil.
@@ -37,7 +39,8 @@ type BackendStats struct {
 	Requests uint64
 	// Active is the number of connections in flight to this backend.
 	Active int
-	// Queued is the number of requests waiting for this backend.
+	// Queued is the number of requests waiting in this backend's own
+	// queue (bound to it); Stats.Queued counts them too.
 	Queued int
 	// State is where the backend stands in the pool.
 	State State
@@ -62,6 +65,8 @@ type Balancer interface {
 	//     balancer; gauges are ≥ 0.
 	//   - A backend's Errors never exceed its Requests (a 5xx answer is
 	//     a request the backend served).
+	//   - Stats.Queued is at least the sum of the backends' Queued: a
+	//     request waiting in one backend's own queue waits for a backend.
 	//   - Every request the balancer accepts is counted in Requests and,
 	//     when Stats.Backends is set, in the Requests of the backend that
 	//     served it, at the latest after the lag the driver documents

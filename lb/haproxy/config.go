@@ -50,8 +50,11 @@ type Config struct {
 	HealthCheck bool
 	// TotalsOnly makes Stats read the frontend/backend rows alone
 	// (`show stat <proxy> <type> -1`), whose cost does not grow with the
-	// pool; Stats.Backends is then nil. If false, Stats also reads one row
-	// per server.
+	// pool; Stats.Backends is then nil, and Stats.Queued is the backend's
+	// qcur alone: it misses the requests waiting in a server's own queue (a
+	// hash-based balance, persistence or use-server binds a request to one
+	// server, which queues it at its maxconn). If false, Stats also reads
+	// one row per server, and Queued adds the servers' queues.
 	TotalsOnly bool
 	// Timeout bounds each runtime command on a TCP socket. (Commands on a
 	// unix socket run in client-native, whose own timeout is 30 s; a

@@ -177,12 +177,20 @@
 //
 // Stats reads `show info` and `show stat` in one round trip: Requests is
 // the backend's req_tot (stot, sessions, in TCP mode), or the frontend's
-// if Config.Frontend is set; Active is scur and Queued the backend's qcur.
-// These are exact cumulative counters: rates come from their deltas
-// ([lb.Meter]), never from HAProxy's one-second rate fields. With
+// if Config.Frontend is set; Active is scur. These are exact cumulative
+// counters: rates come from their deltas ([lb.Meter]), never from
+// HAProxy's one-second rate fields. Queued is every request waiting for a
+// server. HAProxy's backend qcur counts only those queued with no server
+// assigned (roundrobin, leastconn… when every server is at its maxconn);
+// a request bound to one server (balance uri, source, hdr…, cookie or
+// stick-table persistence, use-server) waits in that server's own queue,
+// its row's qcur, once that server is at its maxconn. So Queued is the
+// backend's qcur plus every server row's qcur, whatever the server's
+// state, and Backends[id].Queued is that server's own qcur. With
 // Config.TotalsOnly, Stats asks for the frontend/backend rows alone
-// (`show stat <proxy> <type> -1`), whose cost does not grow with the pool;
-// otherwise it adds one row per server. [Balancer.Read] and
+// (`show stat <proxy> <type> -1`), whose cost does not grow with the
+// pool, and cannot see the servers' queues: Queued is then the backend's
+// qcur alone. Otherwise it adds one row per server. [Balancer.Read] and
 // [Balancer.Totals] return a [Reading] that also carries the process id
 // and start time, and Restarted when HAProxy restarted or reloaded since
 // the previous reading (the pid or start time changed, or the counter went

@@ -23,6 +23,7 @@ type fakeAPI struct {
 	pid     int
 	start   int64
 	reqTot  uint64
+	qcur    int // the backend's own queue (requests with no server assigned)
 	calls   []string
 
 	// block, if set, makes every call wait until it is closed.
@@ -46,6 +47,7 @@ type fakeAPI struct {
 type fakeServer struct {
 	addr   string
 	status string
+	qcur   int // requests waiting in this server's own queue
 	scur   int
 	reqTot uint64
 	weight int
@@ -94,11 +96,11 @@ func (f *fakeAPI) ExecuteRaw(cmd string) (string, error) {
 			if fields[3] == "4" || fields[3] == "6" {
 				for _, name := range f.order {
 					s := f.servers[name]
-					fmt.Fprintf(&out, "%s,%s,0,%d,%d,%s,%d,2,%d,%s,http,,\n", f.be, name, s.scur, s.reqTot, s.status, s.weight, s.reqTot, s.addr)
+					fmt.Fprintf(&out, "%s,%s,%d,%d,%d,%s,%d,2,%d,%s,http,,\n", f.be, name, s.qcur, s.scur, s.reqTot, s.status, s.weight, s.reqTot, s.addr)
 				}
 			}
 			if fields[3] != "4" {
-				fmt.Fprintf(&out, "%s,BACKEND,0,0,%d,UP,1,1,%d,,http,roundrobin,\n", f.be, f.reqTot, f.reqTot)
+				fmt.Fprintf(&out, "%s,BACKEND,%d,0,%d,UP,1,1,%d,,http,roundrobin,\n", f.be, f.qcur, f.reqTot, f.reqTot)
 			}
 			out.WriteString("\n")
 		case strings.HasPrefix(c, "del server "+f.be+"/%"):

@@ -44,14 +44,21 @@ func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
 // <backend> 6 -1` (and `show stat <frontend> 1 -1` if Config.Frontend is
 // set), in one round trip. Requests is req_tot in HTTP mode and stot
 // (sessions) in TCP mode, of the frontend if Config.Frontend is set, else
-// of the backend; Active is scur; Queued is the backend's qcur. Each server
-// has an entry in Backends, keyed like [Balancer.Backends]. At is the time
-// the answer arrived.
+// of the backend; Active is scur. Queued counts every request waiting for
+// a server: the backend's qcur (requests queued with no server assigned)
+// plus the qcur of each of the backend's server rows, whatever the
+// server's state (requests bound to that server by a hash-based balance,
+// persistence or use-server, waiting for a slot below its maxconn). Each
+// server has an entry in Backends, keyed like [Balancer.Backends], whose
+// Queued is that server's own qcur. At is the time the answer arrived.
 func (b *Balancer) Read(ctx context.Context) (Reading, error) { return b.read(ctx, true) }
 
 // Totals is [Balancer.Read] without the server rows (Backends is nil). It
 // asks HAProxy for the frontend and backend rows alone, so its cost does
-// not grow with the pool.
+// not grow with the pool; but it cannot see the servers' own queues, so
+// Queued is the backend's qcur alone and misses the requests bound to one
+// server (hash-based balance, persistence, use-server) that wait for it.
+// With such a backend, a policy that counts queued requests needs Read.
 func (b *Balancer) Totals(ctx context.Context) (Reading, error) { return b.read(ctx, false) }
 
 func (b *Balancer) read(ctx context.Context, perServer bool) (Reading, error) {
@@ -129,9 +136,15 @@ func (b *Balancer) reading(ctx context.Context, rep reply, at time.Time, perServ
 		r.Started = time.Unix(rep.info.startSec, 0)
 	}
 	if perServer {
+		// HAProxy's backend qcur counts only the requests queued with no
+		// server assigned; a request bound to one server waits in that
+		// server's queue (src/queue.c, pendconn_add). Every server row
+		// counts, draining or in maintenance too: what HAProxy did not
+		// redistribute still waits.
 		ss := b.fromRows(rep.rows)
 		r.Backends = make(map[string]lb.BackendStats, len(ss))
 		for _, s := range ss {
+			r.Queued += int(s.row.qcur)
 			r.Backends[s.id] = lb.BackendStats{
 				Requests: s.row.counter(),
 				Active:   int(s.row.scur),

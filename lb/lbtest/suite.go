@@ -215,7 +215,7 @@ var cases = []testCase{
 	{"DrainIdempotent", "draining a draining backend succeeds, keeps it in the pool, and Stats reports it draining", (*tester).drainIdempotent, false},
 	{"RemoveIdempotent", "removing an ID that is not in the pool succeeds", (*tester).removeIdempotent, false},
 	{"UnknownID", "unknown IDs give errors matching lb.ErrNotFound", (*tester).unknownID, false},
-	{"CountersMonotonic", "Stats.At is set and counters (Requests, per-backend Requests and Errors) never go backwards within one balancer life; a backend's Errors never exceed its Requests", (*tester).countersMonotonic, false},
+	{"CountersMonotonic", "Stats.At is set and counters (Requests, per-backend Requests and Errors) never go backwards within one balancer life; a backend's Errors never exceed its Requests; gauges are ≥ 0 and Queued counts the backends' own queues", (*tester).countersMonotonic, false},
 	{"StatsBackends", "Stats.Backends, when set, has an entry for every backend Backends lists and none for an ID never added", (*tester).statsBackends, false},
 	{"TrafficCounted", "Stats.Requests and each backend's Requests rise by at least the requests sent (within Config.Lag), split across the ready backends, and a drained backend gets no new requests", (*tester).trafficCounted, true},
 	{"ContextCancelled", "a cancelled context returns promptly with context.Canceled", (*tester).cancelled, false},
@@ -480,7 +480,9 @@ func (tc *tester) countersMonotonic() error {
 		if s.At.Before(prev.At) {
 			return fmt.Errorf("Stats().At went back from %s to %s", prev.At, s.At)
 		}
+		inBackends := 0
 		for id, bs := range s.Backends {
+			inBackends += bs.Queued
 			if p, ok := prev.Backends[id]; ok && bs.Requests < p.Requests {
 				return fmt.Errorf("Stats().Backends[%s].Requests went from %d to %d", id, p.Requests, bs.Requests)
 			}
@@ -496,6 +498,9 @@ func (tc *tester) countersMonotonic() error {
 		}
 		if s.Active < 0 || s.Queued < 0 {
 			return fmt.Errorf("Stats() has negative gauges: Active %d, Queued %d", s.Active, s.Queued)
+		}
+		if s.Queued < inBackends {
+			return fmt.Errorf("Stats().Queued is %d, less than the %d waiting in its Backends' own queues: lb.Stats.Queued counts those too", s.Queued, inBackends)
 		}
 		prev = s
 	}

@@ -136,6 +136,7 @@ type (
 	drainedReady    struct{ *lbtest.Memory }
 	zeroAt          struct{ *lbtest.Memory }
 	errorsOverReqs  struct{ *lbtest.Memory }
+	queueMissed     struct{ *lbtest.Memory }
 	errorsBackwards struct {
 		*lbtest.Memory
 		mu sync.Mutex
@@ -343,6 +344,17 @@ func (b errorsOverReqs) Stats(ctx context.Context) (lb.Stats, error) {
 	return s, err
 }
 
+// The backends' own queues hold requests that Stats.Queued leaves out
+// (as HAProxy's backend qcur alone would).
+func (b queueMissed) Stats(ctx context.Context) (lb.Stats, error) {
+	s, err := b.Memory.Stats(ctx)
+	for id, bs := range s.Backends {
+		bs.Queued = 2
+		s.Backends[id] = bs
+	}
+	return s, err
+}
+
 // Every other reading forgets the backends' 5xx counts.
 func (b *errorsBackwards) Stats(ctx context.Context) (lb.Stats, error) {
 	s, err := b.Memory.Stats(ctx)
@@ -389,6 +401,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"drained reported ready", func() lb.Balancer { return drainedReady{lbtest.NewMemory()} }, "DrainIdempotent", "State = ready after Drain, want draining"},
 		{"Stats.At zero", func() lb.Balancer { return zeroAt{lbtest.NewMemory()} }, "CountersMonotonic", "Stats().At is zero"},
 		{"5xx count above requests", func() lb.Balancer { return errorsOverReqs{lbtest.NewMemory()} }, "CountersMonotonic", "more than its Requests"},
+		{"backends' queues not in Queued", func() lb.Balancer { return queueMissed{lbtest.NewMemory()} }, "CountersMonotonic", "waiting in its Backends' own queues"},
 		{"5xx count goes backwards", func() lb.Balancer { return &errorsBackwards{Memory: lbtest.NewMemory()} }, "CountersMonotonic", "Errors went from"},
 		{"drained backend still served", func() lb.Balancer { return &drainStillServe{Memory: lbtest.NewMemory()} }, "TrafficCounted", "reached the drained backend"},
 	}
