@@ -42,6 +42,11 @@ type BackendStats struct {
 	// Queued is the number of requests waiting in this backend's own
 	// queue (bound to it); Stats.Queued counts them too.
 	Queued int
+	// Limit is the most connections the balancer opens to this backend
+	// at once (HAProxy's maxconn), or 0 if it sets none or the driver
+	// cannot read it. With Active ≥ Limit > 0 the backend is at its
+	// limit: requests bound to it wait in its queue.
+	Limit int
 	// State is where the backend stands in the pool.
 	State State
 	// Errors counts the requests this backend answered with a 5xx status

@@ -186,11 +186,15 @@
 // stick-table persistence, use-server) waits in that server's own queue,
 // its row's qcur, once that server is at its maxconn. So Queued is the
 // backend's qcur plus every server row's qcur, whatever the server's
-// state, and Backends[id].Queued is that server's own qcur. With
-// Config.TotalsOnly, Stats asks for the frontend/backend rows alone
-// (`show stat <proxy> <type> -1`), whose cost does not grow with the
-// pool, and cannot see the servers' queues: Queued is then the backend's
-// qcur alone. Otherwise it adds one row per server. [Balancer.Read] and
+// state, and Backends[id].Queued is that server's own qcur. A server's
+// Limit is its slim, the maxconn set in ServerOptions (or the config
+// file), 0 if none: a server with Active ≥ Limit > 0 queues what is bound
+// to it. (slim is the configured maxconn; with minconn and fullconn
+// HAProxy may allow fewer at a time.) With Config.TotalsOnly, Stats asks
+// for the frontend/backend rows alone (`show stat <proxy> <type> -1`),
+// whose cost does not grow with the pool, and cannot see the servers'
+// queues: Queued is then the backend's qcur alone. Otherwise it adds one
+// row per server. [Balancer.Read] and
 // [Balancer.Totals] return a [Reading] that also carries the process id
 // and start time, and Restarted when HAProxy restarted or reloaded since
 // the previous reading (the pid or start time changed, or the counter went

@@ -84,16 +84,17 @@ func TestQueuedFake(t *testing.T) {
 }
 
 // TestQueuedOtherProxies: server rows of other proxies in the answer
-// (`show stat` without a proxy filter lists them all) do not count.
+// (`show stat` without a proxy filter lists them all) do not count; a
+// server's slim (its maxconn) is its Limit.
 func TestQueuedOtherProxies(t *testing.T) {
 	b := openFake(t, newFake(), Config{})
 	answer := "Name: HAProxy\nVersion: 2.6.12\nPid: 100\nStart_time_sec: 1795900000\n\n" +
-		"# pxname,svname,qcur,scur,stot,status,weight,type,req_tot,addr,mode,algo,\n" +
-		"webfarm,s1,5,1,9,no check,1,2,9,127.0.0.1:8001,http,,\n" +
-		"webfarm,BACKEND,1,1,9,UP,1,1,9,,http,uri,\n" +
-		"other,s1,7,1,9,no check,1,2,9,127.0.0.1:8002,http,,\n" +
-		"other,BACKEND,8,1,9,UP,1,1,9,,http,uri,\n" +
-		"webfarm-x,s1,9,1,9,no check,1,2,9,127.0.0.1:8003,http,,\n\n"
+		"# pxname,svname,qcur,scur,slim,stot,status,weight,type,req_tot,addr,mode,algo,\n" +
+		"webfarm,s1,5,1,1,9,no check,1,2,9,127.0.0.1:8001,http,,\n" +
+		"webfarm,BACKEND,1,1,410,9,UP,1,1,9,,http,uri,\n" +
+		"other,s1,7,1,,9,no check,1,2,9,127.0.0.1:8002,http,,\n" +
+		"other,BACKEND,8,1,410,9,UP,1,1,9,,http,uri,\n" +
+		"webfarm-x,s1,9,1,,9,no check,1,2,9,127.0.0.1:8003,http,,\n\n"
 	rep, err := parseReply(answer)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +107,9 @@ func TestQueuedOtherProxies(t *testing.T) {
 	}
 	if r.Queued != 6 || len(r.Backends) != 1 {
 		t.Errorf("Queued = %d with Backends %v, want 6 (webfarm's 1 + its server's 5), other proxies' queues left out", r.Queued, r.Backends)
+	}
+	if bs := r.Backends["s1"]; bs.Limit != 1 || bs.Active != 1 || bs.Queued != 5 {
+		t.Errorf("Backends[s1] = %+v, want Limit 1 (slim, its maxconn), Active 1, Queued 5", bs)
 	}
 }
 
@@ -241,8 +245,14 @@ func TestQueuedReal(t *testing.T) {
 				if bs.Queued > 0 {
 					busy++
 				}
-				if bs.Active > 1 {
+				if bs.Limit != 1 {
+					t.Errorf("Backends[%s].Limit = %d, want its maxconn 1 (slim)", id, bs.Limit)
+				}
+				if bs.Active > bs.Limit {
 					t.Errorf("Backends[%s].Active = %d, above its maxconn 1", id, bs.Active)
+				}
+				if bs.Queued > 0 && bs.Active != bs.Limit {
+					t.Errorf("Backends[%s] = %+v: requests wait in its queue, so it must be at its Limit", id, bs)
 				}
 			}
 			if tc.serverQueue {

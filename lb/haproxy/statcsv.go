@@ -23,6 +23,7 @@ type statRow struct {
 	addr        string // "ip:port" (IPv6 in brackets) for servers
 	mode, algo  string
 	qcur, scur  int64
+	slim        int64 // the server's maxconn; 0 if none
 	stot        uint64
 	reqTot      uint64
 	hrsp5xx     uint64 // responses with a 5xx status (HTTP mode)
@@ -124,7 +125,7 @@ func parseReply(out string) (reply, error) {
 }
 
 // The columns the driver reads, in the order of columns.index.
-var columnNames = [...]string{"pxname", "svname", "type", "status", "addr", "mode", "algo", "qcur", "scur", "stot", "req_tot", "weight", "hrsp_5xx"}
+var columnNames = [...]string{"pxname", "svname", "type", "status", "addr", "mode", "algo", "qcur", "scur", "slim", "stot", "req_tot", "weight", "hrsp_5xx"}
 
 const (
 	colPxname = iota
@@ -136,6 +137,7 @@ const (
 	colAlgo
 	colQcur
 	colScur
+	colSlim
 	colStot
 	colReqTot
 	colWeight
@@ -208,7 +210,7 @@ func parseRow(c *columns, line string) (statRow, error) {
 	for _, f := range []struct {
 		col int
 		dst *int64
-	}{{colType, &typ}, {colQcur, &row.qcur}, {colScur, &row.scur}, {colWeight, &row.weight}} {
+	}{{colType, &typ}, {colQcur, &row.qcur}, {colScur, &row.scur}, {colSlim, &row.slim}, {colWeight, &row.weight}} {
 		v := cell[f.col]
 		if v == "" {
 			continue

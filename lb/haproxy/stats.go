@@ -50,7 +50,8 @@ func (b *Balancer) Stats(ctx context.Context) (lb.Stats, error) {
 // server's state (requests bound to that server by a hash-based balance,
 // persistence or use-server, waiting for a slot below its maxconn). Each
 // server has an entry in Backends, keyed like [Balancer.Backends], whose
-// Queued is that server's own qcur. At is the time the answer arrived.
+// Queued is that server's own qcur and Limit its slim (the configured
+// maxconn, 0 if none). At is the time the answer arrived.
 func (b *Balancer) Read(ctx context.Context) (Reading, error) { return b.read(ctx, true) }
 
 // Totals is [Balancer.Read] without the server rows (Backends is nil). It
@@ -149,6 +150,7 @@ func (b *Balancer) reading(ctx context.Context, rep reply, at time.Time, perServ
 				Requests: s.row.counter(),
 				Active:   int(s.row.scur),
 				Queued:   int(s.row.qcur),
+				Limit:    int(s.row.slim),
 				State:    state(s.row.status),
 				Errors:   s.row.hrsp5xx,
 			}

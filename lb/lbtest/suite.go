@@ -492,7 +492,7 @@ func (tc *tester) countersMonotonic() error {
 			if bs.Errors > bs.Requests {
 				return fmt.Errorf("Stats().Backends[%s].Errors is %d, more than its Requests %d: a 5xx answer is a request the backend served", id, bs.Errors, bs.Requests)
 			}
-			if bs.Active < 0 || bs.Queued < 0 {
+			if bs.Active < 0 || bs.Queued < 0 || bs.Limit < 0 {
 				return fmt.Errorf("Stats().Backends[%s] has negative gauges: %+v", id, bs)
 			}
 		}
