@@ -292,8 +292,10 @@ type OverCapacity struct {
 // Over-capacity is measured from what the balancer reports: each poll,
 // the requests beyond the ready tasks' capacity (Observation.RPS −
 // Ready × Capacity, over the time since the previous sample), or the
-// balancer's queue (Observation.Queued: HAProxy queues a request only
-// when every server is at its maxconn) when that is larger. Each decision
+// balancer's queue (Observation.Queued: with HAProxy, the requests waiting
+// in the backend's queue and in the servers' own queues, where a server at
+// its maxconn holds the requests bound to it by a hash or persistence)
+// when that is larger. Each decision
 // says it in its reason and carries it in Decision.Over for metrics.
 //
 // The count goes up at once, and down as the level falls (or, with a
