@@ -164,7 +164,17 @@ func TestHealthChecks(t *testing.T) {
 			port, closed := freePorts(t, o)
 			ti := helperTask(t, o, "web", port, tc.status)
 			hc := tc.check(port, closed)
-			hc.DelaySeconds, hc.IntervalSeconds, hc.GracePeriodSeconds, hc.TimeoutSeconds = ptr(0.2), ptr(0.1), ptr(0.0), ptr(2.0)
+			// A healthy task's checks get a grace period: its process may
+			// not listen yet 0.2s after the launch on a loaded machine
+			// (-race, other packages' tests beside), and a failure before
+			// the first success then reports healthy=false (health.go, as
+			// Mesos's health checker does). The unhealthy ones have none,
+			// so that they fail at once.
+			grace := 0.0
+			if tc.wantHealthy {
+				grace = 60
+			}
+			hc.DelaySeconds, hc.IntervalSeconds, hc.GracePeriodSeconds, hc.TimeoutSeconds = ptr(0.2), ptr(0.1), ptr(grace), ptr(2.0)
 			hc.ConsecutiveFailures = ptr(uint32(2))
 			ti.HealthCheck = hc
 			s.mustCall(launchCall(o, 0, ti))
