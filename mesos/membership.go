@@ -151,6 +151,9 @@ func (s *Scheduler) watchdog(now time.Time) {
 			"heartbeat", s.heartbeat, "master", s.leader.URL())
 		s.subCancel()
 		s.subCancel = nil
+		if s.abandon != nil {
+			s.abandon()
+		}
 		s.connected = false
 		// Pooled connections may lead into the same partition.
 		s.closeIdle()

@@ -58,9 +58,12 @@ type Scheduler struct {
 	lastEvent time.Time
 	heartbeat time.Duration // from SUBSCRIBED; 0 if the master sends none
 	subCancel context.CancelFunc
-	// subCtx is the current subscription's context (callSubscribe's),
-	// which subCancel ends; see call.
-	subCtx         context.Context
+	// abandoned ends the calls sent under the current subscription (see
+	// call) once the heartbeat watchdog gave the subscription up; abandon
+	// cancels it. A subscription's normal end leaves them be: the master
+	// answers a TEARDOWN after it closed the stream.
+	abandoned      context.Context
+	abandon        context.CancelFunc
 	reconciled     bool            // launches allowed
 	reconcileStart time.Time       // zero: no reconciliation pending
 	pending        map[string]bool // task IDs reconciliation has not answered
@@ -402,7 +405,8 @@ func (s *Scheduler) callSubscribe(ctx context.Context, c *scheduler.Call) (mesos
 	if s.subCancel != nil {
 		s.subCancel()
 	}
-	s.subCancel, s.subCtx = cancel, sctx
+	s.subCancel = cancel
+	s.abandoned, s.abandon = context.WithCancel(context.Background())
 	s.mu.Unlock()
 	s.log.Debug("mesos: subscribing", "master", s.leader.URL(), "framework_id", fid)
 	resp, err := s.caller.Call(sctx, &c2)
@@ -534,22 +538,22 @@ func (s *service) readPool(ctx context.Context) error {
 	return nil
 }
 
-// call sends c to the master, bounded by RequestTimeout, and by the
-// subscription it is sent under: a call sent into a partition hangs until
-// RequestTimeout, and would hold back the event handler (and with it
-// mesos-go's next SUBSCRIBE, sent only once the handler returns) or the
-// next converge that long after the heartbeat watchdog, or a leader
-// change, dropped the subscription. Mesos rejects the calls of a dropped
-// subscription (their Mesos-Stream-Id is stale) anyway. A call sent while
-// no subscription is live is bounded by RequestTimeout only.
+// call sends c to the master, bounded by RequestTimeout, and ended when
+// the heartbeat watchdog gives up the subscription it was sent under: a
+// call sent into a partition hangs until RequestTimeout, and would hold
+// back the event handler (and with it mesos-go's next SUBSCRIBE, sent
+// only once the handler returns) or the next converge that long after the
+// watchdog dropped the subscription. Mesos would reject the calls of that
+// subscription (their Mesos-Stream-Id is stale) anyway. A call sent once
+// the watchdog already gave up is bounded by RequestTimeout only.
 func (s *Scheduler) call(ctx context.Context, c *scheduler.Call) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	s.mu.Lock()
-	sub := s.subCtx
+	abandoned := s.abandoned
 	s.mu.Unlock()
-	if sub != nil && sub.Err() == nil {
-		defer context.AfterFunc(sub, cancel)()
+	if abandoned != nil && abandoned.Err() == nil {
+		defer context.AfterFunc(abandoned, cancel)()
 	}
 	if err := calls.CallNoData(ctx, s.caller, c); err != nil {
 		return fmt.Errorf("mesos: %s: %w", c.GetType(), err)
