@@ -59,8 +59,8 @@ chaos:
 	WEBFARM_CHAOS=full $(GO) test -race -run Chaos -timeout 60m -v ./examples/chaos ./mesos ./mesos/zk
 
 # simulate: every policy on the NASA trace's training part (to 08-22), its
-# held-out part (08-23..31) and two 1-minute traces synthesised from the
-# training part; the scaler package doc has the protocol.
+# held-out part (08-23..31) and 1-minute traces synthesised from each (at
+# random and in bursts); the scaler package doc has the protocol.
 simulate:
 	$(GO) run ./examples/simulate -trace ../shared/traces/nasa-http-1995-5m.csv -peak 5000 -startup 30s -heldout 1995-08-23 -minute
 
