@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb/lbtest"
 )
@@ -93,8 +94,13 @@ func BenchmarkLaunch200(b *testing.B) {
 // serveCluster) and returns its URL and a func that stops it.
 func startClusterProcess(b *testing.B, exe string) (string, func()) {
 	b.Helper()
-	base := 20000 + 1000*int(time.Now().UnixNano()%9)
-	return startChildCluster(b, exe, fmt.Sprintf("%s=%d-%d", clusterEnv, base, base+999))
+	pb, release, err := portblock.Mesos.Pick(1000) // one per b.Loop round: handed back by stop
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(release) // if startChildCluster fails; release is idempotent
+	url, stop := startChildCluster(b, exe, fmt.Sprintf("%s=%d-%d", clusterEnv, pb.Begin, pb.End))
+	return url, func() { stop(); release() }
 }
 
 // startChildCluster runs this test binary with env (NAME=value) added,

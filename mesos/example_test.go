@@ -26,7 +26,9 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
-	cluster, err := local.Start(ctx, local.Config{Agents: 2, Logger: quiet})
+	// Ports of their own: other packages' tests use mesos/local's default
+	// range, 31000-32000, at the same time.
+	cluster, err := local.Start(ctx, local.Config{Agents: 2, Ports: local.PortRange{Begin: 32100, End: 32299}, Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestLocalInProcessTasks(t *testing.T) {
 		lc.Agents = 40
 		// 25 ports an agent, not 5: a few busy ones (another process's)
 		// still leave every agent the 2 tasks it takes.
-		lc.Ports = freePorts(1000)
+		lc.Ports = freePorts(t, 1000)
 	})
 	mem := lbtest.NewMemory()
 	cfg := localConfig(t, c, mem)

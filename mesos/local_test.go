@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/lbtest"
@@ -119,7 +119,7 @@ func startCluster(t testing.TB, mod func(*local.Config)) *local.Cluster {
 	}
 	cfg := local.Config{
 		Agents:             2,
-		Ports:              freePorts(200),
+		Ports:              freePorts(t, 200),
 		HeartbeatInterval:  500 * time.Millisecond,
 		AllocationInterval: 100 * time.Millisecond,
 		StatusUpdateRetry:  time.Second,
@@ -139,34 +139,18 @@ func startCluster(t testing.TB, mod func(*local.Config)) *local.Cluster {
 	return c
 }
 
-// freePorts returns a range of size ports for a cluster of its own, in
-// 20000–28999 (below the ephemeral ports; other packages' tests run
-// clusters and web servers there at the same time): of the aligned blocks,
-// tried in random order, the first whose ports are all free right now,
-// else the one with the most free. mesos/local offers only free ports, so
-// a block another process holds much of would leave a test fewer ports
-// than it launches tasks.
-func freePorts(size uint64) local.PortRange {
-	const lo, hi = 20000, 29000
-	var best local.PortRange
-	bestFree := uint64(0)
-	for _, k := range mrand.Perm(int((hi - lo) / size)) {
-		r := local.PortRange{Begin: lo + size*uint64(k), End: lo + size*uint64(k+1) - 1}
-		free := uint64(0)
-		for p := r.Begin; p <= r.End; p++ {
-			if ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-				ln.Close()
-				free++
-			}
-		}
-		if free == size {
-			return r
-		}
-		if free >= bestFree {
-			best, bestFree = r, free
-		}
+// freePorts returns a block of size ports for a cluster of its own, from
+// package mesos's area (see internal/portblock: below the ephemeral ports,
+// disjoint from other packages' clusters, every port bind-tested), handed
+// back when t ends (after the cluster's Close, registered later).
+func freePorts(t testing.TB, size uint64) local.PortRange {
+	t.Helper()
+	b, release, err := portblock.Mesos.Pick(size)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return best
+	t.Cleanup(release)
+	return local.PortRange{Begin: b.Begin, End: b.End}
 }
 
 func webTask(t testing.TB) TaskTemplate {

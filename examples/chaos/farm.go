@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
 	"github.com/webfarm/webfarm/internal/loadgen"
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/lb/haproxy"
 	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/mesos/local"
@@ -85,6 +85,7 @@ type farm struct {
 
 	// Stoppers set as each part starts; Close calls those set.
 	stopCtl, stopLoad func()
+	releasePorts      func() // hands the cluster's port block back (after its Close)
 
 	mu      sync.Mutex
 	reports []scaler.Report
@@ -115,8 +116,13 @@ func startFarm(ctx context.Context, opt options, out io.Writer, logs io.Writer) 
 	if err != nil {
 		return f, err
 	}
-	base := uint64(29000 + 200*rand.IntN(15)) // below the ephemeral range; other packages use 20000–29000
-	f.cluster, err = local.Start(ctx, local.Config{Agents: opt.Agents, Ports: local.PortRange{Begin: base, End: base + 199},
+	// 200 ports of this package's area, free when picked (see internal/portblock).
+	pb, release, err := portblock.Chaos.Pick(200)
+	if err != nil {
+		return f, fmt.Errorf("mesos/local: %w", err)
+	}
+	f.releasePorts = release
+	f.cluster, err = local.Start(ctx, local.Config{Agents: opt.Agents, Ports: local.PortRange{Begin: pb.Begin, End: pb.End},
 		HeartbeatInterval: 500 * time.Millisecond, AllocationInterval: 100 * time.Millisecond,
 		StatusUpdateRetry: time.Second, KillGracePeriod: 2 * time.Second,
 		Auth: &local.Credentials{Principal: principal, Secret: secret}, TLS: ca.Server,
@@ -179,6 +185,9 @@ func (f *farm) Close() {
 	}
 	if f.cluster != nil {
 		_ = f.cluster.Close()
+	}
+	if f.releasePorts != nil {
+		f.releasePorts()
 	}
 	if f.tmp != "" {
 		_ = os.RemoveAll(f.tmp)

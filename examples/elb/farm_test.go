@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/lb/elb"
 	"github.com/webfarm/webfarm/lb/elb/elbtest"
 	"github.com/webfarm/webfarm/mesos"
@@ -69,8 +69,12 @@ func TestFarmOnELB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := 40000 + 200*uint64(mrand.IntN(40))
-	c, err := local.Start(ctx, local.Config{Agents: 2, Ports: local.PortRange{Begin: base, End: base + 199},
+	pb, release, err := portblock.ELB.Pick(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release) // after the cluster's Close, registered below
+	c, err := local.Start(ctx, local.Config{Agents: 2, Ports: local.PortRange{Begin: pb.Begin, End: pb.End},
 		HeartbeatInterval: 500 * time.Millisecond, AllocationInterval: 100 * time.Millisecond,
 		StatusUpdateRetry: time.Second, KillGracePeriod: time.Second, Logger: logger(t).With("side", "master")})
 	if err != nil {

@@ -150,7 +150,9 @@ func run(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) error
 	// Mesos: the embedded cluster or the user's masters.
 	var masters []string
 	if cfg.master == "" {
-		lcfg := local.Config{Agents: 2, Logger: log.With("component", "mesos/local")}
+		// Ports: not mesos/local's default (31000-32000), which webfarm's
+		// own tests use; mesos/local offers only those free on this host.
+		lcfg := local.Config{Agents: 2, Ports: local.PortRange{Begin: 27000, End: 27999}, Logger: log.With("component", "mesos/local")}
 		if cfg.batch { // the farm's -max tasks are guaranteed (see webCPUs, webMem)
 			lcfg.Quota = map[string]local.Quota{webRole: {CPUs: float64(cfg.max) * webCPUs, Mem: float64(cfg.max) * webMem}}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/webfarm/webfarm/internal/haproxyproc"
 	"github.com/webfarm/webfarm/internal/loadgen"
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/lb"
 	"github.com/webfarm/webfarm/lb/haproxy"
 	"github.com/webfarm/webfarm/mesos"
@@ -228,9 +228,14 @@ func runFarm(ctx context.Context, cfg farmConfig, out io.Writer, log *slog.Logge
 	// Mesos: the embedded cluster, or the user's.
 	masters := []string{}
 	if cfg.master == "" {
-		base := uint64(20000 + 500*rand.IntN(18)) // a port range other local farms are unlikely to use
+		// 500 ports of this demo's area, free when picked (see internal/portblock).
+		pb, release, err := portblock.HAProxyApache.Pick(500)
+		if err != nil {
+			return sum, fmt.Errorf("embedded mesos: %w", err)
+		}
+		defer release() // after the cluster's Close, deferred below
 		cluster, err := local.Start(ctx, local.Config{Agents: cfg.agents, WorkDir: filepath.Join(tmp, "mesos"),
-			Ports: local.PortRange{Begin: base, End: base + 499}, Logger: log.With("component", "mesos/local")})
+			Ports: local.PortRange{Begin: pb.Begin, End: pb.End}, Logger: log.With("component", "mesos/local")})
 		if err != nil {
 			return sum, fmt.Errorf("embedded mesos: %w", err)
 		}

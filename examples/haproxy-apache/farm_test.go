@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/internal/testenv"
 	"github.com/webfarm/webfarm/mesos"
 	"github.com/webfarm/webfarm/mesos/local"
@@ -358,7 +359,12 @@ func TestDemoExternalMaster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster, err := local.Start(context.Background(), local.Config{Agents: 1, Ports: local.PortRange{Begin: 29500, End: 29599}})
+	pb, release, err := portblock.HAProxyApache.Pick(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release() // after the cluster's Close, deferred below
+	cluster, err := local.Start(context.Background(), local.Config{Agents: 1, Ports: local.PortRange{Begin: pb.Begin, End: pb.End}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/internal/testenv"
 )
 
@@ -86,15 +87,18 @@ func TestServeMainExitCodes(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port for a server the test starts: free
+// when picked, from this package's area (see internal/portblock), so no
+// other package and no outgoing connection takes it before the server
+// binds it (a port of the kernel's ephemeral range could be).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	pb, release, err := portblock.HAProxyApache.Pick(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(release)
+	return int(pb.Begin)
 }
 
 // waitGet polls url until it answers or the deadline passes.

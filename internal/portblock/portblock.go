@@ -20,7 +20,8 @@
 //
 //	20000-24999  mesos: its tests' clusters and benchmarks (startCluster, freePorts)
 //	25000-26999  examples/haproxy-apache: the demo's embedded cluster (`make demo` too) and its tests
-//	27000-27999  examples/farm: the farm's embedded cluster
+//	27000-27999  examples/farm: the farm's embedded cluster, which names this range
+//	             (not picked: its source must build outside this module, copy_test.go)
 //	28000-28999  examples/chaos: the chaos farm's cluster
 //	29000-29999  mesos/zk: its tests' clusters
 //	30000-30999  examples/elb: its tests' clusters

@@ -2,11 +2,11 @@ package zk_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/internal/zktest"
 	"github.com/webfarm/webfarm/lb/lbtest"
 	"github.com/webfarm/webfarm/mesos"
@@ -19,10 +19,14 @@ func startCluster(t testing.TB, masters int) *local.Cluster {
 	if testing.Short() {
 		t.Skip("starts mesos/local and task processes")
 	}
-	base := 30000 + 200*uint64(rand.IntN(40))
+	pb, release, err := portblock.MesosZK.Pick(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release) // after the cluster's Close, registered below
 	c, err := local.Start(testCtx(t), local.Config{
 		Agents: 2, Masters: masters,
-		Ports:              local.PortRange{Begin: base, End: base + 199},
+		Ports:              local.PortRange{Begin: pb.Begin, End: pb.End},
 		HeartbeatInterval:  500 * time.Millisecond,
 		AllocationInterval: 100 * time.Millisecond,
 		KillGracePeriod:    time.Second,

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webfarm/webfarm/internal/portblock"
 	"github.com/webfarm/webfarm/mesos/local"
 )
 
@@ -13,7 +14,13 @@ import (
 func TestFillsCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := local.Start(ctx, local.Config{Agents: 2, CPUs: 1, Mem: 1024, AllocationInterval: 50 * time.Millisecond})
+	pb, release, err := portblock.Batch.Pick(200) // not local's default: other packages' tests use it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release() // after the cluster's Close, deferred below
+	c, err := local.Start(ctx, local.Config{Agents: 2, CPUs: 1, Mem: 1024, AllocationInterval: 50 * time.Millisecond,
+		Ports: local.PortRange{Begin: pb.Begin, End: pb.End}})
 	if err != nil {
 		t.Fatal(err)
 	}
