@@ -368,10 +368,16 @@ func (p *Budget) floor(t time.Time) (Floor, bool) {
 func (p *Budget) status(req, over float64) *OverCapacity {
 	o := &OverCapacity{Requests: req, Over: over, TotalRequests: p.totalReq, TotalOver: p.totalOvr,
 		Budget: p.cfg.Budget, Volatility: p.rises.rms()}
-	if p.recentReq > 0 {
-		o.Recent = p.recentO / p.recentReq
-	}
+	o.Recent = p.recent()
 	return o
+}
+
+// recent is the share of recent requests over capacity.
+func (p *Budget) recent() float64 {
+	if p.recentReq > 0 {
+		return p.recentO / p.recentReq
+	}
+	return 0
 }
 
 // levelOf returns the rate level i stands for: the mean over its window,
@@ -483,10 +489,10 @@ func (p *Budget) Decide(in Input) Decision {
 	// above the budget, the replay missed something; aim lower in
 	// proportion.
 	target := c.Margin * c.Budget
-	if o := p.status(0, 0); o.Recent > c.Budget {
-		target *= c.Budget / o.Recent
+	if r := p.recent(); r > c.Budget {
+		target *= c.Budget / r
 	}
-	ch := p.replay.best(target, len(c.Levels))
+	ch := p.replay.best(target)
 	o := p.status(req, over)
 	o.LevelWindow, o.Level, o.Factor, o.PerVolatility, o.Hindsight, o.Aim = c.Levels[ch.fam.level], lv[ch.fam.level], ch.factor, ch.fam.vol, ch.over, target
 	unit := o.Level

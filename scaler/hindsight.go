@@ -23,7 +23,7 @@ type hindsight struct {
 	capacity float64
 	lo, hi   int
 
-	arms  []arm
+	fams  []armFamily // per level: the factors of the level, then of the volatility
 	req   float64
 	polls []int64 // decision times (Unix ns) over the last startup and a bit
 	ph    int
@@ -33,6 +33,12 @@ type hindsight struct {
 type family struct {
 	level int  // index into the level windows
 	vol   bool // headroom in units of volatility; else of the level
+}
+
+// armFamily is a family and its arms, by increasing factor.
+type armFamily struct {
+	family
+	arms []arm
 }
 
 // arm is one candidate setting and what it would have done.
@@ -73,12 +79,17 @@ func geometric(a, r, b float64) []float64 {
 
 func newHindsight(levels int, startup time.Duration, capacity float64, lo, hi int) *hindsight {
 	h := &hindsight{startup: startup, capacity: capacity, lo: lo, hi: hi}
-	for range levels {
-		for _, f := range levelFactors {
-			h.arms = append(h.arms, arm{factor: f, last: -1})
-		}
-		for _, f := range volFactors {
-			h.arms = append(h.arms, arm{factor: f, last: -1})
+	for lv := range levels {
+		for _, vol := range []bool{false, true} {
+			factors := levelFactors
+			if vol {
+				factors = volFactors
+			}
+			f := armFamily{family: family{lv, vol}, arms: make([]arm, len(factors))}
+			for i, x := range factors {
+				f.arms[i] = arm{factor: x, last: -1}
+			}
+			h.fams = append(h.fams, f)
 		}
 	}
 	return h
@@ -116,42 +127,16 @@ func (h *hindsight) observe(prev, at time.Time, dt, rps float64, levels []float6
 	if dt > 0 {
 		h.req = h.req*decay + rps*dt
 	}
-	per := len(levelFactors) + len(volFactors)
-	for i := range h.arms {
-		a := &h.arms[i]
-		lv := levels[i/per]
+	for fi := range h.fams {
+		f := &h.fams[fi]
+		lv := levels[f.level]
 		unit := lv
-		if i%per >= len(levelFactors) {
+		if f.vol {
 			unit = vol
 		}
-		n := h.count(lv, unit, a.factor, rps)
-		// Drop counts older than the one ready now: they can never be
-		// the ready count again.
-		for ok && a.qh < len(a.q)-1 && a.q[a.qh].at < from {
-			a.qh++
+		for i := range f.arms {
+			h.charge(&f.arms[i], from, ok, now, dt, rps, h.count(lv, unit, f.arms[i].factor, rps), decay)
 		}
-		if dt > 0 && a.last >= 0 {
-			ready := a.last
-			if ok && a.qh < len(a.q) {
-				ready = a.q[a.qh].n // the least count since the one ready
-			}
-			a.over = a.over*decay + max(0, rps-float64(ready)*h.capacity)*dt
-			a.cost = a.cost*decay + float64(a.last)*dt
-		}
-		if a.last >= 0 && n > a.last {
-			a.cost += float64(n-a.last) * h.startup.Seconds()
-		}
-		// Keep the counts increasing from the head: a newer, smaller
-		// count is the least of every window that holds an older one.
-		for len(a.q) > a.qh && a.q[len(a.q)-1].n >= n {
-			a.q = a.q[:len(a.q)-1]
-		}
-		a.q = append(a.q, armCount{now, n})
-		if a.qh >= 32 && a.qh > len(a.q)/2 {
-			a.q = append(a.q[:0], a.q[a.qh:]...)
-			a.qh = 0
-		}
-		a.last = n
 	}
 	h.polls = append(h.polls, now)
 	keep := at.Add(-h.startup - 2*time.Minute).UnixNano()
@@ -162,6 +147,39 @@ func (h *hindsight) observe(prev, at time.Time, dt, rps float64, levels []float6
 		h.polls = append(h.polls[:0], h.polls[h.ph:]...)
 		h.ph = 0
 	}
+}
+
+// charge charges arm a for the interval that ends at now (dt seconds, at
+// rps) with the count ready then, and records n, the count it asks for now.
+// from and ok are readyFrom's answer.
+func (h *hindsight) charge(a *arm, from int64, ok bool, now int64, dt, rps float64, n int, decay float64) {
+	// Drop counts older than the one ready now: they can never be
+	// the ready count again.
+	for ok && a.qh < len(a.q)-1 && a.q[a.qh].at < from {
+		a.qh++
+	}
+	if dt > 0 && a.last >= 0 {
+		ready := a.last
+		if ok && a.qh < len(a.q) {
+			ready = a.q[a.qh].n // the least count since the one ready
+		}
+		a.over = a.over*decay + max(0, rps-float64(ready)*h.capacity)*dt
+		a.cost = a.cost*decay + float64(a.last)*dt
+	}
+	if a.last >= 0 && n > a.last {
+		a.cost += float64(n-a.last) * h.startup.Seconds()
+	}
+	// Keep the counts increasing from the head: a newer, smaller
+	// count is the least of every window that holds an older one.
+	for len(a.q) > a.qh && a.q[len(a.q)-1].n >= n {
+		a.q = a.q[:len(a.q)-1]
+	}
+	a.q = append(a.q, armCount{now, n})
+	if a.qh >= 32 && a.qh > len(a.q)/2 {
+		a.q = append(a.q[:0], a.q[a.qh:]...)
+		a.qh = 0
+	}
+	a.last = n
 }
 
 // choice is the setting the replay picks.
@@ -180,31 +198,23 @@ type choice struct {
 // factor between a setting that met the target and one that did not can
 // ask for the very counts of the one that did not (TestBudget, "hindsight
 // raises the headroom after over-capacity", failed that way).
-func (h *hindsight) best(target float64, families int) choice {
-	per := len(levelFactors) + len(volFactors)
+func (h *hindsight) best(target float64) choice {
 	var out choice
-	first := true
-	for f := range families * 2 {
-		lv, vol := f/2, f%2 == 1
-		lo, n := lv*per, len(levelFactors)
-		if vol {
-			lo, n = lv*per+len(levelFactors), len(volFactors)
-		}
-		pick := lo + n - 1
-		met := false
-		for i := lo; i < lo+n; i++ {
-			if h.arms[i].over <= target*h.req {
+	for fi, f := range h.fams {
+		pick, met := len(f.arms)-1, false
+		for i, a := range f.arms {
+			if a.over <= target*h.req {
 				pick, met = i, true
 				break
 			}
 		}
-		a := h.arms[pick]
-		c := choice{fam: family{lv, vol}, factor: a.factor, cost: a.cost, over: a.over, ok: met}
+		a := f.arms[pick]
+		c := choice{fam: f.family, factor: a.factor, cost: a.cost, over: a.over, ok: met}
 		if h.req > 0 {
 			c.over /= h.req
 		}
-		if first || c.ok && !out.ok || c.ok == out.ok && (c.ok && c.cost < out.cost || !c.ok && c.over < out.over) {
-			out, first = c, false
+		if fi == 0 || c.ok && !out.ok || c.ok == out.ok && (c.ok && c.cost < out.cost || !c.ok && c.over < out.over) {
+			out = c
 		}
 	}
 	return out

@@ -33,7 +33,7 @@ func TestHindsightCharges(t *testing.T) {
 	for ; k < 120; k++ { // a minute back at 400: down at once
 		feed(k, 400)
 	}
-	a := h.arms[0] // the last rate, no headroom
+	a := h.fams[0].arms[0] // the last rate, no headroom
 	if a.factor != 0 {
 		t.Fatalf("arm 0 has factor %v", a.factor)
 	}
@@ -53,13 +53,13 @@ func TestHindsightCharges(t *testing.T) {
 	// A headroom of 100% of the level covers the step: nothing over.
 	for i, x := range levelFactors {
 		if x >= 1 {
-			if h.arms[i].over != 0 {
-				t.Errorf("factor %v: over %v, want 0", x, h.arms[i].over)
+			if h.fams[0].arms[i].over != 0 {
+				t.Errorf("factor %v: over %v, want 0", x, h.fams[0].arms[i].over)
 			}
 			break
 		}
 	}
-	c := h.best(0.004, 1)
+	c := h.best(0.004)
 	if !c.ok || c.over > 0.004 || c.factor <= 0 || c.factor > 1 || math.IsNaN(c.cost) {
 		t.Errorf("best = %+v, want a factor in (0, 1] within 0.4%%", c)
 	}
